@@ -1,0 +1,183 @@
+"""Configuration: yacs defaults + a YAML file + ``KEY VALUE`` overrides, checked and frozen.
+
+Example:
+    >>> from pyanomaly.config import load_cfg
+    >>> cfg = load_cfg("configs/prednet.yaml", ["TRAIN.MAX_STEPS", "10"])
+    >>> cfg.TRAIN.MAX_STEPS
+    10
+"""
+from __future__ import annotations
+
+import difflib
+from ast import literal_eval
+from pathlib import Path
+from typing import Any, Sequence
+
+import yaml
+from yacs.config import CfgNode
+
+from .defaults import get_defaults
+
+__all__ = ["CfgNode", "ConfigError", "get_cfg", "load_cfg", "cfg_to_dict", "save_cfg"]
+
+
+class ConfigError(ValueError):
+    """A config file, key or value that cannot be used; the message names it."""
+
+
+def get_cfg() -> CfgNode:
+    """The defaults (mutable copy)."""
+    return get_defaults()
+
+
+def load_cfg(path: str | Path | None = None, opts: Sequence[str] = (), freeze: bool = True) -> CfgNode:
+    """Defaults, then the YAML at ``path``, then ``opts`` (``["KEY", "VALUE", ...]``)."""
+    cfg = get_cfg()
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path} must hold a mapping of sections, got {type(data).__name__}")
+        _merge(cfg, data, [], str(path))
+    opts = list(opts)
+    if len(opts) % 2:
+        raise ConfigError(f"overrides must be KEY VALUE pairs; '{opts[-1]}' has no value")
+    for key, raw in zip(opts[0::2], opts[1::2]):
+        node, leaf = _locate(cfg, key)
+        value = _decode(raw)
+        if leaf in node:
+            value = _coerce(value, node[leaf], key)
+        node[leaf] = _to_node(value)
+    _validate(cfg)
+    if freeze:
+        cfg.freeze()
+    return cfg
+
+
+def _merge(node: CfgNode, data: dict, keys: list[str], source: str) -> None:
+    for k, v in data.items():
+        full = ".".join(keys + [str(k)])
+        if k not in node:
+            if node.is_new_allowed():
+                node[k] = _to_node(v)
+                continue
+            raise ConfigError(f"{source}: unknown config key '{full}'{_suggest(k, node)}")
+        if isinstance(node[k], CfgNode):
+            if not isinstance(v, dict):
+                raise ConfigError(f"{source}: '{full}' is a section; expected a mapping, got {v!r}")
+            _merge(node[k], v, keys + [str(k)], source)
+        else:
+            node[k] = _coerce(v, node[k], full)
+
+
+def _locate(cfg: CfgNode, key: str) -> tuple[CfgNode, str]:
+    parts = key.split(".")
+    node = cfg
+    for i, p in enumerate(parts[:-1]):
+        if p not in node or not isinstance(node[p], CfgNode):
+            if p not in node and node.is_new_allowed():
+                node[p] = CfgNode(new_allowed=True)
+            else:
+                raise ConfigError(f"unknown config key '{key}'{_suggest(p, node)}")
+        node = node[p]
+    leaf = parts[-1]
+    if leaf not in node and not node.is_new_allowed():
+        raise ConfigError(f"unknown config key '{key}'{_suggest(leaf, node)}")
+    if leaf in node and isinstance(node[leaf], CfgNode):
+        raise ConfigError(f"'{key}' is a section; override one of its keys: {', '.join(node[leaf])}")
+    return node, leaf
+
+
+def _suggest(key: str, node: CfgNode) -> str:
+    close = difflib.get_close_matches(str(key), [str(k) for k in node], n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _decode(raw: Any) -> Any:
+    if not isinstance(raw, str):
+        return raw
+    try:
+        return literal_eval(raw)
+    except (ValueError, SyntaxError):
+        return raw  # a plain string such as a path
+
+
+def _coerce(value: Any, default: Any, key: str) -> Any:
+    """Accept ``value`` for a key whose default is ``default``, or raise naming the key."""
+    if default is None or value is None:
+        return value
+    if isinstance(default, bool):
+        if isinstance(value, bool):
+            return value
+    elif isinstance(default, float):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif isinstance(default, int):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+    elif isinstance(default, (list, tuple)):
+        if isinstance(value, (list, tuple)):
+            return list(value)
+    elif isinstance(default, str):
+        if isinstance(value, str):
+            return value
+    else:
+        return value
+    raise ConfigError(
+        f"config key '{key}' expects {type(default).__name__} (default {default!r}), got {value!r}"
+    )
+
+
+def _to_node(value: Any) -> Any:
+    if isinstance(value, dict):
+        node = CfgNode(new_allowed=True)
+        for k, v in value.items():
+            node[k] = _to_node(v)
+        return node
+    return value
+
+
+_CHOICES = {
+    "SYSTEM.DEVICE": ("auto", "cpu", "cuda"),
+    "TRAIN.LR_SCHEDULE": ("constant", "cosine", "step"),
+    "TRAIN.BEST_MODE": ("max", "min"),
+    "SCORE.NORMALIZE": ("minmax", "none"),
+    "SCORE.MISSING": ("exclude", "fill"),
+}
+
+
+def _validate(cfg: CfgNode) -> None:
+    for key, choices in _CHOICES.items():
+        section, leaf = key.split(".")
+        if cfg[section][leaf] not in choices:
+            raise ConfigError(f"config key '{key}' must be one of {choices}, got {cfg[section][leaf]!r}")
+    size = cfg.DATASET.IMAGE_SIZE
+    if len(size) != 2 or not all(isinstance(s, int) and s > 0 for s in size):
+        raise ConfigError(f"config key 'DATASET.IMAGE_SIZE' must be [H, W] positive ints, got {size!r}")
+    if cfg.DATASET.CHANNELS not in (1, 3):
+        raise ConfigError(f"config key 'DATASET.CHANNELS' must be 1 or 3, got {cfg.DATASET.CHANNELS!r}")
+    for key in ("DATASET.CLIP_LENGTH", "TRAIN.BATCH_SIZE", "DATASET.CLIP_STRIDE", "DATASET.FRAME_STEP"):
+        section, leaf = key.split(".")
+        if cfg[section][leaf] < 1:
+            raise ConfigError(f"config key '{key}' must be >= 1, got {cfg[section][leaf]!r}")
+    if cfg.DATASET.CLIP_LENGTH < 2:
+        raise ConfigError("config key 'DATASET.CLIP_LENGTH' must be >= 2 (history + the predicted frame)")
+
+
+def cfg_to_dict(cfg: CfgNode) -> dict:
+    """Plain nested dict of a config."""
+    return {k: cfg_to_dict(v) if isinstance(v, CfgNode) else v for k, v in cfg.items()}
+
+
+def save_cfg(cfg: CfgNode, path: str | Path) -> None:
+    """Write the merged config as YAML (atomically)."""
+    from pyanomaly.utils import atomic_write_text
+
+    atomic_write_text(path, yaml.safe_dump(cfg_to_dict(cfg), sort_keys=False))

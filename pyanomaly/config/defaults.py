@@ -1,0 +1,89 @@
+"""Every configuration key, its default and what it means.
+
+A YAML file overrides only what differs; ``KEY VALUE`` pairs on the command line override
+last. Sections whose keys are free-form (``MODEL.ARGS``, ``DATASET.ARGS``) hold keyword
+arguments passed unchanged to the registered class named beside them.
+"""
+from yacs.config import CfgNode as CN
+
+_C = CN()
+
+# ---------------------------------------------------------------------------------------
+_C.SYSTEM = CN()
+_C.SYSTEM.OUTPUT_DIR = "outputs/run"  # run directory: config.yaml, log.txt, checkpoints/, scores/, plots/
+_C.SYSTEM.SEED = 0  # seeds python, numpy and torch (and the data order)
+_C.SYSTEM.DEVICE = "auto"  # "auto" (cuda if available), "cpu" or "cuda"
+_C.SYSTEM.IMPORTS = []  # modules (names or .py paths) imported before building: user plugins
+_C.SYSTEM.NUM_THREADS = 0  # torch intra-op threads; 0 = torch's default
+_C.SYSTEM.DETERMINISTIC = False  # torch.use_deterministic_algorithms (exact resume on GPU)
+
+# ---------------------------------------------------------------------------------------
+_C.DATASET = CN()
+_C.DATASET.NAME = "synthetic"  # registered dataset: synthetic, folder, ped1, ped2, avenue, shanghaitech
+_C.DATASET.ROOT = "data/synthetic"  # dataset folder (generated there for "synthetic" when missing)
+_C.DATASET.CLIP_LENGTH = 10  # frames per training clip (and history used to predict a test frame)
+_C.DATASET.CLIP_STRIDE = 1  # step between the starts of consecutive training clips
+_C.DATASET.FRAME_STEP = 1  # temporal subsampling inside a clip (1 = consecutive frames)
+_C.DATASET.IMAGE_SIZE = [64, 64]  # [H, W] frames are resized to
+_C.DATASET.CHANNELS = 1  # 1 = grayscale, 3 = RGB; values are float in [0, 1]
+_C.DATASET.CACHE_DIR = ""  # decoded-frame cache (uint8 .npy per video); "" = ~/.cache/pyanomaly
+_C.DATASET.NUM_WORKERS = 0  # DataLoader worker processes
+_C.DATASET.ARGS = CN(new_allowed=True)  # extra keyword arguments of the dataset class
+
+# ---------------------------------------------------------------------------------------
+_C.MODEL = CN()
+_C.MODEL.NAME = "PredNetPredictor"  # registered method (see docs/plugins.md)
+_C.MODEL.ARGS = CN(new_allowed=True)  # keyword arguments of the method, e.g. its network dict
+
+# ---------------------------------------------------------------------------------------
+_C.TRAIN = CN()
+_C.TRAIN.MAX_STEPS = 1000  # optimisation steps
+_C.TRAIN.BATCH_SIZE = 4  # clips per step (per process under torchrun)
+_C.TRAIN.OPTIMIZER = "Adam"  # any torch.optim class name
+_C.TRAIN.LR = 1e-3  # learning rate
+_C.TRAIN.WEIGHT_DECAY = 0.0  # weight decay of the optimizer
+_C.TRAIN.LR_SCHEDULE = "cosine"  # "constant", "cosine" or "step"
+_C.TRAIN.LR_WARMUP_STEPS = 0  # linear warm-up steps
+_C.TRAIN.LR_STEPS = []  # steps at which "step" multiplies the LR by LR_GAMMA
+_C.TRAIN.LR_GAMMA = 0.1  # factor of the "step" schedule
+_C.TRAIN.GRAD_CLIP = 0.0  # max gradient norm; 0 = off
+_C.TRAIN.EVAL_PERIOD = 500  # evaluate on the test split every N steps (and at the end); 0 = end only
+_C.TRAIN.CHECKPOINT_PERIOD = 500  # write checkpoints/last.pth every N steps (and at the end)
+_C.TRAIN.KEEP_CHECKPOINTS = 1  # also keep step_XXXXXXX.pth files: the newest K (0 = only last/best)
+_C.TRAIN.BEST_METRIC = "auc_micro"  # metrics.json key that selects checkpoints/best.pth
+_C.TRAIN.BEST_MODE = "max"  # "max" or "min" for BEST_METRIC
+_C.TRAIN.EARLY_STOP_PATIENCE = 0  # stop after N evaluations without a better BEST_METRIC; 0 = off
+_C.TRAIN.LOG_PERIOD = 20  # log losses every N steps
+_C.TRAIN.TENSORBOARD = True  # write TensorBoard scalars and image grids to OUTPUT_DIR/tb
+_C.TRAIN.IMAGE_PERIOD = 0  # TensorBoard image grid of input/prediction/error every N steps; 0 = off
+_C.TRAIN.AMP = False  # automatic mixed precision (CUDA only)
+_C.TRAIN.COMPILE = False  # torch.compile the model
+_C.TRAIN.CUSTOM_HOOKS = []  # extra hooks: list of dicts {type: Name, ...args}, run after the built-ins
+
+# ---------------------------------------------------------------------------------------
+_C.TEST = CN()
+_C.TEST.SPLIT = "testing"  # split scored by evaluation and tools/test.py
+_C.TEST.CHUNK = 64  # frames per forward pass when a video is predicted as a stream
+
+# ---------------------------------------------------------------------------------------
+_C.SCORE = CN()
+_C.SCORE.ERROR = "PSNR"  # registered scorer: "PSNR" (dB, lower = anomalous) or "MSE"
+_C.SCORE.MAX_VAL = 1.0  # peak value for PSNR (frames are in [0, 1])
+_C.SCORE.PATCH = 0  # >0: error is the worst PATCH x PATCH patch instead of the frame mean
+_C.SCORE.NORMALIZE = "minmax"  # "minmax" (per video, offline) or "none"
+_C.SCORE.SMOOTH_SIGMA = 0.0  # Gaussian smoothing of scores in frames; 0 = off (fixed before testing)
+_C.SCORE.MISSING = "exclude"  # frames without a prediction: "exclude" from metrics or "fill" (nearest scored frame)
+
+# ---------------------------------------------------------------------------------------
+_C.EVAL = CN()
+_C.EVAL.PLOTS = True  # write plots/ (one score curve per video and the ROC curve)
+
+# ---------------------------------------------------------------------------------------
+_C.LOG = CN()
+_C.LOG.LEVEL = "INFO"  # logging level of console and log.txt
+_C.LOG.PROGRESS = True  # progress bars on the console (never written to log.txt)
+
+
+def get_defaults() -> CN:
+    """A fresh copy of the defaults."""
+    return _C.clone()

@@ -1,0 +1,7 @@
+"""Methods: networks + loss + how a video is predicted (see :mod:`pyanomaly.models.base`)."""
+from .base import VADModel
+from .frame_predictor import FramePredictor
+from .prednet_predictor import PredNetPredictor
+from . import losses
+
+__all__ = ["VADModel", "FramePredictor", "PredNetPredictor"]

@@ -1,0 +1,65 @@
+"""The contract every method (registered in ``MODELS``) fulfils.
+
+A method owns its networks and its loss, and says how a video is predicted as a stream:
+
+* ``forward(batch) -> dict[str, Tensor]``: training losses for a batch of clips
+  (``batch["frames"]``: ``(B, T, C, H, W)`` in [0, 1]); their sum is minimised.
+* ``train_step(batch, optimizer, forward)``: one optimisation step. The default sums the
+  losses and steps ``optimizer``; a method with a special step (two optimizers, ...)
+  overrides it. ``forward`` is the (possibly DDP-wrapped) module to call for the losses.
+* ``predict_stream(frames, state) -> (prediction, valid, state)``: next-frame predictions for
+  the frames ``(N, C, H, W)`` of one video, continuing from ``state`` (``None`` at the start
+  of a video). ``prediction[i]`` predicts ``frames[i]`` from earlier frames only;
+  ``valid[i]`` is False where there is not enough history yet. Feeding a video in chunks
+  gives the same result as feeding it whole.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+
+class VADModel(nn.Module):
+    """Base class of the methods; see the module docstring for the contract."""
+
+    def forward(self, batch: dict) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def train_step(self, batch: dict, optimizer: torch.optim.Optimizer, forward: Any = None,
+                   grad_clip: float = 0.0, scaler: Any = None) -> dict[str, torch.Tensor]:
+        """One step: losses (detached, with their sum under ``"loss"``) after the update."""
+        forward = forward if forward is not None else self
+        losses = forward(batch)
+        total = sum(losses.values())
+        optimizer.zero_grad(set_to_none=True)
+        if scaler is not None:
+            scaler.scale(total).backward()
+            scaler.unscale_(optimizer)
+        else:
+            total.backward()
+        if grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.parameters(), grad_clip)
+        if scaler is not None:
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            optimizer.step()
+        out = {k: v.detach() for k, v in losses.items()}
+        out["loss"] = total.detach()
+        return out
+
+    @torch.no_grad()
+    def predict_stream(self, frames: torch.Tensor, state: Any = None):
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def predict_video(self, frames: torch.Tensor, chunk: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+        """Whole-video prediction ``(N, C, H, W)`` and validity ``(N,)``, fed in chunks."""
+        preds, valids, state = [], [], None
+        for start in range(0, frames.shape[0], chunk):
+            p, v, state = self.predict_stream(frames[start:start + chunk], state)
+            preds.append(p)
+            valids.append(v)
+        return torch.cat(preds), torch.cat(valids)

@@ -1,0 +1,61 @@
+"""A generic next-frame predictor around any network ``(B, T-1, C, H, W) -> (B, C, H, W)``.
+
+The network sees the ``clip_length - 1`` frames before frame ``t`` and predicts frame ``t``
+(the FFP convention, Liu et al. 2018: 4 observed frames predict the 5th). The loss is a
+weighted sum of registered losses; at test time frame ``t`` is scored from frames
+``t-T+1 .. t-1``, so the first ``T-1`` frames of a video have no prediction.
+
+Example:
+    >>> model = FramePredictor(network=dict(type="MyNet"), clip_length=5)
+    >>> losses = model({"frames": torch.rand(2, 5, 1, 64, 64)})
+"""
+from __future__ import annotations
+
+import torch
+
+from pyanomaly.registry import LOSSES, MODELS, NETWORKS, build
+
+from .base import VADModel
+
+
+@MODELS.register_module()
+class FramePredictor(VADModel):
+    """Args:
+        network: keyword arguments with ``type`` of a network mapping the history
+            ``(B, T-1, C, H, W)`` to the next frame ``(B, C, H, W)``.
+        clip_length: ``T``, frames per clip (history + the predicted frame).
+        losses: ``{name: weight}`` of registered losses (``IntensityLoss``, ``GradientLoss``, ...).
+        batch_windows: test-time windows predicted per forward pass.
+    """
+
+    def __init__(self, network: dict, clip_length: int = 5, losses: dict | None = None,
+                 batch_windows: int = 16):
+        super().__init__()
+        self.net = build(NETWORKS, network)
+        self.clip_length = int(clip_length)
+        losses = losses if losses is not None else {"IntensityLoss": 1.0}
+        self.loss_weights = {name: float(w) for name, w in losses.items()}
+        self.losses = torch.nn.ModuleDict({name: build(LOSSES, {"type": name}) for name in self.loss_weights})
+        self.batch_windows = batch_windows
+
+    def forward(self, batch: dict) -> dict[str, torch.Tensor]:
+        frames = batch["frames"]
+        prediction = self.net(frames[:, :-1])
+        target = frames[:, -1]
+        return {f"loss_{name}": w * self.losses[name](prediction, target) for name, w in self.loss_weights.items()}
+
+    @torch.no_grad()
+    def predict_stream(self, frames: torch.Tensor, state=None):
+        history = self.clip_length - 1
+        past = state if state is not None else frames[:0]
+        seq = torch.cat([past, frames])
+        offset = past.shape[0]  # seq[offset + i] is frames[i]
+        prediction = torch.zeros_like(frames)
+        valid = torch.zeros(frames.shape[0], dtype=torch.bool)
+        targets = [i for i in range(frames.shape[0]) if offset + i >= history]
+        for s in range(0, len(targets), self.batch_windows):
+            idx = targets[s:s + self.batch_windows]
+            windows = torch.stack([seq[offset + i - history: offset + i] for i in idx])
+            prediction[idx] = self.net(windows).to(prediction.dtype)
+            valid[idx] = True
+        return prediction, valid, seq[-history:].clone()

@@ -1,0 +1,69 @@
+"""PredNet as an anomaly detector: trained on normal video, scored by next-frame error.
+
+Training loss (Lotter et al. 2017): the mean error-unit activity of each layer, weighted by
+``layer_loss_weights``, averaged over time steps with the first step (no history) ignored.
+At test time a video is fed as one stream, the recurrent state carried across chunks.
+
+Example:
+    >>> model = PredNetPredictor(network=dict(type="PredNet", stack_sizes=(1, 16, 32),
+    ...     R_stack_sizes=(16, 16, 32), A_filter_sizes=(3, 3), Ahat_filter_sizes=(3, 3, 3),
+    ...     R_filter_sizes=(3, 3, 3)))
+    >>> losses = model({"frames": torch.rand(2, 10, 1, 64, 64)})
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+
+from pyanomaly.registry import MODELS, NETWORKS, build
+
+from .base import VADModel
+
+
+@MODELS.register_module()
+class PredNetPredictor(VADModel):
+    """Args:
+        network: PredNet keyword arguments with ``type`` (any network with PredNet's
+            ``get_initial_states`` / ``step`` API); ``data_format`` is channels_first.
+        layer_loss_weights: weight of each layer's error in the loss (default: ``1`` for
+            layer 0 and ``0.1`` above).
+    """
+
+    def __init__(self, network: dict, layer_loss_weights: Sequence[float] | None = None):
+        super().__init__()
+        network = dict(network)
+        network["data_format"] = "channels_first"
+        self.net = build(NETWORKS, network)
+        n = self.net.nb_layers
+        if layer_loss_weights is None:
+            layer_loss_weights = [1.0] + [0.1] * (n - 1)
+        if len(layer_loss_weights) != n:
+            raise ValueError(f"layer_loss_weights needs {n} entries (one per PredNet layer), got {layer_loss_weights}")
+        self.register_buffer("layer_weights", torch.tensor(layer_loss_weights, dtype=torch.float32), persistent=False)
+
+    def forward(self, batch: dict) -> dict[str, torch.Tensor]:
+        x = batch["frames"]
+        states = self.net.get_initial_states(x.shape)
+        T = x.shape[1]
+        total = x.new_zeros(())
+        for t in range(T):
+            units, states = self.net.step(x[:, t], states)
+            if t == 0:
+                continue  # the first prediction has no history
+            errors = torch.stack([e.mean(dim=(1, 2, 3)) for e in units["E"]], dim=1)  # (B, layers)
+            total = total + (errors * self.layer_weights).sum(dim=1).mean() / (T - 1)
+        return {"loss_prediction": total}
+
+    @torch.no_grad()
+    def predict_stream(self, frames: torch.Tensor, state=None):
+        x = frames.unsqueeze(0)  # one video = a batch of one sequence
+        if state is None:
+            state = self.net.get_initial_states(x.shape)
+        preds = []
+        for t in range(x.shape[1]):
+            units, state = self.net.step(x[:, t], state)
+            preds.append(units["prediction"][0])
+        first = state[-1] - x.shape[1]  # global index of frames[0]
+        valid = torch.arange(first, first + x.shape[1]) > 0
+        return torch.stack(preds), valid, state

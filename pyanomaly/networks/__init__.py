@@ -1,0 +1,1 @@
+"""Networks: the meta parts methods are built from (see :mod:`pyanomaly.networks.meta`)."""
