@@ -49,7 +49,7 @@ _C.TRAIN.LR_GAMMA = 0.1  # factor of the "step" schedule
 _C.TRAIN.GRAD_CLIP = 0.0  # max gradient norm; 0 = off
 _C.TRAIN.EVAL_PERIOD = 500  # evaluate on the test split every N steps (and at the end); 0 = end only
 _C.TRAIN.CHECKPOINT_PERIOD = 500  # write checkpoints/last.pth every N steps (and at the end)
-_C.TRAIN.KEEP_CHECKPOINTS = 1  # also keep step_XXXXXXX.pth files: the newest K (0 = only last/best)
+_C.TRAIN.KEEP_CHECKPOINTS = 0  # also keep step_XXXXXXX.pth files: the newest K (0 = only last/best)
 _C.TRAIN.BEST_METRIC = "auc_micro"  # metrics.json key that selects checkpoints/best.pth
 _C.TRAIN.BEST_MODE = "max"  # "max" or "min" for BEST_METRIC
 _C.TRAIN.EARLY_STOP_PATIENCE = 0  # stop after N evaluations without a better BEST_METRIC; 0 = off

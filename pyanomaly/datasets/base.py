@@ -1,131 +1,50 @@
-"""Videos with per-frame labels, decoded once into a cache and cut into clips.
+"""Videos with per-frame labels, decoded once into a cache, validated and cut into clips.
 
 Every dataset is a :class:`VideoDataset` subclass that only says which videos a split holds
-(:meth:`VideoDataset.list_videos`); decoding, resizing, caching, validation and clip indexing
-are shared here.
+(:meth:`VideoDataset.list_videos`, returning :class:`VideoRecord` objects); decoding,
+resizing, caching, validation and clip indexing are shared here.
 
-Sample of a training split (``__getitem__``)::
+Sample of a split (``__getitem__``)::
 
     {"frames": (T, C, H, W) float32 in [0, 1], "video": int, "frame": int}
 
-where ``frame`` is the index of the clip's last frame in its video. Test-time code reads whole
-videos with :meth:`VideoDataset.video_frames` ``-> (N, C, H, W)`` and :meth:`VideoDataset.labels`.
+where ``frame`` is the 0-based index of the clip's last frame in its video. Test-time code
+reads whole videos with :meth:`VideoDataset.video_frames` ``-> (N, C, H, W)`` and
+:meth:`VideoDataset.labels` ``-> (N,)`` uint8.
+
+Cache: each video is decoded once at ``(image_size, channels)`` into
+``cache_dir/<name>-<hash>.npy`` (uint8 ``(N, H, W, C)``), keyed by the source files' paths,
+sizes and modification times; later epochs, later runs and DataLoader workers open it with
+``mmap`` and never decode again.
+
+Example:
+    >>> class MyData(VideoDataset):
+    ...     def list_videos(self):
+    ...         return [VideoRecord("cam1", Path(self.root) / "cam1.avi")]
+    >>> ds = MyData("footage", split="testing", clip_length=5, image_size=(64, 64))
 """
 from __future__ import annotations
 
 import hashlib
 import logging
 import os
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
-import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
 from pyanomaly.utils import atomic_write
 
+from .video import (IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, DatasetError, VideoInfo, VideoRecord,  # noqa: F401
+                    check_frame_files, count_video_frames, decode, probe, sorted_frames)
+
 logger = logging.getLogger(__name__)
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
-VIDEO_EXTENSIONS = (".avi", ".mp4", ".mov", ".mkv", ".mpg", ".mpeg", ".wmv", ".m4v", ".webm")
-
-
-class DatasetError(ValueError):
-    """Data that cannot be used as it is; the message names the file or video and the numbers."""
-
-
-@dataclass
-class VideoRecord:
-    """One video of a split.
-
-    ``source`` is either the ordered list of its frame files or one video file.
-    ``labels`` is ``(num_frames,)`` uint8 with 1 = anomalous frame, or ``None`` when unknown.
-    """
-
-    name: str
-    source: list[Path] | Path
-    labels: np.ndarray | None = None
-
-    @property
-    def is_file(self) -> bool:
-        return isinstance(self.source, (str, Path))
-
-
-def sorted_frames(folder: Path) -> list[Path]:
-    """Image files of ``folder`` in frame order (numeric-aware: 9.jpg before 10.jpg)."""
-    files = [p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS]
-    return sorted(files, key=_natural_key)
-
-
-def _natural_key(path: Path) -> tuple:
-    import re
-    return tuple(int(t) if t.isdigit() else t for t in re.split(r"(\d+)", path.name))
-
-
-def count_video_frames(path: Path) -> int:
-    """Frames OpenCV decodes from a video file (decodes it: container counts can lie)."""
-    cap = cv2.VideoCapture(str(path))
-    if not cap.isOpened():
-        raise DatasetError(f"cannot open video file {path}")
-    n = 0
-    while cap.grab():
-        n += 1
-    cap.release()
-    return n
-
-
-def decode(record: VideoRecord, size: Sequence[int], channels: int) -> np.ndarray:
-    """All frames of ``record`` as uint8 ``(N, H, W, C)`` at ``size = (H, W)``."""
-    h, w = size
-    frames = []
-
-    def convert(img: np.ndarray, where: str) -> np.ndarray:
-        if img is None:
-            raise DatasetError(f"unreadable frame: {where}")
-        if img.ndim == 2:
-            img = img[:, :, None]
-        if channels == 1 and img.shape[2] != 1:
-            img = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)[:, :, None]
-        elif channels == 3:
-            img = cv2.cvtColor(img, cv2.COLOR_GRAY2RGB) if img.shape[2] == 1 else cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-        if img.shape[:2] != (h, w):
-            img = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
-            if img.ndim == 2:
-                img = img[:, :, None]
-        return img
-
-    if record.is_file:
-        cap = cv2.VideoCapture(str(record.source))
-        if not cap.isOpened():
-            raise DatasetError(f"video '{record.name}': cannot open {record.source}")
-        while True:
-            ok, img = cap.read()
-            if not ok:
-                break
-            frames.append(convert(img, f"{record.source} frame {len(frames)}"))
-        cap.release()
-    else:
-        shape = None
-        for f in record.source:
-            img = cv2.imread(str(f), cv2.IMREAD_UNCHANGED)
-            if img is not None and img.ndim == 3 and img.shape[2] == 4:
-                img = img[:, :, :3]
-            if img is not None and img.dtype != np.uint8:
-                img = cv2.convertScaleAbs(img, alpha=255.0 / max(float(img.max()), 1.0))
-            if img is not None:
-                if shape is None:
-                    shape = img.shape[:2]
-                elif img.shape[:2] != shape:
-                    raise DatasetError(
-                        f"video '{record.name}': frame {f} is {img.shape[1]}x{img.shape[0]}, "
-                        f"earlier frames are {shape[1]}x{shape[0]} (mixed sizes)")
-            frames.append(convert(img, str(f)))
-    if not frames:
-        raise DatasetError(f"video '{record.name}' has no frames ({record.source})")
-    return np.stack(frames)
+# Bump when decode() changes what it produces, so caches written before re-decode.
+_CACHE_VERSION = 2
 
 
 class VideoDataset(Dataset):
@@ -139,13 +58,22 @@ class VideoDataset(Dataset):
         channels: 1 (grayscale) or 3 (RGB).
         clip_stride: step between the first frames of consecutive clips.
         frame_step: temporal subsampling inside a clip.
-        cache_dir: folder of decoded uint8 arrays (``""``: ``~/.cache/pyanomaly``;
-            ``None``: keep decoded videos in memory only).
+        cache_dir: folder of decoded uint8 arrays (``""``: ``$PYANOMALY_CACHE`` or
+            ``~/.cache/pyanomaly``; ``None``: keep decoded videos in memory only).
+        label_file: where the ground truth is read from, overriding the dataset's default
+            (see each dataset); a relative path is taken from ``root``.
+
+    Raises:
+        DatasetError: missing root, no videos, an empty or unreadable video, a gap in the
+            frame numbering, mixed frame sizes, labels whose length differs from the video's.
     """
+
+    splits: tuple[str, ...] | None = ("training", "testing")  # None: any name (a folder under root)
 
     def __init__(self, root: str | Path, split: str = "training", clip_length: int = 10,
                  image_size: Sequence[int] = (64, 64), channels: int = 1, clip_stride: int = 1,
-                 frame_step: int = 1, cache_dir: str | Path | None = ""):
+                 frame_step: int = 1, cache_dir: str | Path | None = "",
+                 label_file: str | Path | None = None):
         self.root = Path(root)
         self.split = split
         self.clip_length = int(clip_length)
@@ -156,14 +84,23 @@ class VideoDataset(Dataset):
         if cache_dir == "":
             cache_dir = Path(os.environ.get("PYANOMALY_CACHE", Path.home() / ".cache" / "pyanomaly"))
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
-        if not self.root.exists():
-            raise DatasetError(f"dataset root not found: {self.root}")
+        self.label_file = None
+        if label_file:
+            label_file = Path(label_file)
+            self.label_file = label_file if label_file.is_absolute() else self.root / label_file
+        if self.splits is not None and split not in self.splits:
+            raise DatasetError(f"{type(self).__name__}: split must be one of {self.splits}, got {split!r}")
+        if not self.root.is_dir():
+            raise DatasetError(f"dataset root not found: {self.root} (absolute: {self.root.absolute()})")
         self.videos: list[VideoRecord] = self.list_videos()
         if not self.videos:
             raise DatasetError(f"no videos found for split '{split}' under {self.root}")
+        self._check_records()
         self._arrays: dict[int, np.ndarray] = {}
-        self.lengths = [self._array(i).shape[0] for i in range(len(self.videos))]
-        self._validate_labels()
+        self._cache_paths: dict[int, Path] = {}
+        self._decode_all()
+        self.lengths = [int(self._arrays[i].shape[0]) for i in range(len(self.videos))]
+        self._resolve_labels()
         span = (self.clip_length - 1) * self.frame_step + 1
         self.index = [(v, s) for v, n in enumerate(self.lengths)
                       for s in range(0, n - span + 1, self.clip_stride)]
@@ -182,13 +119,25 @@ class VideoDataset(Dataset):
     def names(self) -> list[str]:
         return [v.name for v in self.videos]
 
+    @property
+    def groups(self) -> list[str] | None:
+        """Group name per video (e.g. ShanghaiTech scene ``"01"``), or None if not grouped."""
+        groups = [v.group for v in self.videos]
+        if all(g is None for g in groups):
+            return None
+        return [g if g is not None else "" for g in groups]
+
     def video_frames(self, i: int) -> torch.Tensor:
         """Video ``i`` as ``(N, C, H, W)`` float32 in [0, 1]."""
         return _to_tensor(self._array(i))
 
     def labels(self, i: int) -> np.ndarray | None:
-        """Per-frame labels ``(N,)`` of video ``i`` (1 = anomalous), or None if unknown."""
+        """Per-frame labels ``(N,)`` uint8 of video ``i`` (1 = anomalous), or None if unknown."""
         return self.videos[i].labels
+
+    def info(self, i: int) -> VideoInfo:
+        """Original size and fps of video ``i`` (reads one frame or the container header)."""
+        return probe(self.videos[i])
 
     # -- clips --------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -203,49 +152,140 @@ class VideoDataset(Dataset):
     # -- decoding and cache -------------------------------------------------------------
     def _array(self, i: int) -> np.ndarray:
         arr = self._arrays.get(i)
-        if arr is None:
-            arr = self._load_or_decode(self.videos[i])
+        if arr is None:  # a DataLoader worker started by pickling: reopen the cache file
+            arr = self._load_or_decode(i)
             self._arrays[i] = arr
         return arr
 
-    def _load_or_decode(self, record: VideoRecord) -> np.ndarray:
-        if self.cache_dir is None:
+    def _decode_all(self) -> None:
+        todo = list(range(len(self.videos)))
+        if self.cache_dir is not None:
+            for i in todo:
+                self._cache_paths[i] = self.cache_dir / f"{_cache_key(self.videos[i], self.image_size, self.channels)}.npy"
+            missing = sum(not self._cache_paths[i].is_file() for i in todo)
+            if missing:
+                logger.info("decoding %d of %d '%s' videos into the cache %s (once)",
+                            missing, len(todo), self.split, self.cache_dir)
+        # OpenCV releases the GIL while decoding and resizing, so threads use every core.
+        threads = max(1, min(8, os.cpu_count() or 1, len(todo)))
+        if threads == 1:
+            arrays = [self._load_or_decode(i) for i in todo]
+        else:
+            with ThreadPoolExecutor(threads) as pool:
+                arrays = list(pool.map(self._load_or_decode, todo))
+        self._arrays = dict(zip(todo, arrays))
+
+    def _load_or_decode(self, i: int) -> np.ndarray:
+        record = self.videos[i]
+        path = self._cache_paths.get(i)
+        if path is None:
             return decode(record, self.image_size, self.channels)
-        path = self.cache_dir / f"{_cache_key(record, self.image_size, self.channels)}.npy"
+        expected = (*self.image_size, self.channels)
         if path.is_file():
             try:
-                return np.load(path, mmap_mode="r")
+                arr = np.load(path, mmap_mode="r")
+                if arr.dtype == np.uint8 and arr.ndim == 4 and arr.shape[1:] == expected:
+                    return arr
+                logger.warning("cache file %s holds %s %s; decoding again", path, arr.dtype, arr.shape)
             except (ValueError, OSError):
                 logger.warning("cache file %s is damaged; decoding again", path)
         arr = decode(record, self.image_size, self.channels)
+
+        def write(tmp: str) -> None:
+            with open(tmp, "wb") as f:
+                np.save(f, arr)
         try:
-            atomic_write(path, lambda tmp: np.save(open(tmp, "wb"), arr))
+            atomic_write(path, write)
         except OSError as exc:  # a read-only or full cache only costs speed
-            logger.warning("cannot write frame cache %s (%s); continuing without it", path, exc)
+            logger.warning("cannot write frame cache %s (%s); keeping the video in memory", path, exc)
+            return arr
+        return np.load(path, mmap_mode="r")
+
+    def cached_array(self, tag: str, files: Sequence[Path], compute: Callable[[], np.ndarray]) -> np.ndarray:
+        """``compute()`` once, then from the cache while ``files`` are unchanged.
+
+        For labels derived from big annotation files (pixel masks): a subclass calls this in
+        ``list_videos``. Without a cache it just calls ``compute()``.
+        """
+        if self.cache_dir is None:
+            return compute()
+        path = self.cache_dir / "labels" / f"{tag}-{_files_hash(files, 'labels')}.npy"
+        if path.is_file():
+            try:
+                return np.load(path)
+            except (ValueError, OSError):
+                pass
+        arr = compute()
+        try:
+            def write(tmp: str) -> None:
+                with open(tmp, "wb") as f:
+                    np.save(f, arr)
+            atomic_write(path, write)
+        except OSError as exc:
+            logger.warning("cannot write label cache %s (%s)", path, exc)
         return arr
 
-    def _validate_labels(self) -> None:
+    def __getstate__(self) -> dict:
+        # Workers started by pickling (spawn) reopen cache files instead of copying arrays.
+        state = self.__dict__.copy()
+        state["_arrays"] = {i: a for i, a in self._arrays.items() if not isinstance(a, np.memmap)}
+        return state
+
+    # -- validation ---------------------------------------------------------------------
+    def _check_records(self) -> None:
+        seen: dict[str, int] = {}
+        for rec in self.videos:
+            if rec.name in seen:
+                raise DatasetError(f"split '{self.split}' under {self.root}: two videos named '{rec.name}'")
+            seen[rec.name] = 1
+            if not rec.is_file:
+                check_frame_files(rec.name, rec.source)
+            elif not Path(rec.source).is_file():
+                raise DatasetError(f"video '{rec.name}': missing video file {rec.source}")
+
+    def _resolve_labels(self) -> None:
         for rec, n in zip(self.videos, self.lengths):
+            where = f" ({rec.label_source})" if rec.label_source else ""
+            if rec.intervals is not None:
+                labels = np.zeros(n, dtype=np.uint8)
+                for start, end in rec.intervals:
+                    if not 0 <= start <= end < n:
+                        raise DatasetError(
+                            f"video '{rec.name}'{where}: anomalous interval {start}..{end} (0-based, inclusive) "
+                            f"does not fit its {n} frames")
+                    labels[start:end + 1] = 1
+                if rec.labels is not None:
+                    labels |= rec.labels.astype(np.uint8)
+                rec.labels = labels
             if rec.labels is None:
                 continue
-            if rec.labels.ndim != 1 or rec.labels.shape[0] != n:
+            labels = np.asarray(rec.labels)
+            if labels.ndim != 1 or labels.shape[0] != n:
                 raise DatasetError(
-                    f"video '{rec.name}' under {self.root}: {n} frames but labels of shape "
-                    f"{tuple(rec.labels.shape)} (expected ({n},))")
+                    f"video '{rec.name}'{where}: {n} frames but labels of shape {tuple(labels.shape)} "
+                    f"(expected ({n},), one label per frame)")
+            bad = np.setdiff1d(np.unique(labels), [0, 1])
+            if bad.size:
+                raise DatasetError(f"video '{rec.name}'{where}: labels must be 0 or 1, found {bad[:5].tolist()}")
+            rec.labels = labels.astype(np.uint8)
 
 
 def _to_tensor(arr: np.ndarray) -> torch.Tensor:
     """uint8 (..., H, W, C) -> float32 (..., C, H, W) in [0, 1]."""
-    t = torch.from_numpy(np.ascontiguousarray(arr))
-    return t.movedim(-1, -3).float().div_(255.0)
+    # One copy: channels moved and converted to float together (the cache is a read-only mmap).
+    return torch.from_numpy(np.ascontiguousarray(np.moveaxis(arr, -1, -3), dtype=np.float32)).div_(255.0)
+
+
+def _files_hash(files: Sequence[Path], extra: str) -> str:
+    h = hashlib.sha1(f"{_CACHE_VERSION}|{extra}|{len(files)}".encode())
+    for f in files:
+        st = os.stat(f)
+        h.update(f"|{Path(f).resolve()}|{st.st_size}|{st.st_mtime_ns}".encode())
+    return h.hexdigest()[:16]
 
 
 def _cache_key(record: VideoRecord, size: Sequence[int], channels: int) -> str:
     """Source paths, sizes and mtimes plus the decode settings: a changed file re-decodes."""
     files = [record.source] if record.is_file else record.source
-    h = hashlib.sha1()
-    h.update(f"{tuple(size)}|{channels}|{len(files)}".encode())
-    for f in files:
-        st = os.stat(f)
-        h.update(f"|{Path(f).resolve()}|{st.st_size}|{st.st_mtime_ns}".encode())
-    return f"{record.name.replace('/', '_')}-{h.hexdigest()[:16]}"
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in record.name)
+    return f"{safe}-{_files_hash(files, f'{tuple(size)}|{channels}')}"

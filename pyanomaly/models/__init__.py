@@ -2,6 +2,7 @@
 from .base import VADModel
 from .frame_predictor import FramePredictor
 from .prednet_predictor import PredNetPredictor
+from .anopcn import AnoPCN
 from . import losses
 
-__all__ = ["VADModel", "FramePredictor", "PredNetPredictor"]
+__all__ = ["VADModel", "FramePredictor", "PredNetPredictor", "AnoPCN"]

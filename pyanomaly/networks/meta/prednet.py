@@ -114,6 +114,9 @@ class PredNet(nn.Module):
             if self.isNotTopestLayer(l):
                 k = self.A_filter_sizes[l]
                 self.conv_a.append(nn.Conv2d(2 * self.stack_sizes[l], self.stack_sizes[l + 1], k, padding=k // 2))
+        # Start the frame prediction at mid-range so its ReLU is active: with a negative start
+        # the few output channels of layer 0 can die and training stalls at the trivial loss.
+        nn.init.constant_(self.conv_ahat[0].bias, 0.5 * self.pixel_max)
 
     def isNotTopestLayer(self, layerIndex: int) -> bool:
         """Whether ``layerIndex`` has a layer above it."""

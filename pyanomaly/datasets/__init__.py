@@ -1,0 +1,12 @@
+"""Datasets: videos with per-frame labels, cut into clips (see :mod:`pyanomaly.datasets.base`)."""
+from .base import DatasetError, VideoDataset, VideoRecord
+from .build import build_dataset
+from .avenue import AvenueDataset
+from .folder import FolderDataset
+from .shanghaitech import ShanghaiTechDataset
+from .synthetic import SyntheticDataset, make_synthetic
+from .ucsd import Ped1Dataset, Ped2Dataset
+
+__all__ = ["DatasetError", "VideoDataset", "VideoRecord", "build_dataset", "FolderDataset",
+           "SyntheticDataset", "make_synthetic", "Ped1Dataset", "Ped2Dataset", "AvenueDataset",
+           "ShanghaiTechDataset"]

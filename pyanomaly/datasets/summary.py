@@ -1,0 +1,169 @@
+"""Validate a configured dataset and summarise it: the logic of ``tools/prepare_data.py``.
+
+Both splits are built with :func:`~pyanomaly.datasets.build_dataset`, which decodes every
+video into the frame cache (so a first training run starts at once) and checks every label
+file against its video. The summary per split: videos, frames, anomalous frames, original
+resolution(s), frame rate(s) where the container says it, and the decoded size.
+
+Example:
+    >>> from pyanomaly.datasets.summary import main
+    >>> main("configs/datasets/ped2.yaml", ["DATASET.IMAGE_SIZE", "[64, 64]"])
+    dataset 'ped2' at ../shared/data/ped2 (Ped2Dataset)
+    <BLANKLINE>
+    split     videos  frames  anomalous      resolution (original)  fps  decoded
+    training      16   2,550  -              360x240                -    64x64x1
+    testing       12   2,010  1,648 (82.0%)  360x240                -    64x64x1
+    0
+"""
+from __future__ import annotations
+
+import logging
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence, TextIO
+
+from .base import DatasetError, VideoDataset
+
+
+@dataclass
+class SplitSummary:
+    """Counts of one split; ``anomalous`` is None when the split has no labels."""
+
+    split: str
+    videos: int
+    frames: int
+    anomalous: int | None
+    resolutions: Counter  # "WxH" -> number of videos
+    fps: Counter  # "25" or "-" (unknown) -> number of videos
+    decoded: str  # "HxWxC" of the cached frames
+    per_video: list[tuple[str, str, int, int | None]] = field(default_factory=list)  # name, group, frames, anomalous
+
+
+def summarize(ds: VideoDataset) -> SplitSummary:
+    """Counts, sizes and frame rates of a built dataset split (reads one frame per video)."""
+    labels = [ds.labels(i) for i in range(len(ds.videos))]
+    groups = ds.groups or [""] * len(ds.videos)
+    resolutions, fps = Counter(), Counter()
+    for i in range(len(ds.videos)):
+        info = ds.info(i)
+        resolutions[f"{info.width}x{info.height}"] += 1
+        fps["-" if info.fps is None else f"{info.fps:g}"] += 1
+    known = [lab for lab in labels if lab is not None]
+    per_video = [(name, g, n, None if lab is None else int(lab.sum()))
+                 for name, g, n, lab in zip(ds.names, groups, ds.lengths, labels)]
+    return SplitSummary(
+        split=ds.split, videos=len(ds.videos), frames=int(sum(ds.lengths)),
+        anomalous=int(sum(lab.sum() for lab in known)) if known else None,
+        resolutions=resolutions, fps=fps,
+        decoded="x".join(str(s) for s in (*ds.image_size, ds.channels)), per_video=per_video)
+
+
+def _counted(counter: Counter) -> str:
+    if len(counter) == 1:
+        return next(iter(counter))
+    return ", ".join(f"{k} ({n})" for k, n in counter.most_common())
+
+
+def _anomalous(anomalous: int | None, frames: int) -> str:
+    if anomalous is None:
+        return "-"
+    return f"{anomalous:,} ({100.0 * anomalous / max(frames, 1):.1f}%)"
+
+
+def _table(header: Sequence[str], rows: list[Sequence[str]], right: set[int]) -> list[str]:
+    widths = [max(len(str(r[c])) for r in [header, *rows]) for c in range(len(header))]
+    return ["  ".join(str(v).rjust(w) if c in right else str(v).ljust(w)
+                      for c, (v, w) in enumerate(zip(r, widths))).rstrip() for r in [header, *rows]]
+
+
+def format_summary(summaries: list[SplitSummary], per_video: bool = False) -> str:
+    """A plain-text table, one row per split (then per group, and per video if asked)."""
+    rows = [(s.split, str(s.videos), f"{s.frames:,}", _anomalous(s.anomalous, s.frames),
+             _counted(s.resolutions), _counted(s.fps), s.decoded) for s in summaries]
+    lines = _table(("split", "videos", "frames", "anomalous", "resolution (original)", "fps", "decoded"),
+                   rows, right={1, 2})
+    for s in summaries:
+        groups: dict[str, list] = {}
+        for name, g, n, a in s.per_video:
+            if g:
+                groups.setdefault(g, []).append((n, a))
+        if groups:
+            lines += ["", f"{s.split} by group:"]
+            grows = []
+            for g, items in sorted(groups.items()):
+                frames = sum(n for n, _ in items)
+                anom = None if any(a is None for _, a in items) else sum(a for _, a in items)
+                grows.append((g, str(len(items)), f"{frames:,}", _anomalous(anom, frames)))
+            lines += ["  " + x for x in _table(("group", "videos", "frames", "anomalous"), grows, right={1, 2})]
+        if per_video:
+            lines += ["", f"{s.split} per video:"]
+            vrows = [(name, f"{n:,}", _anomalous(a, n)) for name, _, n, a in s.per_video]
+            lines += ["  " + x for x in _table(("video", "frames", "anomalous"), vrows, right={1})]
+    return "\n".join(lines)
+
+
+def reference_notes(dataset_cls: type, summaries: list[SplitSummary]) -> list[str]:
+    """Where counts differ from the dataset class's ``reference`` (the official release)."""
+    reference = getattr(dataset_cls, "reference", None) or {}
+    notes = []
+    for s in summaries:
+        for key, expected in reference.get(s.split, {}).items():
+            got = getattr(s, key)
+            if got is not None and got != expected:
+                notes.append(f"note: {s.split}: {got:,} {key}, the official release has {expected:,}"
+                             + (" (an edited label file?)" if key == "anomalous" else ""))
+    return notes
+
+
+def prepare(cfg, per_video: bool = False) -> str:
+    """Build both splits of ``cfg``'s dataset (decoding into the cache) and return the report."""
+    from .build import build_dataset
+
+    summaries, dataset_cls = [], None
+    for split in ("training", "testing"):
+        ds = build_dataset(cfg, split)
+        dataset_cls = type(ds)
+        summaries.append(summarize(ds))
+    head = f"dataset '{cfg.DATASET.NAME}' at {cfg.DATASET.ROOT} ({dataset_cls.__name__})"
+    return "\n".join([head, "", format_summary(summaries, per_video), *reference_notes(dataset_cls, summaries)])
+
+
+def main(cfg_file: str | Path, opts: Sequence[str] = (), per_video: bool = False, debug: bool = False,
+         out: TextIO | None = None, err: TextIO | None = None) -> int:
+    """Load the config, validate and summarise; print the report. Returns the exit status.
+
+    Any problem (config, plugin import, dataset) is one line ``error: ...`` on ``err`` and
+    status 1; ``debug=True`` lets the exception propagate with its traceback instead.
+    """
+    from pyanomaly.config import ConfigError, load_cfg
+    from pyanomaly.registry import RegistryError, import_plugins
+
+    out = out or sys.stdout
+    err = err or sys.stderr
+    try:
+        cfg = load_cfg(cfg_file, list(opts))
+        import_plugins(cfg.SYSTEM.IMPORTS, search_dirs=[Path(cfg_file).parent, Path.cwd()])
+        report = prepare(cfg, per_video)
+    except (DatasetError, ConfigError, RegistryError, ImportError, OSError) as exc:
+        if debug:
+            raise
+        print(f"error: {_one_line(exc)}", file=err)
+        return 1
+    except Exception as exc:  # a bug rather than bad data: still one line, unless debugging
+        if debug:
+            raise
+        print(f"error: {type(exc).__name__}: {_one_line(exc)} (run with --debug for the traceback)", file=err)
+        return 1
+    print(report, file=out)
+    return 0
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def configure_logging() -> None:
+    """Progress messages (e.g. the first decode) on stderr, without logger names."""
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)

@@ -1,0 +1,280 @@
+"""Trainer hooks, registered in ``HOOKS``.
+
+A hook receives the trainer at ``before_train``, ``before_step``, ``after_step`` and
+``after_train`` (the last one also after an error: check ``trainer.failed``). The built-in
+hooks run in this order, each relying on the ones before it within a step:
+
+1. ``LRSchedulerHook``  advance the learning rate after the optimizer step;
+2. ``NaNGuardHook``     stop at a non-finite loss before anything is evaluated or saved;
+3. ``EvalHook``         score the test split, putting ``trainer.metrics``;
+4. ``CheckpointHook``   write ``last`` and, with new metrics, ``best``;
+5. ``EarlyStopHook``    stop after evaluations without improvement;
+6. ``LoggerHook``       report the step, the losses and the metrics last, once all is known;
+
+then ``TRAIN.CUSTOM_HOOKS`` in their listed order.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+from pathlib import Path
+
+import torch
+
+from pyanomaly.registry import HOOKS
+
+logger = logging.getLogger("pyanomaly")
+
+
+class HookBase:
+    """A no-op hook; override what you need. ``self.trainer`` is set before ``before_train``."""
+
+    trainer = None
+
+    def before_train(self):
+        pass
+
+    def before_step(self):
+        pass
+
+    def after_step(self):
+        pass
+
+    def after_train(self):
+        pass
+
+    def state_dict(self) -> dict:
+        """Plain-typed state saved in checkpoints (for exact resume)."""
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
+
+def _due(step: int, period: int, max_steps: int) -> bool:
+    return step == max_steps or (period > 0 and step % period == 0)
+
+
+@HOOKS.register_module()
+class LRSchedulerHook(HookBase):
+    """Step the trainer's LR scheduler after every optimizer step."""
+
+    def after_step(self):
+        if self.trainer.scheduler is not None:
+            self.trainer.scheduler.step()
+
+
+class NonFiniteLossError(FloatingPointError):
+    """Training produced NaN or Inf."""
+
+
+@HOOKS.register_module()
+class NaNGuardHook(HookBase):
+    """Stop with a message naming the step and the loss terms when a loss is not finite.
+
+    Nothing is saved after the bad step, so ``checkpoints/last.pth`` stays the last good one.
+    """
+
+    def after_step(self):
+        bad = {k: float(v) for k, v in self.trainer.losses.items() if not math.isfinite(float(v))}
+        if bad:
+            terms = ", ".join(f"{k}={float(v):.4g}" for k, v in self.trainer.losses.items())
+            raise NonFiniteLossError(
+                f"non-finite loss at step {self.trainer.step}: {terms}. Lower TRAIN.LR or set TRAIN.GRAD_CLIP; "
+                "checkpoints/last.pth holds the last good state")
+
+
+@HOOKS.register_module()
+class EvalHook(HookBase):
+    """Score the test split every ``period`` steps and at the end; results in ``trainer.metrics``."""
+
+    def __init__(self, period: int = 0):
+        self.period = period
+
+    def _run(self):
+        t = self.trainer
+        t.metrics = t.evaluate()
+        t.metrics_step = t.step
+
+    def after_step(self):
+        t = self.trainer
+        if self.period > 0 and t.step % self.period == 0 and t.step < t.max_steps:
+            self._run()
+
+    def after_train(self):
+        t = self.trainer
+        if not t.failed and t.step > 0 and t.metrics_step != t.step:
+            self._run()
+
+
+@HOOKS.register_module()
+class CheckpointHook(HookBase):
+    """``last.pth`` every ``period`` steps and at the end; ``best.pth`` by ``metric``/``mode``.
+
+    ``keep`` > 0 also keeps the newest ``keep`` numbered ``step_XXXXXXX.pth`` files.
+    """
+
+    def __init__(self, period: int = 500, metric: str = "auc_micro", mode: str = "max", keep: int = 0):
+        self.period, self.metric, self.mode, self.keep = period, metric, mode, keep
+        self.best: float | None = None
+        self._seen_metrics_step = -1
+
+    def state_dict(self):
+        return {"best": self.best}
+
+    def load_state_dict(self, state):
+        self.best = state.get("best")
+
+    def _improved(self) -> bool:
+        t = self.trainer
+        if t.metrics is None or t.metrics_step == self._seen_metrics_step:
+            return False
+        self._seen_metrics_step = t.metrics_step
+        value = t.metrics.get(self.metric)
+        if value is None:
+            return False
+        better = self.best is None or (value > self.best if self.mode == "max" else value < self.best)
+        if better:
+            self.best = float(value)
+        return better
+
+    def after_step(self):
+        t = self.trainer
+        improved = self._improved()
+        if _due(t.step, self.period, t.max_steps) or improved:
+            t.save("last")
+            if self.keep > 0:
+                t.save(f"step_{t.step:07d}")
+                old = sorted(t.checkpoint_dir.glob("step_*.pth"))[:-self.keep]
+                for p in old:
+                    p.unlink(missing_ok=True)
+        if improved:
+            t.save("best")
+            logger.info("new best %s = %.4f at step %d -> checkpoints/best.pth", self.metric, self.best, t.step)
+
+    def after_train(self):
+        t = self.trainer
+        if t.failed:
+            return
+        improved = self._improved()
+        t.save("last")
+        if improved or not (t.checkpoint_dir / "best.pth").exists():
+            t.save("best")
+
+
+@HOOKS.register_module()
+class EarlyStopHook(HookBase):
+    """Stop after ``patience`` evaluations without a better ``metric`` (0 = never)."""
+
+    def __init__(self, patience: int = 0, metric: str = "auc_micro", mode: str = "max"):
+        self.patience, self.metric, self.mode = patience, metric, mode
+        self.best, self.bad, self._seen = None, 0, -1
+
+    def state_dict(self):
+        return {"best": self.best, "bad": self.bad}
+
+    def load_state_dict(self, state):
+        self.best, self.bad = state.get("best"), state.get("bad", 0)
+
+    def after_step(self):
+        t = self.trainer
+        if self.patience <= 0 or t.metrics is None or t.metrics_step == self._seen:
+            return
+        self._seen = t.metrics_step
+        value = t.metrics.get(self.metric)
+        if value is None:
+            return
+        if self.best is None or (value > self.best if self.mode == "max" else value < self.best):
+            self.best, self.bad = value, 0
+        else:
+            self.bad += 1
+            if self.bad >= self.patience:
+                logger.info("early stop at step %d: %s has not improved for %d evaluations (best %.4f)",
+                            t.step, self.metric, self.bad, self.best)
+                t.stop = True
+
+
+@HOOKS.register_module()
+class LoggerHook(HookBase):
+    """Console and ``log.txt`` lines with losses, LR, speed and ETA; TensorBoard scalars.
+
+    Args:
+        period: log every ``period`` steps.
+        tensorboard: also write scalars (losses, LR, metrics) to ``OUTPUT_DIR/tb``.
+    """
+
+    def __init__(self, period: int = 20, tensorboard: bool = True):
+        self.period, self.tensorboard = period, tensorboard
+        self.writer = None
+        self._logged_metrics = -1
+
+    def before_train(self):
+        if self.tensorboard and self.trainer.is_main:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+                self.writer = SummaryWriter(str(Path(self.trainer.output_dir) / "tb"))
+            except ImportError:
+                logger.warning("tensorboard is not installed; TensorBoard logging is off")
+        self._t0, self._s0 = time.perf_counter(), self.trainer.step
+
+    def after_step(self):
+        t = self.trainer
+        if not t.is_main:
+            return
+        if _due(t.step, self.period, t.max_steps):
+            elapsed = time.perf_counter() - self._t0
+            rate = elapsed / max(t.step - self._s0, 1)
+            eta = rate * (t.max_steps - t.step)
+            lr = t.optimizer.param_groups[0]["lr"]
+            terms = "  ".join(f"{k} {float(v):.5f}" for k, v in t.losses.items())
+            logger.info("step %d/%d  %s  lr %.2e  %.3f s/step  eta %s", t.step, t.max_steps, terms, lr, rate,
+                        _hms(eta))
+            if self.writer is not None:
+                for k, v in t.losses.items():
+                    self.writer.add_scalar(f"train/{k}", float(v), t.step)
+                self.writer.add_scalar("train/lr", lr, t.step)
+        self._log_metrics()
+
+    def _log_metrics(self):
+        t = self.trainer
+        if t.metrics is None or t.metrics_step == self._logged_metrics:
+            return
+        self._logged_metrics = t.metrics_step
+        from pyanomaly.engine.inference import format_metrics
+        logger.info("eval at step %d: %s", t.metrics_step, format_metrics(t.metrics))
+        if self.writer is not None:
+            for k in ("auc_micro", "auc_macro", "eer", "ap"):
+                if t.metrics.get(k) is not None:
+                    self.writer.add_scalar(f"eval/{k}", t.metrics[k], t.metrics_step)
+            grid = t.metrics.get("_image_grid")
+            if grid is not None:
+                self.writer.add_image("eval/frame_prediction_error", grid, t.metrics_step)
+
+    def after_train(self):
+        if self.trainer.is_main:
+            self._log_metrics()
+        if self.writer is not None:
+            self.writer.close()
+
+
+def _hms(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+def build_hooks(cfg) -> list[HookBase]:
+    """The built-in hooks in their documented order, then ``TRAIN.CUSTOM_HOOKS``."""
+    from pyanomaly.registry import build
+    tr = cfg.TRAIN
+    hooks: list[HookBase] = [
+        LRSchedulerHook(),
+        NaNGuardHook(),
+        EvalHook(period=tr.EVAL_PERIOD),
+        CheckpointHook(period=tr.CHECKPOINT_PERIOD, metric=tr.BEST_METRIC, mode=tr.BEST_MODE, keep=tr.KEEP_CHECKPOINTS),
+        EarlyStopHook(patience=tr.EARLY_STOP_PATIENCE, metric=tr.BEST_METRIC, mode=tr.BEST_MODE),
+        LoggerHook(period=tr.LOG_PERIOD, tensorboard=tr.TENSORBOARD),
+    ]
+    for spec in tr.CUSTOM_HOOKS:
+        hooks.append(build(HOOKS, dict(spec)))
+    return hooks

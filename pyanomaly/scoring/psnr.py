@@ -1,0 +1,59 @@
+"""Per-frame prediction error as PSNR or MSE, over the whole frame or its worst patch.
+
+PSNR (dB) is the standard raw score of frame predictors (Liu et al., "Future Frame
+Prediction for Anomaly Detection", CVPR 2018): lower PSNR = worse prediction = more
+anomalous. With ``patch > 0`` the error of a frame is that of its worst ``patch x patch``
+window (stride ``patch // 2``), which keeps a small anomaly from being averaged away.
+
+Example:
+    >>> psnr = PSNR(max_val=1.0)
+    >>> psnr(pred, target)    # (N, C, H, W) x2 -> (N,) dB
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from pyanomaly.registry import SCORERS
+
+
+def patch_mse(prediction: torch.Tensor, target: torch.Tensor, patch: int = 0) -> torch.Tensor:
+    """Mean squared error per frame ``(N,)``; with ``patch`` the max over patch means."""
+    sq = (prediction.float() - target.float()).pow(2).mean(dim=1, keepdim=True)  # (N, 1, H, W)
+    if patch <= 0:
+        return sq.flatten(1).mean(dim=1)
+    k = min(patch, sq.shape[-2], sq.shape[-1])
+    return F.avg_pool2d(sq, k, stride=max(k // 2, 1)).flatten(1).amax(dim=1)
+
+
+@SCORERS.register_module(name="PSNR")
+class PSNR:
+    """PSNR in dB, ``10 log10(max_val^2 / MSE)``; lower = more anomalous.
+
+    Args:
+        max_val: peak signal value (1.0 for frames in [0, 1]).
+        patch: > 0 scores the worst patch of that size instead of the whole frame.
+    """
+
+    higher_is_anomalous = False
+
+    def __init__(self, max_val: float = 1.0, patch: int = 0):
+        self.max_val = max_val
+        self.patch = patch
+
+    def __call__(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        mse = patch_mse(prediction, target, self.patch).clamp_min(1e-10)
+        return 10.0 * torch.log10(self.max_val ** 2 / mse)
+
+
+@SCORERS.register_module(name="MSE")
+class MSE:
+    """Mean squared error; higher = more anomalous. ``patch`` as for :class:`PSNR`."""
+
+    higher_is_anomalous = True
+
+    def __init__(self, max_val: float = 1.0, patch: int = 0):
+        self.patch = patch
+
+    def __call__(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return patch_mse(prediction, target, self.patch)

@@ -1,0 +1,30 @@
+"""Shared fixtures: tiny generated data, a private frame cache, paths of the repo."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path_factory, monkeypatch):
+    """Tests never touch the user's ~/.cache/pyanomaly."""
+    monkeypatch.setenv("PYANOMALY_CACHE", str(tmp_path_factory.getbasetemp() / "frame-cache"))
+
+
+@pytest.fixture(scope="session")
+def tiny_synthetic(tmp_path_factory) -> Path:
+    """A small generated dataset: 32x32 frames, 2 training and 4 test videos of 60 frames."""
+    from pyanomaly.datasets.synthetic import make_synthetic
+    root = tmp_path_factory.mktemp("data") / "synthetic"
+    return make_synthetic(root, seed=1, size=32, num_train=2, num_test=4, frames_per_video=60)
+
+
+def tool_env() -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    return env
