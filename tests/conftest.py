@@ -1,13 +1,9 @@
-"""Shared fixtures: tiny generated data, a private frame cache, paths of the repo."""
+"""Shared fixtures: tiny generated data and a private frame cache."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
 
 
 @pytest.fixture(autouse=True)
@@ -22,9 +18,3 @@ def tiny_synthetic(tmp_path_factory) -> Path:
     from pyanomaly.datasets.synthetic import make_synthetic
     root = tmp_path_factory.mktemp("data") / "synthetic"
     return make_synthetic(root, seed=1, size=32, num_train=2, num_test=4, frames_per_video=60)
-
-
-def tool_env() -> dict:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
-    return env

@@ -127,9 +127,12 @@ class VideoDataset(Dataset):
             return None
         return [g if g is not None else "" for g in groups]
 
-    def video_frames(self, i: int) -> torch.Tensor:
-        """Video ``i`` as ``(N, C, H, W)`` float32 in [0, 1]."""
-        return _to_tensor(self._array(i))
+    def video_frames(self, i: int, start: int = 0, stop: int | None = None) -> torch.Tensor:
+        """Frames ``start:stop`` (0-based; default all ``N``) of video ``i``: ``(n, C, H, W)`` float32 in [0, 1].
+
+        Only that range is converted, so long videos can be streamed chunk by chunk.
+        """
+        return _to_tensor(self._array(i)[start:stop])
 
     def labels(self, i: int) -> np.ndarray | None:
         """Per-frame labels ``(N,)`` uint8 of video ``i`` (1 = anomalous), or None if unknown."""

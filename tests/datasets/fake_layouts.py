@@ -5,6 +5,9 @@ Every writer creates real files (.tif, .bmp, .jpg, .avi via ``cv2.VideoWriter`` 
 expected per-frame labels ``{video name: (N,) uint8}`` of the test split (1 = anomalous).
 Interval arguments are **1-based, inclusive** where the layout stores them that way (UCSD
 ``.m``, ``gt`` ``.mat``) and 0-based where it does (``labels.csv``).
+
+Also the ``load`` fixture (import it into a test module): ``load(name, root, split, **kwargs)``
+builds a registered dataset with tiny frames and a cache in ``tmp_path``.
 """
 from __future__ import annotations
 
@@ -12,9 +15,23 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 import scipy.io
 
+from pyanomaly.registry import DATASETS, build
+
 H, W = 16, 24  # frame size of every fake video (H, W)
+
+
+@pytest.fixture
+def load(tmp_path):
+    """``load(name, root, split, **kwargs)``: a registered dataset, 8x8 gray frames, tmp cache."""
+    def _load(name: str, root: Path, split: str = "testing", **kwargs):
+        args = dict(type=name, root=str(root), split=split, clip_length=2, image_size=(8, 8),
+                    cache_dir=str(tmp_path / "cache"))
+        args.update(kwargs)
+        return build(DATASETS, args)
+    return _load
 
 
 def frame(t: int, size: tuple[int, int] = (H, W), color: bool = False) -> np.ndarray:

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import scipy.io
 
+from fake_layouts import load  # noqa: F401 (a fixture)
 from fake_layouts import make_avenue, write_gt_mat, write_vol_label
 
 from pyanomaly.datasets import AvenueDataset, DatasetError

@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from fake_layouts import load  # noqa: F401 (a fixture)
 from fake_layouts import make_folder, write_avi, write_frames
 
 from pyanomaly.datasets import DatasetError, FolderDataset
@@ -93,6 +94,8 @@ def test_real_video_file(tmp_path, load):
     ds = load("folder", tmp_path, "training", image_size=(12, 16))
     assert ds.lengths == [795]
     assert ds.video_frames(0).shape == (795, 1, 12, 16)
+    assert ds.video_frames(0, 790).shape == (5, 1, 12, 16)
+    assert ds.video_frames(0, 10, 20).equal(ds.video_frames(0)[10:20])
 
 
 def test_any_split_name(tmp_path, load):

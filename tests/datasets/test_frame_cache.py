@@ -9,6 +9,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
+from fake_layouts import load  # noqa: F401 (a fixture)
 from fake_layouts import make_ucsd_frames, write_frames
 
 import pyanomaly.datasets.base as base
@@ -92,7 +93,8 @@ def test_damaged_cache_file_is_replaced(tmp_path, load, counted_decode):
     np.testing.assert_array_equal(again.video_frames(0).numpy(), before)
 
 
-def test_default_cache_dir_comes_from_environment(tmp_path, load):
+def test_default_cache_dir_comes_from_environment(tmp_path, load, monkeypatch):
+    monkeypatch.setenv("PYANOMALY_CACHE", str(tmp_path / "default-cache"))
     make_ucsd_frames(tmp_path / "ped2")
     load("ped2", tmp_path / "ped2", "training", cache_dir="")
-    assert any((tmp_path / "default-cache").glob("*.npy"))  # PYANOMALY_CACHE, set by conftest
+    assert any((tmp_path / "default-cache").glob("*.npy"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from fake_layouts import load  # noqa: F401 (a fixture)
 from fake_layouts import make_shanghaitech, write_frames
 
 from pyanomaly.datasets import DatasetError, ShanghaiTechDataset

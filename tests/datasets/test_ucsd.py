@@ -6,6 +6,7 @@ import shutil
 import numpy as np
 import pytest
 
+from fake_layouts import load  # noqa: F401 (a fixture)
 from fake_layouts import make_ucsd_frames, make_ucsd_official, write_frames, write_gt_mat, write_masks, write_ucsd_m
 
 from pyanomaly.datasets import DatasetError, Ped1Dataset, Ped2Dataset

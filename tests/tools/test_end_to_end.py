@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import REPO, tool_env
+from testutils import REPO, tool_env
 
 TINY = """
 DATASET:
