@@ -64,19 +64,32 @@ _C.TRAIN.CUSTOM_HOOKS = []  # extra hooks: list of dicts {type: Name, ...args}, 
 _C.TEST = CN()
 _C.TEST.SPLIT = "testing"  # split scored by evaluation and tools/test.py
 _C.TEST.CHUNK = 64  # frames per forward pass when a video is predicted as a stream
+_C.TEST.FPS = 0.0  # tools/score_video.py: frame rate for time_s; 0 = the video's own (25 if it has none)
+_C.TEST.RENDER_FORMAT = "mp4"  # tools/score_video.py --render: "mp4" (mp4v codec) or "avi" (MJPG)
 
 # ---------------------------------------------------------------------------------------
 _C.SCORE = CN()
 _C.SCORE.ERROR = "PSNR"  # registered scorer: "PSNR" (dB, lower = anomalous) or "MSE"
 _C.SCORE.MAX_VAL = 1.0  # peak value for PSNR (frames are in [0, 1])
 _C.SCORE.PATCH = 0  # >0: error is the worst PATCH x PATCH patch instead of the frame mean
-_C.SCORE.NORMALIZE = "minmax"  # "minmax" (per video, offline) or "none"
+_C.SCORE.NORMALIZE = "minmax"  # registered normaliser: "minmax" (per video, offline), "none" or "causal" (running, streams)
+_C.SCORE.CAUSAL_WINDOW = 300  # causal: frames of recent normal history the running mean/std are taken over
+_C.SCORE.CAUSAL_WARMUP = 25  # causal: frames of history needed before frames are scored (earlier ones: no score)
+_C.SCORE.CAUSAL_EXCLUDE_ABOVE = 3.0  # causal: frames scoring above this stay out of the history; 0 = keep all
 _C.SCORE.SMOOTH_SIGMA = 0.0  # Gaussian smoothing of scores in frames; 0 = off (fixed before testing)
+_C.SCORE.SMOOTH_MODE = "centred"  # "centred" (offline, reads later frames) or "causal" (earlier frames only)
 _C.SCORE.MISSING = "exclude"  # frames without a prediction: "exclude" from metrics or "fill" (nearest scored frame)
+_C.SCORE.ALARM_THRESHOLD = 3.0  # tools/score_video.py: a frame alarms when its score exceeds this
+_C.SCORE.ALARM_MIN_FRAMES = 5  # tools/score_video.py: alarms need at least this many consecutive alarming frames
 
 # ---------------------------------------------------------------------------------------
 _C.EVAL = CN()
 _C.EVAL.PLOTS = True  # write plots/ (one score curve per video and the ROC curve)
+_C.EVAL.EVALUATORS = ["FrameLevel", "FixedThreshold", "PerGroup"]  # registered evaluators merged into metrics.json
+_C.EVAL.THRESHOLDS = []  # fixed score thresholds at which precision/recall/F1 are reported; [] = none
+_C.EVAL.NPY = True  # also write scores/npy/<video>_{error,score,label}.npy
+_C.EVAL.REPORT = True  # write report.html (metrics, protocol, per-video table, top-scoring frames)
+_C.EVAL.REPORT_TOP_K = 6  # top-scoring frames shown in report.html with prediction and error map; 0 = none
 
 # ---------------------------------------------------------------------------------------
 _C.LOG = CN()

@@ -1,14 +1,21 @@
-"""Frame-level metrics of anomaly scores against ground truth.
+"""Frame-level metrics of anomaly scores against ground truth, and the registered evaluators.
 
 * ``auc_micro``: ROC AUC over all scored test frames of all videos concatenated (the number
   most papers report as "frame-level AUC").
-* ``auc_macro``: mean of the per-video AUCs over the videos whose frames hold both classes;
-  single-class videos have no AUC, are left out and counted (``videos_single_class``).
+* ``auc_macro``: mean of the per-video AUCs over the videos whose frames hold both classes.
+  Rule for single-class videos (all normal or all anomalous): they have no AUC, are left out
+  of the mean and counted (``videos_single_class``; ``videos_in_macro`` are the others).
 * ``eer``: equal error rate of the micro ROC (where false-positive rate = miss rate), with
   the score threshold at that point (``eer_threshold``).
 * ``ap``: average precision (area under precision-recall, anomalous = positive), micro.
+* ``at_threshold`` (``FixedThreshold``): precision, recall and F1 of "score > threshold"
+  at thresholds fixed in the config (``EVAL.THRESHOLDS``), never chosen on test labels.
+* ``per_group`` (``PerGroup``): the micro/macro AUC, EER and AP of each group of videos
+  (ShanghaiTech scenes) when the dataset has groups.
 
-Frames without a score (NaN) or without a label are left out and counted.
+Frames without a score (NaN) or without a label (``None`` video labels, or -1) are left
+out and counted. An evaluator is ``__call__(names, scores, labels, groups=None) -> dict``
+with per-video ``scores`` ``(N_i,)`` and ``labels`` ``(N_i,)`` (or None).
 """
 from __future__ import annotations
 
@@ -21,12 +28,17 @@ from pyanomaly.registry import EVALUATORS
 
 
 def _pairs(scores: np.ndarray, labels: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Scored and labelled frames of one video: (scores, labels 0/1)."""
     if labels is None:
         return np.empty(0), np.empty(0, dtype=np.uint8)
     scores = np.asarray(scores, dtype=np.float64)
     labels = np.asarray(labels)
-    ok = np.isfinite(scores)
+    ok = np.isfinite(scores) & (labels >= 0)
     return scores[ok], labels[ok].astype(np.uint8)
+
+
+def _both_classes(labels: np.ndarray) -> bool:
+    return labels.size > 0 and 0 < int(labels.sum()) < labels.size
 
 
 def eer(labels: np.ndarray, scores: np.ndarray) -> tuple[float, float]:
@@ -49,14 +61,17 @@ def frame_metrics(names: Sequence[str], scores: Sequence[np.ndarray],
     all_s, all_l = [], []
     unlabelled = unscored = single = 0
     for name, s, l in zip(names, scores, labels):
+        s = np.asarray(s, dtype=np.float64)
         if l is None:
             unlabelled += len(s)
             continue
-        unscored += int((~np.isfinite(np.asarray(s, dtype=np.float64))).sum())
+        known = np.asarray(l) >= 0
+        unlabelled += int((~known).sum())
+        unscored += int((~np.isfinite(s) & known).sum())
         vs, vl = _pairs(s, l)
         all_s.append(vs)
         all_l.append(vl)
-        if vl.size and 0 < vl.sum() < vl.size:
+        if _both_classes(vl):
             per_video[name] = float(roc_auc_score(vl, vs))
         else:
             per_video[name] = None
@@ -64,7 +79,7 @@ def frame_metrics(names: Sequence[str], scores: Sequence[np.ndarray],
     out = {"auc_micro": None, "auc_macro": None, "eer": None, "eer_threshold": None, "ap": None}
     if all_s:
         s, l = np.concatenate(all_s), np.concatenate(all_l)
-        if l.size and 0 < l.sum() < l.size:
+        if _both_classes(l):
             out["auc_micro"] = float(roc_auc_score(l, s))
             out["eer"], out["eer_threshold"] = eer(l, s)
             out["ap"] = float(average_precision_score(l, s))
@@ -73,6 +88,7 @@ def frame_metrics(names: Sequence[str], scores: Sequence[np.ndarray],
     aucs = [a for a in per_video.values() if a is not None]
     out["auc_macro"] = float(np.mean(aucs)) if aucs else None
     out["videos"] = len(names)
+    out["videos_in_macro"] = len(aucs)
     out["videos_single_class"] = single
     out["frames_unscored"] = unscored
     out["frames_unlabelled"] = unlabelled
@@ -80,9 +96,71 @@ def frame_metrics(names: Sequence[str], scores: Sequence[np.ndarray],
     return out
 
 
+def threshold_metrics(scores: Sequence[np.ndarray], labels: Sequence[np.ndarray | None],
+                      thresholds: Sequence[float]) -> list[dict]:
+    """Precision, recall and F1 of ``score > t`` for each fixed ``t`` (micro; 0 where undefined)."""
+    pairs = [_pairs(s, l) for s, l in zip(scores, labels)]
+    s = np.concatenate([p[0] for p in pairs]) if pairs else np.empty(0)
+    l = np.concatenate([p[1] for p in pairs]) if pairs else np.empty(0, dtype=np.uint8)
+    out = []
+    for t in thresholds:
+        pred = s > float(t)
+        tp = int((pred & (l == 1)).sum())
+        fp = int((pred & (l == 0)).sum())
+        fn = int((~pred & (l == 1)).sum())
+        precision = tp / (tp + fp) if tp + fp else 0.0
+        recall = tp / (tp + fn) if tp + fn else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        out.append({"threshold": float(t), "precision": precision, "recall": recall, "f1": f1,
+                    "tp": tp, "fp": fp, "fn": fn, "tn": int(l.size) - tp - fp - fn})
+    return out
+
+
+def group_metrics(names: Sequence[str], scores: Sequence[np.ndarray], labels: Sequence[np.ndarray | None],
+                  groups: Sequence[str]) -> dict[str, dict]:
+    """:func:`frame_metrics` (without the per-video table) of each group of videos, by group name."""
+    out = {}
+    for g in sorted(set(groups)):
+        idx = [i for i, gi in enumerate(groups) if gi == g]
+        m = frame_metrics([names[i] for i in idx], [scores[i] for i in idx], [labels[i] for i in idx])
+        m.pop("per_video")
+        out[g] = m
+    return out
+
+
 @EVALUATORS.register_module(name="FrameLevel")
 class FrameLevelEvaluator:
-    """Micro/macro frame AUC, EER and AP (see :func:`frame_metrics`)."""
+    """Micro/macro frame AUC, EER and AP, and the per-video AUC table (see :func:`frame_metrics`)."""
 
-    def __call__(self, names, scores, labels) -> dict:
+    def __call__(self, names, scores, labels, groups=None) -> dict:
         return frame_metrics(names, scores, labels)
+
+
+@EVALUATORS.register_module(name="FixedThreshold")
+class FixedThresholdEvaluator:
+    """``at_threshold``: precision/recall/F1 at each of ``thresholds`` (``EVAL.THRESHOLDS``); none: nothing.
+
+    Args:
+        thresholds: score thresholds, fixed before looking at the test set.
+    """
+
+    def __init__(self, thresholds: Sequence[float] = ()):
+        bad = [t for t in thresholds if isinstance(t, bool) or not isinstance(t, (int, float))]
+        if bad:
+            raise ValueError(f"EVAL.THRESHOLDS must be a list of numbers, got {list(thresholds)!r}")
+        self.thresholds = [float(t) for t in thresholds]
+
+    def __call__(self, names, scores, labels, groups=None) -> dict:
+        if not self.thresholds:
+            return {}
+        return {"at_threshold": threshold_metrics(scores, labels, self.thresholds)}
+
+
+@EVALUATORS.register_module(name="PerGroup")
+class PerGroupEvaluator:
+    """``per_group``: metrics of each group (e.g. ShanghaiTech scene) when ``groups`` is given."""
+
+    def __call__(self, names, scores, labels, groups=None) -> dict:
+        if groups is None:
+            return {}
+        return {"per_group": group_metrics(names, scores, labels, groups)}

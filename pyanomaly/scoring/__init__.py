@@ -1,28 +1,33 @@
-"""Scoring: prediction error -> per-frame raw error -> normalised, smoothed anomaly score."""
+"""Scoring: prediction error -> per-frame raw error -> normalised, smoothed anomaly score.
+
+Parts: :mod:`.psnr` (raw error, registered in ``SCORERS``), :mod:`.normalize` and
+:mod:`.causal` (normalisers, registered in :data:`NORMALIZERS`), :mod:`.smoothing` and
+:mod:`.pipeline` (the whole protocol of one video, offline or as a stream).
+"""
 from __future__ import annotations
 
 import numpy as np
 
-from .normalize import minmax, orient
-from .psnr import MSE, PSNR, patch_mse
-from .smoothing import gaussian_smooth
+from .causal import CausalNormalizer
+from .normalize import NORMALIZERS, MinMaxNormalizer, NoNormalizer, Normalizer, minmax, orient
+from .pipeline import ScorePipeline, ScoreStream, fill_nearest
+from .psnr import MSE, PSNR, error_map, patch_mse
+from .smoothing import CausalGaussianStream, gaussian_smooth
 
-__all__ = ["PSNR", "MSE", "patch_mse", "minmax", "orient", "gaussian_smooth", "scores_from_errors"]
+__all__ = ["PSNR", "MSE", "patch_mse", "error_map", "NORMALIZERS", "Normalizer", "MinMaxNormalizer",
+           "NoNormalizer", "CausalNormalizer", "minmax", "orient", "gaussian_smooth", "CausalGaussianStream",
+           "ScorePipeline", "ScoreStream", "fill_nearest", "scores_from_errors"]
 
 
 def scores_from_errors(error: np.ndarray, valid: np.ndarray, higher_is_anomalous: bool,
-                       normalize: str = "minmax", sigma: float = 0.0, missing: str = "exclude") -> np.ndarray:
+                       normalize: str = "minmax", sigma: float = 0.0, missing: str = "exclude",
+                       smooth_mode: str = "centred") -> np.ndarray:
     """Anomaly scores ``(N,)`` of one video from its raw errors ``(N,)``.
 
-    Frames with ``valid == False`` (no prediction) get NaN with ``missing="exclude"`` or the
-    score of the nearest scored frame with ``missing="fill"``.
+    ``normalize`` names a registered normaliser built with its default arguments (build a
+    :class:`ScorePipeline` to pass arguments). Frames with ``valid == False`` get NaN with
+    ``missing="exclude"`` or the score of the nearest scored frame with ``missing="fill"``.
     """
-    values = np.where(valid, orient(np.asarray(error, dtype=np.float64), higher_is_anomalous), np.nan)
-    if normalize == "minmax":
-        values = minmax(values)
-    values = gaussian_smooth(values, sigma)
-    if missing == "fill" and np.isfinite(values).any():
-        idx = np.flatnonzero(np.isfinite(values))
-        nearest = idx[np.abs(np.arange(values.size)[:, None] - idx[None, :]).argmin(axis=1)]
-        values = values[nearest]
-    return values
+    from pyanomaly.registry import build
+    pipe = ScorePipeline(build(NORMALIZERS, dict(type=normalize)), higher_is_anomalous, sigma, smooth_mode, missing)
+    return pipe(error, valid)

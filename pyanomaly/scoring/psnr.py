@@ -26,6 +26,11 @@ def patch_mse(prediction: torch.Tensor, target: torch.Tensor, patch: int = 0) ->
     return F.avg_pool2d(sq, k, stride=max(k // 2, 1)).flatten(1).amax(dim=1)
 
 
+def error_map(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Per-pixel absolute error ``(N, H, W)`` in [0, 1], averaged over channels (for pictures)."""
+    return (prediction.float() - target.float()).abs().mean(dim=1).clamp_(0.0, 1.0)
+
+
 @SCORERS.register_module(name="PSNR")
 class PSNR:
     """PSNR in dB, ``10 log10(max_val^2 / MSE)``; lower = more anomalous.

@@ -149,9 +149,10 @@ def test_one_layer_accepts_a_bare_state_and_the_state_matters():
 
 def test_multi_layer_state_mismatch_is_explained():
     lstm = ConvLSTM(1, [2, 2], 3)
-    _, last_layer_only = lstm(torch.rand(1, 2, 1, 4, 4))
+    x = torch.rand(2, 2, 1, 4, 4)  # a batch of 2 must not pass for a list of 2 layers
+    _, last_layer_only = lstm(x)
     with pytest.raises(ValueError, match="return_all_layers=True"):
-        lstm(torch.rand(1, 2, 1, 4, 4), hidden_state=last_layer_only)
+        lstm(x, hidden_state=last_layer_only)
 
 
 def test_batch_first_false_is_the_transposed_problem():

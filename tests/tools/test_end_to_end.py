@@ -28,11 +28,11 @@ MODEL:
       Ahat_filter_sizes: [3, 3, 3]
       R_filter_sizes: [3, 3, 3]
 TRAIN:
-  MAX_STEPS: 40
+  MAX_STEPS: 100
   BATCH_SIZE: 4
   LR: 0.003
-  EVAL_PERIOD: 20
-  CHECKPOINT_PERIOD: 20
+  EVAL_PERIOD: 50
+  CHECKPOINT_PERIOD: 50
   LOG_PERIOD: 10
 LOG:
   PROGRESS: False
@@ -66,9 +66,9 @@ def test_train_writes_the_run_directory(trained):
               "scores/frame_scores.csv", "scores/frame_scores.json", "plots/roc.png", "plots/01.png"):
         assert (out / f).is_file(), f
     log = (out / "log.txt").read_text()
-    assert "step 40/40" in log and "AUC micro" in log and "\x1b[" not in log
+    assert "step 100/100" in log and "AUC micro" in log and "\x1b[" not in log
     ckpt = torch.load(out / "checkpoints/last.pth", weights_only=True)
-    assert ckpt["step"] == 40
+    assert ckpt["step"] == 100
 
 
 def test_scores_match_the_generator_labels(trained):

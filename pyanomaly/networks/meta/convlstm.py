@@ -178,7 +178,10 @@ class ConvLSTM(nn.Module):
             return self.init_hidden(batch, spatial)
         if (self.num_layers == 1 and len(hidden_state) == 2 and isinstance(hidden_state[0], torch.Tensor)):
             hidden_state = [hidden_state]
-        if len(hidden_state) != self.num_layers or any(len(s) != 2 for s in hidden_state):
+        def is_pair(s) -> bool:
+            return isinstance(s, (tuple, list)) and len(s) == 2 and all(isinstance(t, torch.Tensor) for t in s)
+
+        if len(hidden_state) != self.num_layers or not all(is_pair(s) for s in hidden_state):
             raise ValueError(
                 f"ConvLSTM hidden_state must be a list of {self.num_layers} (h, c) pairs, one per layer; "
                 "the last layer's state alone cannot resume the layers below it: pass back the "

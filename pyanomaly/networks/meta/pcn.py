@@ -171,5 +171,6 @@ class ErrorRefinementModule(nn.Module):
             skips.append(x)
         for upconv, block, skip in zip(self.upconv, self.up, reversed(skips[:-1])):
             x = block(torch.cat([upconv(x), skip], dim=1))
-        logit = torch.logit(coarse.clamp(1e-4, 1 - 1e-4))
-        return torch.sigmoid(logit + self.head(x))
+        # in float32: under fp16 autocast 1 - 1e-4 rounds to 1 and the logit would be inf
+        logit = torch.logit(coarse.float(), eps=1e-4)
+        return torch.sigmoid(logit + self.head(x).float()).to(coarse.dtype)
