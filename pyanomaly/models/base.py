@@ -55,6 +55,29 @@ class VADModel(nn.Module):
         raise NotImplementedError
 
     @torch.no_grad()
+    def stream_windows(self, frames: torch.Tensor, state: Any, history: int, predict_next,
+                       batch: int = 16) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``predict_stream`` for methods that predict a frame from a fixed window.
+
+        Frame ``t`` is predicted by ``predict_next(windows)`` from frames ``t-history .. t-1``
+        (``windows``: ``(B, history, C, H, W)`` -> ``(B, C, H, W)``), ``batch`` windows per call;
+        the first ``history`` frames of a video are not valid. ``state`` holds the last
+        ``history`` frames seen, so chunks join seamlessly.
+        """
+        past = state if state is not None else frames[:0]
+        seq = torch.cat([past, frames])
+        offset = past.shape[0]  # seq[offset + i] is frames[i]
+        prediction = torch.zeros_like(frames)
+        valid = torch.zeros(frames.shape[0], dtype=torch.bool)
+        targets = [i for i in range(frames.shape[0]) if offset + i >= history]
+        for s in range(0, len(targets), batch):
+            idx = targets[s:s + batch]
+            windows = torch.stack([seq[offset + i - history: offset + i] for i in idx])
+            prediction[idx] = predict_next(windows).to(prediction.dtype)
+            valid[idx] = True
+        return prediction, valid, seq[-history:].clone()
+
+    @torch.no_grad()
     def predict_video(self, frames: torch.Tensor, chunk: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
         """Whole-video prediction ``(N, C, H, W)`` and validity ``(N,)``, fed in chunks."""
         preds, valids, state = [], [], None

@@ -46,16 +46,4 @@ class FramePredictor(VADModel):
 
     @torch.no_grad()
     def predict_stream(self, frames: torch.Tensor, state=None):
-        history = self.clip_length - 1
-        past = state if state is not None else frames[:0]
-        seq = torch.cat([past, frames])
-        offset = past.shape[0]  # seq[offset + i] is frames[i]
-        prediction = torch.zeros_like(frames)
-        valid = torch.zeros(frames.shape[0], dtype=torch.bool)
-        targets = [i for i in range(frames.shape[0]) if offset + i >= history]
-        for s in range(0, len(targets), self.batch_windows):
-            idx = targets[s:s + self.batch_windows]
-            windows = torch.stack([seq[offset + i - history: offset + i] for i in idx])
-            prediction[idx] = self.net(windows).to(prediction.dtype)
-            valid[idx] = True
-        return prediction, valid, seq[-history:].clone()
+        return self.stream_windows(frames, state, self.clip_length - 1, self.net, self.batch_windows)

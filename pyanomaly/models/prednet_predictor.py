@@ -2,7 +2,11 @@
 
 Training loss (Lotter et al. 2017): the mean error-unit activity of each layer, weighted by
 ``layer_loss_weights``, averaged over time steps with the first step (no history) ignored.
-At test time a video is fed as one stream, the recurrent state carried across chunks.
+At test time each frame is predicted, by default, from the ``clip_length - 1`` frames
+before it with a fresh state (``test_window``), the regime the model was trained in.
+``test_window=0`` instead feeds each video as one stream with the state carried (cost per
+frame independent of the window), which is faster but can drift: after an anomaly the
+recurrent state of a PredNet trained on short clips may not return to normal.
 
 Example:
     >>> model = PredNetPredictor(network=dict(type="PredNet", stack_sizes=(1, 16, 32),
@@ -28,10 +32,19 @@ class PredNetPredictor(VADModel):
             ``get_initial_states`` / ``step`` API); ``data_format`` is channels_first.
         layer_loss_weights: weight of each layer's error in the loss (default: ``1`` for
             layer 0 and ``0.1`` above).
+        clip_length: frames per training clip (``DATASET.CLIP_LENGTH``).
+        test_window: frames of history + 1 used to predict a test frame; ``None`` =
+            ``clip_length``; ``0`` = one stream per video, state carried.
+        batch_windows: test-time windows predicted per forward pass.
     """
 
-    def __init__(self, network: dict, layer_loss_weights: Sequence[float] | None = None):
+    def __init__(self, network: dict, layer_loss_weights: Sequence[float] | None = None,
+                 clip_length: int = 10, test_window: int | None = None, batch_windows: int = 16):
         super().__init__()
+        self.test_window = clip_length if test_window is None else int(test_window)
+        if self.test_window == 1 or self.test_window < 0:
+            raise ValueError(f"test_window must be 0 (stream) or >= 2, got {test_window}")
+        self.batch_windows = batch_windows
         network = dict(network)
         network["data_format"] = "channels_first"
         self.net = build(NETWORKS, network)
@@ -56,7 +69,19 @@ class PredNetPredictor(VADModel):
         return {"loss_prediction": total}
 
     @torch.no_grad()
+    def predict_next(self, history: torch.Tensor) -> torch.Tensor:
+        """Frame after ``history`` ``(B, T, C, H, W)``, from a fresh state: ``(B, C, H, W)``."""
+        states = self.net.get_initial_states(history.shape)
+        for t in range(history.shape[1]):
+            _, states = self.net.step(history[:, t], states)
+        # The prediction of a step is made before its input is seen, so any frame will do.
+        units, _ = self.net.step(history[:, -1], states)
+        return units["prediction"]
+
+    @torch.no_grad()
     def predict_stream(self, frames: torch.Tensor, state=None):
+        if self.test_window:
+            return self.stream_windows(frames, state, self.test_window - 1, self.predict_next, self.batch_windows)
         x = frames.unsqueeze(0)  # one video = a batch of one sequence
         if state is None:
             state = self.net.get_initial_states(x.shape)
