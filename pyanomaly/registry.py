@@ -30,7 +30,7 @@ from typing import Any, Iterable
 from mmengine.registry import Registry
 
 __all__ = [
-    "NETWORKS", "MODELS", "DATASETS", "TRANSFORMS", "LOSSES", "SCORERS", "EVALUATORS",
+    "NETWORKS", "MODELS", "DATASETS", "TRANSFORMS", "LOSSES", "SCORERS", "NORMALIZERS", "EVALUATORS",
     "HOOKS", "build", "import_plugins", "RegistryError",
 ]
 
@@ -48,6 +48,8 @@ TRANSFORMS = Registry("transform", scope=_SCOPE, locations=["pyanomaly.datasets.
 LOSSES = Registry("loss", scope=_SCOPE, locations=["pyanomaly.models.losses"])
 # Frame scorers: (prediction, target) (N, C, H, W) -> per-frame raw error (N,).
 SCORERS = Registry("scorer", scope=_SCOPE, locations=["pyanomaly.scoring"])
+# Normalisers: raw errors of one video -> anomaly scores (offline min-max, causal running, ...).
+NORMALIZERS = Registry("normalizer", scope=_SCOPE, locations=["pyanomaly.scoring"])
 # Evaluators: per-video scores and labels -> dict of metrics.
 EVALUATORS = Registry("evaluator", scope=_SCOPE, locations=["pyanomaly.evaluation"])
 # Trainer hooks (see engine/hooks.py).

@@ -148,7 +148,6 @@ _CHOICES = {
     "SYSTEM.DEVICE": ("auto", "cpu", "cuda"),
     "TRAIN.LR_SCHEDULE": ("constant", "cosine", "step"),
     "TRAIN.BEST_MODE": ("max", "min"),
-    "SCORE.NORMALIZE": ("minmax", "none"),
     "SCORE.MISSING": ("exclude", "fill"),
 }
 

@@ -72,7 +72,7 @@ _C.SCORE = CN()
 _C.SCORE.ERROR = "PSNR"  # registered scorer: "PSNR" (dB, lower = anomalous) or "MSE"
 _C.SCORE.MAX_VAL = 1.0  # peak value for PSNR (frames are in [0, 1])
 _C.SCORE.PATCH = 0  # >0: error is the worst PATCH x PATCH patch instead of the frame mean
-_C.SCORE.NORMALIZE = "minmax"  # registered normaliser: "minmax" (per video, offline), "none" or "causal" (running, streams)
+_C.SCORE.NORMALIZE = "minmax"  # registered normaliser: "minmax" (per video, offline), "none", "causal" (streams)
 _C.SCORE.CAUSAL_WINDOW = 300  # causal: frames of recent normal history the running mean/std are taken over
 _C.SCORE.CAUSAL_WARMUP = 25  # causal: frames of history needed before frames are scored (earlier ones: no score)
 _C.SCORE.CAUSAL_EXCLUDE_ABOVE = 3.0  # causal: frames scoring above this stay out of the history; 0 = keep all

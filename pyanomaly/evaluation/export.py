@@ -60,7 +60,7 @@ def write_scores(out_dir: str | Path, rows: list[dict]) -> None:
     atomic_write_text(out_dir / "frame_scores.json", json.dumps(rows))
 
 
-def _stems(names: Sequence[str]) -> list[str]:
+def file_stems(names: Sequence[str]) -> list[str]:
     """File-safe, unique stems of video names (``a/b`` -> ``a_b``)."""
     out, seen = [], set()
     for name in names:
@@ -86,7 +86,7 @@ def write_score_files(out_dir: str | Path, names: Sequence[str], errors: Sequenc
     """Everything in ``scores/`` (see the module docstring); ``npy=False`` skips ``npy/``."""
     out_dir = Path(out_dir)
     write_scores(out_dir, frame_rows(names, errors, scores, labels))
-    stems = _stems(names)
+    stems = file_stems(names)
     videos = []
     for i, (name, stem, e, s, l) in enumerate(zip(names, stems, errors, scores, labels)):
         videos.append({"video": name, "group": groups[i] if groups is not None else None, "frames": len(s),

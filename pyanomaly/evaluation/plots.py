@@ -44,11 +44,12 @@ def plot_video(path: str | Path | IO[bytes], name: str, scores: np.ndarray, labe
     missing = np.flatnonzero(~np.isfinite(scores))
     if missing.size and finite.size:
         ax.plot(missing, np.full(missing.size, finite.min()), "|", color="grey", ms=6,
-                label=f"no score ({missing.size} frames)")
+                label=f"no score ({missing.size} frame{'s' if missing.size != 1 else ''})")
     if threshold is not None and np.isfinite(threshold):
         ax.axhline(threshold, color="k", ls="--", lw=0.9, label=f"{threshold_label} {threshold:.3g}")
     title = f"video {name}" + (f" — AUC {auc:.3f}" if auc is not None else "")
-    ax.set(title=title, xlabel="frame (0-based)", ylabel="score", xlim=(-0.5, max(scores.size - 0.5, 1)))
+    ax.set_title(title, loc="left", fontsize=10)
+    ax.set(xlabel="frame (0-based)", ylabel="score", xlim=(-0.5, max(scores.size - 0.5, 1)))
     ax.grid(alpha=0.25, lw=0.5)
     # the legend sits above the axes so it never hides the curve
     ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=4, fontsize=7, frameon=False)

@@ -30,7 +30,7 @@ h1{font-size:1.5em}h2{font-size:1.2em;margin-top:1.8em;border-bottom:1px solid #
 table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left;vertical-align:top}
 th{background:#f3f3f3}td.num{text-align:right;font-variant-numeric:tabular-nums}
 .note{color:#555;font-size:.9em}.frames{display:flex;flex-wrap:wrap;gap:1.2em}
-.example{border:1px solid #ddd;padding:.5em;border-radius:4px}.example img{width:176px;image-rendering:pixelated}
+.example{border:1px solid #ddd;padding:.5em;border-radius:4px;flex:0 0 500px;box-sizing:border-box}.example img{width:150px;image-rendering:pixelated}
 figure{display:inline-block;margin:.2em}figcaption{font-size:.8em;color:#555;text-align:center}
 img.curve{max-width:100%}
 """
@@ -97,7 +97,7 @@ def _metrics_section(m: dict) -> str:
         ("Frame AUC, micro — ROC AUC over all labelled, scored frames of all videos concatenated "
          "(the number papers report)", m.get("auc_micro")),
         (f"Frame AUC, macro — mean of the per-video AUCs over the {m.get('videos_in_macro', 'n/a')} videos "
-         f"holding both classes ({m.get('videos_single_class', 0)} single-class videos left out)", m.get("auc_macro")),
+         f"holding both classes ({m.get('videos_single_class', 0)} single-class video(s) left out)", m.get("auc_macro")),
         ("EER — equal error rate of the micro ROC", m.get("eer")),
         ("EER threshold — score where it is met (set on the test labels: for display only)", m.get("eer_threshold")),
         ("AP — average precision, anomalous = positive, micro", m.get("ap")),

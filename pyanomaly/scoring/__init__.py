@@ -2,12 +2,14 @@
 
 Parts: :mod:`.psnr` (raw error, registered in ``SCORERS``), :mod:`.normalize` and
 :mod:`.causal` (normalisers, registered in :data:`NORMALIZERS`), :mod:`.smoothing` and
-:mod:`.pipeline` (the whole protocol of one video, offline or as a stream).
+:mod:`.pipeline` (the whole protocol of one video, offline or as a stream), :mod:`.alarms`
+(alarm segments of a stream).
 """
 from __future__ import annotations
 
 import numpy as np
 
+from .alarms import AlarmTracker, alarm_segments
 from .causal import CausalNormalizer
 from .normalize import NORMALIZERS, MinMaxNormalizer, NoNormalizer, Normalizer, minmax, orient
 from .pipeline import ScorePipeline, ScoreStream, fill_nearest
@@ -16,7 +18,7 @@ from .smoothing import CausalGaussianStream, gaussian_smooth
 
 __all__ = ["PSNR", "MSE", "patch_mse", "error_map", "NORMALIZERS", "Normalizer", "MinMaxNormalizer",
            "NoNormalizer", "CausalNormalizer", "minmax", "orient", "gaussian_smooth", "CausalGaussianStream",
-           "ScorePipeline", "ScoreStream", "fill_nearest", "scores_from_errors"]
+           "ScorePipeline", "ScoreStream", "fill_nearest", "scores_from_errors", "AlarmTracker", "alarm_segments"]
 
 
 def scores_from_errors(error: np.ndarray, valid: np.ndarray, higher_is_anomalous: bool,

@@ -18,12 +18,10 @@ Example:
 from __future__ import annotations
 
 import numpy as np
-from mmengine.registry import Registry
+
+from pyanomaly.registry import NORMALIZERS
 
 __all__ = ["NORMALIZERS", "Normalizer", "MinMaxNormalizer", "NoNormalizer", "orient", "minmax"]
-
-# Normalisers: oriented raw errors (N,) of one video -> scores (N,); see the module docstring.
-NORMALIZERS = Registry("normalizer", scope="pyanomaly", locations=["pyanomaly.scoring"])
 
 
 def orient(error: np.ndarray, higher_is_anomalous: bool) -> np.ndarray:

@@ -1,0 +1,99 @@
+"""tools/test.py --scores: exported raw errors re-scored under another protocol, without the model."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from pyanomaly.config import get_cfg
+from pyanomaly.engine.inference import rescore, score_and_evaluate, write_outputs
+from pyanomaly.evaluation.export import load_scores
+from pyanomaly.scoring import CausalNormalizer, ScorePipeline
+
+from testutils import REPO, tool_env
+
+
+def fake_run(root, groups=("01", "01", "02")):
+    """A run directory as evaluation writes it, from made-up PSNR errors with dips where labelled."""
+    rng = np.random.default_rng(0)
+    names, errors, valid, labels = [], [], [], []
+    for v, g in enumerate(groups):
+        lab = np.zeros(80, np.uint8)
+        lab[40 + 5 * v:55 + 5 * v] = 1
+        e = 30 + rng.normal(0, 0.7, 80) - 3 * lab
+        ok = np.arange(80) >= 4
+        names.append(f"{g}_{v:03d}")
+        errors.append(np.where(ok, e, np.nan))
+        valid.append(ok)
+        labels.append(lab)
+    cfg = get_cfg()
+    cfg.SYSTEM.OUTPUT_DIR = str(root)
+    cfg.LOG.PROGRESS = False
+    scores, metrics = score_and_evaluate(cfg, names, errors, valid, labels, list(groups), False)
+    write_outputs(root, names, errors, scores, labels, metrics, True, groups=list(groups), cfg=cfg)
+    return cfg, names, errors, labels, metrics
+
+
+def test_same_protocol_reproduces_the_metrics_exactly(tmp_path):
+    cfg, names, errors, labels, metrics = fake_run(tmp_path / "run")
+    cfg.SYSTEM.OUTPUT_DIR = str(tmp_path / "again")
+    again = rescore(cfg, tmp_path / "run/scores")  # the .npy arrays: bit-exact errors
+    for k in ("auc_micro", "auc_macro", "eer", "ap", "per_video", "per_group"):
+        assert again[k] == metrics[k], k
+    assert again["protocol"]["rescored_from"].endswith("scores")
+    for f in ("metrics.json", "config.yaml", "scores/frame_scores.csv", "scores/npy", "plots/roc.png",
+              "report.html"):
+        assert (tmp_path / "again" / f).exists(), f
+    assert "no predictions to show" in (tmp_path / "again/report.html").read_text()
+
+
+def test_another_protocol_is_applied_to_the_error_column(tmp_path):
+    cfg, names, errors, labels, metrics = fake_run(tmp_path / "run")
+    cfg.SYSTEM.OUTPUT_DIR = str(tmp_path / "causal")
+    cfg.SCORE.NORMALIZE = "causal"  # (set directly: this test does not depend on the YAML checks)
+    cfg.SCORE.CAUSAL_WARMUP = 10
+    cfg.SCORE.SMOOTH_SIGMA = 2.0
+    cfg.SCORE.SMOOTH_MODE = "causal"
+    cfg.EVAL.PLOTS = False
+    m = rescore(cfg, tmp_path / "run/scores/frame_scores.json")
+    assert not (tmp_path / "causal/plots").exists() and (tmp_path / "causal/report.html").is_file()
+    p = m["protocol"]
+    assert p["normalization"] == "causal running z-score" and p["causal"] is True
+    assert p["frames_without_prediction"] == 3 * 4 and p["frames_without_score"] == 3 * (4 + 10)
+    assert p["error"] == "PSNR (frame mean)" and p["higher_error_is_anomalous"] is False
+    back = load_scores(tmp_path / "causal/scores")
+    pipe = ScorePipeline(CausalNormalizer(cfg.SCORE.CAUSAL_WINDOW, 10, cfg.SCORE.CAUSAL_EXCLUDE_ABOVE), False,
+                         2.0, "causal")
+    for n, e in zip(names, errors):
+        np.testing.assert_allclose(back[n]["score"], pipe(e), rtol=1e-9, equal_nan=True)
+    assert m["auc_micro"] != metrics["auc_micro"]
+
+
+def test_cli_rescore_needs_no_checkpoint(tmp_path):
+    fake_run(tmp_path / "run")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("LOG:\n  PROGRESS: False\n")
+    out = tmp_path / "sigma"
+    r = subprocess.run([sys.executable, "tools/test.py", "--cfg", str(cfg), "--scores",
+                        str(tmp_path / "run/scores/frame_scores.csv"), "SYSTEM.OUTPUT_DIR", str(out),
+                        "SCORE.SMOOTH_SIGMA", "2", "EVAL.THRESHOLDS", "[0.5]"],
+                       cwd=REPO, env=tool_env(), capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["protocol"]["smoothing_sigma"] == 2.0 and m["protocol"]["smoothing"].startswith("centred")
+    assert m["at_threshold"][0]["threshold"] == 0.5 and set(m["per_group"]) == {"01", "02"}
+    assert (out / "report.html").is_file() and "re-scored 3 videos" in (out / "log.txt").read_text()
+    # neither --checkpoint nor --scores: a usage error
+    r = subprocess.run([sys.executable, "tools/test.py", "--cfg", str(cfg)], cwd=REPO, env=tool_env(),
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and "--checkpoint" in r.stderr and "--scores" in r.stderr
+
+
+def test_scores_without_errors_are_refused(tmp_path):
+    f = tmp_path / "s.csv"
+    f.write_text("video,frame,error,score,label\nv,0,,0.5,0\n")
+    cfg = get_cfg()
+    cfg.SYSTEM.OUTPUT_DIR = str(tmp_path / "o")
+    with pytest.raises(ValueError, match="raw errors"):
+        rescore(cfg, f)
