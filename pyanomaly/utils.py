@@ -1,6 +1,7 @@
 """Small helpers shared across the package: atomic file writes, seeding, devices."""
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import tempfile
@@ -19,7 +20,13 @@ def atomic_write(path: str | Path, write: Callable[[str], None]) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    try:
+        # mkstemp makes the file private (0600); give it the mode open() would have, so a run
+        # directory stays readable by whoever may read the user's other files.
+        with contextlib.suppress(OSError):  # a file system without modes
+            os.fchmod(fd, 0o666 & ~_UMASK)
+    finally:
+        os.close(fd)
     try:
         write(tmp)
         with open(tmp, "rb") as f:
@@ -34,6 +41,15 @@ def atomic_write(path: str | Path, write: Callable[[str], None]) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def _read_umask() -> int:
+    mask = os.umask(0o022)  # reading it means setting it: done once, at import, before any thread writes
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
@@ -56,5 +72,6 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("SYSTEM.DEVICE is 'cuda' but no CUDA device is available; use 'auto' or 'cpu'")
+        from pyanomaly.config import ConfigError
+        raise ConfigError("SYSTEM.DEVICE is 'cuda' but no CUDA device is available; use 'auto' or 'cpu'")
     return torch.device(name)

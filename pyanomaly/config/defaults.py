@@ -56,7 +56,7 @@ _C.TRAIN.EARLY_STOP_PATIENCE = 0  # stop after N evaluations without a better BE
 _C.TRAIN.LOG_PERIOD = 20  # log losses every N steps
 _C.TRAIN.TENSORBOARD = True  # write TensorBoard scalars and image grids to OUTPUT_DIR/tb
 _C.TRAIN.IMAGE_PERIOD = 0  # TensorBoard image grid of input/prediction/error every N steps; 0 = off
-_C.TRAIN.AMP = False  # automatic mixed precision (CUDA only)
+_C.TRAIN.AMP = False  # mixed precision on CUDA (float16 autocast + GradScaler); ignored with a warning on CPU
 _C.TRAIN.COMPILE = False  # torch.compile the model
 _C.TRAIN.CUSTOM_HOOKS = []  # extra hooks: list of dicts {type: Name, ...args}, run after the built-ins
 

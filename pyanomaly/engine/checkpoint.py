@@ -2,8 +2,10 @@
 
 A checkpoint is a dict of tensors and plain Python types only (loadable with
 ``torch.load(weights_only=True)``): model, optimizer and scheduler states, the step, every
-RNG state, the best metric so far and ``meta`` (method name and arguments, used to refuse a
-checkpoint of another model). Files are written to a temporary name, fsynced and renamed.
+RNG state, hook states (the best metric so far, ...) and ``meta`` (method name and
+arguments, image size and channels), used to refuse a checkpoint made for another model or
+input. Files are written to a temporary name, fsynced and renamed; a failed write leaves the
+previous file.
 """
 from __future__ import annotations
 
@@ -46,8 +48,28 @@ def set_rng_state(state: dict) -> None:
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
-    """Write ``state`` to ``path`` atomically (temp file + fsync + rename)."""
-    atomic_write(path, lambda tmp: torch.save(state, tmp))
+    """Write ``state`` to ``path`` atomically (temp file + fsync + rename).
+
+    A failed write (disk full, quota, I/O error) raises :class:`CheckpointError` naming the
+    file; the previous file at ``path`` is left as it was and the temp file is removed.
+    """
+    try:
+        atomic_write(path, lambda tmp: torch.save(state, tmp))
+    except OSError as exc:
+        raise CheckpointError(f"could not write checkpoint {path}: {exc.strerror or exc}; "
+                              f"the previous {Path(path).name}, if any, is intact") from exc
+
+
+def remove_stale_temporaries(folder: str | Path) -> list[Path]:
+    """Delete the temp files a killed write left in ``folder`` (``.NAME.*.tmp``); returns them.
+
+    They are never read (a checkpoint only becomes visible by its rename), but each may
+    be as large as a checkpoint.
+    """
+    stale = sorted(Path(folder).glob(".*.pth.*.tmp"))
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return stale
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -61,14 +83,37 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"cannot load checkpoint {path}: {type(exc).__name__}: {exc}") from exc
 
 
+# meta key -> (the config key it comes from, what a difference means), for messages
+_META_KEYS = {"model_name": ("MODEL.NAME", "model"), "model_args": ("MODEL.ARGS", "model"),
+              "image_size": ("DATASET.IMAGE_SIZE", "input"), "channels": ("DATASET.CHANNELS", "input")}
+
+
 def check_compatible(ckpt: dict, meta: dict, path: str | Path) -> None:
-    """Refuse a checkpoint whose method or arguments differ from ``meta``, naming the difference."""
+    """Refuse a checkpoint made for another method, arguments or input, naming the first difference.
+
+    Keys missing from an older checkpoint's ``meta`` are not compared.
+    """
     saved = ckpt.get("meta", {})
-    for key in ("model_name", "model_args"):
-        if key in saved and saved[key] != meta.get(key):
-            raise CheckpointError(
-                f"checkpoint {path} was made for a different model: {key} is {saved[key]!r} there "
-                f"but {meta.get(key)!r} in this config")
+    for key, (cfg_key, what) in _META_KEYS.items():
+        if key in saved:
+            found = _first_difference(saved[key], meta.get(key), cfg_key)
+            if found is not None:
+                name, there, here = found
+                raise CheckpointError(f"checkpoint {path} was made for a different {what}: {name} is {there!r} "
+                                      f"there but {here!r} in this config")
+
+
+def _first_difference(a: Any, b: Any, name: str) -> tuple[str, Any, Any] | None:
+    """The first (dotted key, a value, b value) where nested dicts ``a`` and ``b`` differ."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in sorted(set(a) | set(b), key=str):
+            found = _first_difference(a.get(k), b.get(k), f"{name}.{k}")
+            if found is not None:
+                return found
+        return None
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        a, b = list(a), list(b)
+    return None if a == b else (name, a, b)
 
 
 def load_model_weights(model: torch.nn.Module, ckpt: dict, path: str | Path) -> None:

@@ -9,9 +9,15 @@ hooks run in this order, each relying on the ones before it within a step:
 3. ``EvalHook``         score the test split, putting ``trainer.metrics``;
 4. ``CheckpointHook``   write ``last`` and, with new metrics, ``best``;
 5. ``EarlyStopHook``    stop after evaluations without improvement;
-6. ``LoggerHook``       report the step, the losses and the metrics last, once all is known;
+6. ``LoggerHook``       report the step, the losses, the metrics and image grids last, once
+                        all is known;
 
-then ``TRAIN.CUSTOM_HOOKS`` in their listed order.
+then ``TRAIN.CUSTOM_HOOKS`` in their listed order, so a user's hook sees every built-in
+result of the step (and a hook that ends the process finds this step's checkpoint written).
+
+Under ``torchrun`` every process runs every hook at the same steps (their decisions depend
+only on the step and on metrics, which are gathered on all processes); only the main
+process writes files and logs.
 """
 from __future__ import annotations
 
@@ -112,13 +118,16 @@ class EvalHook(HookBase):
 class CheckpointHook(HookBase):
     """``last.pth`` every ``period`` steps and at the end; ``best.pth`` by ``metric``/``mode``.
 
-    ``keep`` > 0 also keeps the newest ``keep`` numbered ``step_XXXXXXX.pth`` files.
+    ``keep`` > 0 also writes a numbered ``step_XXXXXXX.pth`` with every ``last.pth`` and keeps
+    the newest ``keep`` of them. After an error nothing is written, so ``last.pth`` stays the
+    last good state.
     """
 
     def __init__(self, period: int = 500, metric: str = "auc_micro", mode: str = "max", keep: int = 0):
         self.period, self.metric, self.mode, self.keep = period, metric, mode, keep
         self.best: float | None = None
         self._seen_metrics_step = -1
+        self._last_saved = -1  # step of the newest last.pth
 
     def state_dict(self):
         return {"best": self.best}
@@ -142,25 +151,35 @@ class CheckpointHook(HookBase):
     def after_step(self):
         t = self.trainer
         improved = self._improved()
-        if _due(t.step, self.period, t.max_steps) or improved:
-            t.save("last")
-            if self.keep > 0:
-                t.save(f"step_{t.step:07d}")
-                old = sorted(t.checkpoint_dir.glob("step_*.pth"))[:-self.keep]
-                for p in old:
-                    p.unlink(missing_ok=True)
+        self._write(last=_due(t.step, self.period, t.max_steps) or improved, best=improved)
         if improved:
-            t.save("best")
             logger.info("new best %s = %.4f at step %d -> checkpoints/best.pth", self.metric, self.best, t.step)
 
     def after_train(self):
         t = self.trainer
         if t.failed:
-            return
+            return  # keep the last good checkpoint
         improved = self._improved()
-        t.save("last")
-        if improved or not (t.checkpoint_dir / "best.pth").exists():
-            t.save("best")
+        # Without any value of the metric (e.g. a test split without labels), best = the final
+        # weights. Decided from state, not from the file system, so every process agrees.
+        self._write(last=improved or self._last_saved != t.step, best=improved or self.best is None)
+
+    def _write(self, last: bool, best: bool) -> None:
+        """One state, written under each name due (every process calls ``save``; rank 0 writes)."""
+        t = self.trainer
+        names = []
+        if last:
+            names += ["last"] + ([f"step_{t.step:07d}"] if self.keep > 0 else [])
+        if best:
+            names.append("best")
+        if not names:
+            return
+        t.save(*names)
+        if last:
+            self._last_saved = t.step
+        if last and self.keep > 0 and t.is_main:
+            for p in sorted(t.checkpoint_dir.glob("step_*.pth"))[:-self.keep]:
+                p.unlink(missing_ok=True)
 
 
 @HOOKS.register_module()
@@ -197,31 +216,41 @@ class EarlyStopHook(HookBase):
 
 @HOOKS.register_module()
 class LoggerHook(HookBase):
-    """Console and ``log.txt`` lines with losses, LR, speed and ETA; TensorBoard scalars.
+    """Console and ``log.txt`` lines with losses, LR, speed and ETA; TensorBoard scalars and images.
 
     Args:
         period: log every ``period`` steps.
-        tensorboard: also write scalars (losses, LR, metrics) to ``OUTPUT_DIR/tb``.
+        tensorboard: also write to ``OUTPUT_DIR/tb``: ``train/<loss term>``, ``train/lr``,
+            ``eval/<metric>`` scalars and the image grids.
+        image_period: every ``image_period`` steps (0 = never) a TensorBoard image
+            ``train/input_prediction_error`` of the first clip of the step's batch (see
+            :func:`prediction_grid`).
     """
 
-    def __init__(self, period: int = 20, tensorboard: bool = True):
-        self.period, self.tensorboard = period, tensorboard
+    def __init__(self, period: int = 20, tensorboard: bool = True, image_period: int = 0):
+        self.period, self.tensorboard, self.image_period = period, tensorboard, image_period
         self.writer = None
         self._logged_metrics = -1
 
     def before_train(self):
-        if self.tensorboard and self.trainer.is_main:
+        t = self.trainer
+        if self.tensorboard and t.is_main:
             try:
                 from torch.utils.tensorboard import SummaryWriter
-                self.writer = SummaryWriter(str(Path(self.trainer.output_dir) / "tb"))
             except ImportError:
                 logger.warning("tensorboard is not installed; TensorBoard logging is off")
-        self._t0, self._s0 = time.perf_counter(), self.trainer.step
+            else:
+                # On resume, purge_step makes TensorBoard drop what the interrupted run logged
+                # after its last checkpoint, which this run logs again.
+                purge = t.step + 1 if t.step > 0 else None
+                self.writer = SummaryWriter(str(Path(t.output_dir) / "tb"), purge_step=purge)
+        self._t0, self._s0 = time.perf_counter(), t.step
 
     def after_step(self):
         t = self.trainer
         if not t.is_main:
             return
+        wrote = False
         if _due(t.step, self.period, t.max_steps):
             elapsed = time.perf_counter() - self._t0
             rate = elapsed / max(t.step - self._s0, 1)
@@ -234,28 +263,64 @@ class LoggerHook(HookBase):
                 for k, v in t.losses.items():
                     self.writer.add_scalar(f"train/{k}", float(v), t.step)
                 self.writer.add_scalar("train/lr", lr, t.step)
-        self._log_metrics()
+                wrote = True
+        if (self.writer is not None and self.image_period > 0 and t.step % self.image_period == 0
+                and t.batch is not None):
+            grid = prediction_grid(t.model, t.batch["frames"][0])
+            self.writer.add_image("train/input_prediction_error", grid, t.step)
+            wrote = True
+        wrote |= self._log_metrics()
+        if wrote:
+            # The writer would otherwise hold events for up to two minutes: a killed run would
+            # lose them, and the resumed run does not log the steps before its checkpoint again.
+            self.writer.flush()
 
-    def _log_metrics(self):
+    def _log_metrics(self) -> bool:
+        """Log metrics not logged yet; True if TensorBoard got them."""
         t = self.trainer
         if t.metrics is None or t.metrics_step == self._logged_metrics:
-            return
+            return False
         self._logged_metrics = t.metrics_step
         from pyanomaly.engine.inference import format_metrics
         logger.info("eval at step %d: %s", t.metrics_step, format_metrics(t.metrics))
-        if self.writer is not None:
-            for k in ("auc_micro", "auc_macro", "eer", "ap"):
-                if t.metrics.get(k) is not None:
-                    self.writer.add_scalar(f"eval/{k}", t.metrics[k], t.metrics_step)
-            grid = t.metrics.get("_image_grid")
-            if grid is not None:
-                self.writer.add_image("eval/frame_prediction_error", grid, t.metrics_step)
+        if self.writer is None:
+            return False
+        for k in ("auc_micro", "auc_macro", "eer", "ap"):
+            if t.metrics.get(k) is not None:
+                self.writer.add_scalar(f"eval/{k}", t.metrics[k], t.metrics_step)
+        return True
 
     def after_train(self):
         if self.trainer.is_main:
             self._log_metrics()
         if self.writer is not None:
             self.writer.close()
+
+
+@torch.no_grad()
+def prediction_grid(model, clip: torch.Tensor) -> torch.Tensor:
+    """An image of what the model predicts for one clip: (3, H', W') float in [0, 1].
+
+    Rows: the clip's frames ``(T, C, H, W)``; the model's prediction of each from the
+    frames before it (``predict_stream``; black where there is no history yet); the
+    absolute error, scaled so its largest value is white. The model runs in eval mode
+    (no batch-norm statistics updated) inside a forked RNG, so training continues exactly
+    as without the image.
+    """
+    was_training = model.training
+    devices = [clip.device] if clip.device.type == "cuda" else []
+    model.eval()
+    try:
+        with torch.random.fork_rng(devices=devices):
+            pred, valid, _ = model.predict_stream(clip, None)
+    finally:
+        model.train(was_training)
+    frames = clip.detach().float()
+    pred = pred.float().clamp(0, 1) * valid.to(pred.device).view(-1, 1, 1, 1)
+    error = (pred - frames).abs() * valid.to(pred.device).view(-1, 1, 1, 1)
+    error = error / error.max().clamp_min(1e-8)
+    from torchvision.utils import make_grid
+    return make_grid(torch.cat([frames, pred, error]).cpu(), nrow=clip.shape[0], padding=1, pad_value=0.5)
 
 
 def _hms(seconds: float) -> str:
@@ -273,7 +338,7 @@ def build_hooks(cfg) -> list[HookBase]:
         EvalHook(period=tr.EVAL_PERIOD),
         CheckpointHook(period=tr.CHECKPOINT_PERIOD, metric=tr.BEST_METRIC, mode=tr.BEST_MODE, keep=tr.KEEP_CHECKPOINTS),
         EarlyStopHook(patience=tr.EARLY_STOP_PATIENCE, metric=tr.BEST_METRIC, mode=tr.BEST_MODE),
-        LoggerHook(period=tr.LOG_PERIOD, tensorboard=tr.TENSORBOARD),
+        LoggerHook(period=tr.LOG_PERIOD, tensorboard=tr.TENSORBOARD, image_period=tr.IMAGE_PERIOD),
     ]
     for spec in tr.CUSTOM_HOOKS:
         hooks.append(build(HOOKS, dict(spec)))

@@ -22,29 +22,33 @@ from pyanomaly.datasets import build_dataset
 from pyanomaly.registry import MODELS, build, import_plugins
 from pyanomaly.utils import resolve_device, seed_everything
 
-from .checkpoint import CheckpointError, check_compatible, load_checkpoint, load_model_weights
+from .checkpoint import (CheckpointError, check_compatible, load_checkpoint, load_model_weights,
+                         remove_stale_temporaries)
 from .hooks import build_hooks
-from .inference import evaluate, format_metrics
+from .inference import format_metrics
 from .sampler import InfiniteSampler
 from .trainer import Trainer
 
 logger = logging.getLogger("pyanomaly")
+_joined_group = False  # setup() started the default process group (torchrun), so we end it
 
 
 def setup(cfg: CfgNode, config_path: str | None = None, output_dir: str | Path | None = None):
     """Process group, plugins, device, seed, run directory and logging. Returns (device, rank, world)."""
+    global _joined_group
     rank, world = 0, 1
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() and cfg.SYSTEM.DEVICE != "cpu" else "gloo"
-        dist.init_process_group(backend)
+    device = resolve_device(cfg.SYSTEM.DEVICE)
+    distributed = dist.is_initialized() or int(os.environ.get("WORLD_SIZE", "1")) > 1  # torchrun sets it
+    if distributed and device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        torch.cuda.set_device(device)  # before the group starts, so NCCL knows this process's GPU
+    if distributed and not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        _joined_group = True
     if dist.is_initialized():
         rank, world = dist.get_rank(), dist.get_world_size()
     search = [Path.cwd()] + ([Path(config_path).resolve().parent] if config_path else [])
     import_plugins(cfg.SYSTEM.IMPORTS, search)
-    device = resolve_device(cfg.SYSTEM.DEVICE)
-    if device.type == "cuda" and world > 1:
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-        torch.cuda.set_device(device)
     if cfg.SYSTEM.NUM_THREADS > 0:
         torch.set_num_threads(cfg.SYSTEM.NUM_THREADS)
     if cfg.SYSTEM.DETERMINISTIC:
@@ -84,8 +88,15 @@ def setup_logging(log_file: Path | None, level: str = "INFO") -> None:
 
 
 def model_meta(cfg: CfgNode) -> dict:
-    """Plain-typed identity of the model, stored in checkpoints and compared on load."""
-    return {"model_name": cfg.MODEL.NAME, "model_args": cfg_to_dict(cfg.MODEL.ARGS),
+    """Plain-typed identity of the model, stored in checkpoints and compared on load.
+
+    Arguments that only change how a trained model is run (the method's ``inference_args``,
+    e.g. a test window) are left out, so they can differ between training and testing.
+    """
+    cls = MODELS.get(cfg.MODEL.NAME)
+    runtime = set(getattr(cls, "inference_args", ()))
+    args = {k: v for k, v in cfg_to_dict(cfg.MODEL.ARGS).items() if k not in runtime}
+    return {"model_name": cfg.MODEL.NAME, "model_args": args,
             "image_size": list(cfg.DATASET.IMAGE_SIZE), "channels": cfg.DATASET.CHANNELS}
 
 
@@ -111,58 +122,109 @@ def _lr_lambda(cfg: CfgNode):
 
 
 def train(cfg: CfgNode, resume: bool = False, config_path: str | None = None) -> dict | None:
-    """Train ``cfg``'s method; returns the final metrics (rank 0) after writing the run directory."""
+    """Train ``cfg``'s method; returns the final metrics after writing the run directory (rank 0).
+
+    With ``resume`` it continues the run in ``SYSTEM.OUTPUT_DIR`` from
+    ``checkpoints/last.pth`` exactly (see ``docs/architecture.md``). Every process reads
+    that file, so under multi-node ``torchrun`` the run directory must be on a shared file
+    system (see ``docs/distributed.md``).
+    """
     device, rank, world = setup(cfg, config_path)
     out = Path(cfg.SYSTEM.OUTPUT_DIR)
-    last = out / "checkpoints" / "last.pth"
-    ckpt = None
-    if resume:
-        if not last.is_file():
-            raise CheckpointError(f"--resume: no checkpoint to resume from at {last}")
-        ckpt = load_checkpoint(last)
-        check_compatible(ckpt, model_meta(cfg), last)
-        logger.info("resuming from %s (step %d)", last, ckpt["step"])
-    elif last.is_file():
-        raise CheckpointError(
-            f"{out} already holds a run (checkpoints/last.pth); pass --resume to continue it or choose "
-            "another SYSTEM.OUTPUT_DIR")
+    ckpt = _checkpoint_to_resume(cfg, out, resume)
     if rank == 0:
-        save_cfg(cfg, out / "config.yaml")
         logger.info("run directory %s (%d process%s, device %s)", out, world, "es" if world > 1 else "", device)
-    train_set = build_dataset(cfg, "training")
-    test_set = build_dataset(cfg, cfg.TEST.SPLIT)
-    logger.info("training split: %d videos, %d clips of %d frames; test split: %d videos, %d frames",
-                len(train_set.videos), len(train_set), cfg.DATASET.CLIP_LENGTH, len(test_set.videos), sum(test_set.lengths))
+    train_set, test_set = _build_datasets(cfg, world)
     model = build_model(cfg, device)
     forward = model
     if world > 1:
-        forward = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        device_ids = [device.index] if device.type == "cuda" else None
+        forward = torch.nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
     if cfg.TRAIN.COMPILE:
         forward = torch.compile(forward)
+    optimizer, scheduler = build_optimizer(cfg, model)
+    amp = cfg.TRAIN.AMP and device.type == "cuda"
+    if cfg.TRAIN.AMP and not amp:
+        logger.warning("TRAIN.AMP is for CUDA devices; training in float32 on %s", device)
+    # The data stream is global (engine/sampler.py): its position is the number of clips all
+    # processes consumed, so a resume may even use another number of processes.
+    per_step = cfg.TRAIN.BATCH_SIZE * world
+    start = int(ckpt.get("samples", ckpt["step"] * per_step)) if ckpt else 0
+    sampler = InfiniteSampler(len(train_set), seed=cfg.SYSTEM.SEED, rank=rank, world=world, start=start)
+    loader = DataLoader(train_set, batch_size=cfg.TRAIN.BATCH_SIZE, sampler=sampler,
+                        num_workers=cfg.DATASET.NUM_WORKERS, pin_memory=device.type == "cuda",
+                        persistent_workers=cfg.DATASET.NUM_WORKERS > 0)
+    trainer = Trainer(model, forward, optimizer, scheduler, loader, cfg.TRAIN.MAX_STEPS, build_hooks(cfg), out,
+                      evaluate=lambda: model.evaluate(test_set, cfg, device, out if rank == 0 else None),
+                      meta=model_meta(cfg), device=device, grad_clip=cfg.TRAIN.GRAD_CLIP,
+                      scaler=torch.amp.GradScaler("cuda") if amp else None, autocast=amp,
+                      samples_per_step=per_step, is_main=rank == 0)
+    if ckpt is not None:
+        trainer.load_state_dict(ckpt)
+    if rank == 0:
+        # Only now that every part is built and the checkpoint fits: a run that cannot start
+        # leaves the run directory as it was.
+        for p in remove_stale_temporaries(out / "checkpoints"):
+            logger.info("removed %s, left by a write that was interrupted", p)
+        save_cfg(cfg, out / "config.yaml")
+    trainer.train()
+    if trainer.metrics is not None and rank == 0:
+        logger.info("final: %s", format_metrics(trainer.metrics))
+        logger.info("wrote %s/metrics.json, scores/ and plots/", out)
+    _teardown()
+    return trainer.metrics
+
+
+def _checkpoint_to_resume(cfg: CfgNode, out: Path, resume: bool) -> dict | None:
+    """``checkpoints/last.pth`` of ``out`` with ``resume`` (checked against ``cfg``), else None.
+
+    Starting afresh over an existing run is refused: it would overwrite its checkpoints.
+    """
+    last = out / "checkpoints" / "last.pth"
+    if not resume:
+        if last.is_file():
+            raise CheckpointError(f"{out} already holds a run (checkpoints/last.pth); pass --resume to continue "
+                                  "it or choose another SYSTEM.OUTPUT_DIR")
+        return None
+    if not last.is_file():
+        raise CheckpointError(f"--resume: no checkpoint to resume from at {last}")
+    ckpt = load_checkpoint(last)
+    check_compatible(ckpt, model_meta(cfg), last)
+    logger.info("resuming from %s (step %d)", last, ckpt["step"])
+    return ckpt
+
+
+def _build_datasets(cfg: CfgNode, world: int):
+    """The training and test splits; the first process on each node fills the frame cache first."""
+    first_on_node = int(os.environ.get("LOCAL_RANK", 0)) == 0
+    if world > 1 and not first_on_node:
+        dist.barrier()  # let the first process decode, then read its cache instead of decoding again
+    train_set = build_dataset(cfg, "training")
+    test_set = build_dataset(cfg, cfg.TEST.SPLIT)
+    if world > 1 and first_on_node:
+        dist.barrier()
+    logger.info("training split: %d videos, %d clips of %d frames; test split: %d videos, %d frames",
+                len(train_set.videos), len(train_set), cfg.DATASET.CLIP_LENGTH, len(test_set.videos),
+                sum(test_set.lengths))
+    return train_set, test_set
+
+
+def build_optimizer(cfg: CfgNode, model: torch.nn.Module):
+    """``TRAIN.OPTIMIZER`` (any ``torch.optim`` class) and its LR schedule (a ``LambdaLR``)."""
     try:
         opt_cls = getattr(torch.optim, cfg.TRAIN.OPTIMIZER)
     except AttributeError:
         raise ValueError(f"TRAIN.OPTIMIZER: torch.optim has no optimizer '{cfg.TRAIN.OPTIMIZER}'") from None
     optimizer = opt_cls(model.parameters(), lr=cfg.TRAIN.LR, weight_decay=cfg.TRAIN.WEIGHT_DECAY)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(cfg))
-    scaler = torch.amp.GradScaler("cuda") if cfg.TRAIN.AMP and device.type == "cuda" else None
-    start = int(ckpt["step"]) if ckpt else 0
-    sampler = InfiniteSampler(len(train_set), seed=cfg.SYSTEM.SEED, rank=rank, world=world,
-                              start=start * cfg.TRAIN.BATCH_SIZE)
-    loader = DataLoader(train_set, batch_size=cfg.TRAIN.BATCH_SIZE, sampler=sampler,
-                        num_workers=cfg.DATASET.NUM_WORKERS, pin_memory=device.type == "cuda",
-                        persistent_workers=cfg.DATASET.NUM_WORKERS > 0)
-    trainer = Trainer(model, forward, optimizer, scheduler, loader, cfg.TRAIN.MAX_STEPS, build_hooks(cfg), out,
-                      evaluate=lambda: evaluate(model, test_set, cfg, device, out if rank == 0 else None),
-                      meta=model_meta(cfg), device=device, grad_clip=cfg.TRAIN.GRAD_CLIP, scaler=scaler,
-                      is_main=rank == 0)
-    if ckpt is not None:
-        trainer.load_state_dict(ckpt)
-    trainer.train()
-    if trainer.metrics is not None and rank == 0:
-        logger.info("final: %s", format_metrics(trainer.metrics))
-        logger.info("wrote %s/metrics.json, scores/ and plots/", out)
-    return trainer.metrics
+    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(cfg))
+
+
+def _teardown() -> None:
+    """Leave the process group :func:`setup` joined (one a caller set up is left alone)."""
+    global _joined_group
+    if _joined_group and dist.is_initialized():
+        dist.destroy_process_group()
+    _joined_group = False
 
 
 def test(cfg: CfgNode, checkpoint: str | Path, config_path: str | None = None) -> dict:
@@ -178,8 +240,9 @@ def test(cfg: CfgNode, checkpoint: str | Path, config_path: str | None = None) -
     test_set = build_dataset(cfg, cfg.TEST.SPLIT)
     logger.info("scoring %d videos (%d frames) of %s with %s (step %s)", len(test_set.videos),
                 sum(test_set.lengths), cfg.DATASET.ROOT, checkpoint, ckpt.get("step"))
-    metrics = evaluate(model, test_set, cfg, device, out if rank == 0 else None)
+    metrics = model.evaluate(test_set, cfg, device, out if rank == 0 else None)
     logger.info("%s", format_metrics(metrics))
     if rank == 0:
         logger.info("wrote %s/metrics.json, scores/ and plots/", out)
+    _teardown()
     return metrics

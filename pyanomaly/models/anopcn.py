@@ -40,6 +40,8 @@ class AnoPCN(VADModel):
         batch_frames: frames refined per ERM pass when predicting a stream.
     """
 
+    inference_args = ("batch_frames",)
+
     def __init__(self, pcm: dict | None = None, erm: dict | None = None, pcm_weight: float = 1.0,
                  erm_intensity_weight: float = 1.0, erm_gradient_weight: float = 1.0, warmup: int = 2,
                  erm_context: bool = True, batch_frames: int = 16):

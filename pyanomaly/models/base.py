@@ -12,6 +12,10 @@ A method owns its networks and its loss, and says how a video is predicted as a 
   of a video). ``prediction[i]`` predicts ``frames[i]`` from earlier frames only;
   ``valid[i]`` is False where there is not enough history yet. Feeding a video in chunks
   gives the same result as feeding it whole.
+* ``evaluate(dataset, cfg, device, out_dir) -> dict``: the metrics of the method on a test
+  split, used by periodic and final evaluation. The default scores frames by prediction
+  error (:func:`pyanomaly.engine.inference.evaluate`); a method with another task (a
+  forecaster, a classifier) overrides it.
 """
 from __future__ import annotations
 
@@ -23,6 +27,10 @@ from torch import nn
 
 class VADModel(nn.Module):
     """Base class of the methods; see the module docstring for the contract."""
+
+    #: constructor arguments that only change how a trained model is run, not its weights;
+    #: a checkpoint is accepted whatever their values
+    inference_args: tuple[str, ...] = ()
 
     def forward(self, batch: dict) -> dict[str, torch.Tensor]:
         raise NotImplementedError
@@ -53,6 +61,11 @@ class VADModel(nn.Module):
     @torch.no_grad()
     def predict_stream(self, frames: torch.Tensor, state: Any = None):
         raise NotImplementedError
+
+    def evaluate(self, dataset, cfg, device: torch.device, out_dir=None) -> dict:
+        """Metrics on ``dataset``; with ``out_dir`` also write them (and scores, plots) there."""
+        from pyanomaly.engine.inference import evaluate
+        return evaluate(self, dataset, cfg, device, out_dir)
 
     @torch.no_grad()
     def stream_windows(self, frames: torch.Tensor, state: Any, history: int, predict_next,

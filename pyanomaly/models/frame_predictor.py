@@ -28,6 +28,8 @@ class FramePredictor(VADModel):
         batch_windows: test-time windows predicted per forward pass.
     """
 
+    inference_args = ("batch_windows",)
+
     def __init__(self, network: dict, clip_length: int = 5, losses: dict | None = None,
                  batch_windows: int = 16):
         super().__init__()

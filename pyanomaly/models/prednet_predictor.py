@@ -38,6 +38,8 @@ class PredNetPredictor(VADModel):
         batch_windows: test-time windows predicted per forward pass.
     """
 
+    inference_args = ("test_window", "batch_windows")
+
     def __init__(self, network: dict, layer_loss_weights: Sequence[float] | None = None,
                  clip_length: int = 10, test_window: int | None = None, batch_windows: int = 16):
         super().__init__()

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from pyanomaly.engine.checkpoint import (CheckpointError, check_compatible, load_checkpoint, rng_state,
-                                         save_checkpoint, set_rng_state)
+from pyanomaly.engine.checkpoint import (CheckpointError, check_compatible, load_checkpoint,
+                                         remove_stale_temporaries, rng_state, save_checkpoint, set_rng_state)
 
 
 def test_round_trip_with_weights_only(tmp_path):
@@ -33,7 +33,7 @@ def test_failed_write_keeps_the_old_file(tmp_path, monkeypatch):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(torch, "save", broken_save)
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(CheckpointError, match=r"could not write checkpoint .*last.pth: No space left"):
         save_checkpoint(path, {"step": 2})
     monkeypatch.undo()
     assert load_checkpoint(path)["step"] == 1
@@ -46,5 +46,26 @@ def test_missing_truncated_and_foreign_checkpoints(tmp_path):
     (tmp_path / "bad.pth").write_bytes(b"\x00garbage")
     with pytest.raises(CheckpointError, match="cannot load checkpoint"):
         load_checkpoint(tmp_path / "bad.pth")
-    with pytest.raises(CheckpointError, match="model_name is 'A' there but 'B'"):
+    with pytest.raises(CheckpointError, match="MODEL.NAME is 'A' there but 'B'"):
         check_compatible({"meta": {"model_name": "A"}}, {"model_name": "B"}, "x.pth")
+
+
+def test_compatibility_names_the_first_differing_key():
+    meta = {"model_name": "P", "model_args": {"network": {"type": "PredNet", "stack_sizes": [1, 8]}},
+            "image_size": [32, 32], "channels": 1}
+    check_compatible({"meta": meta}, dict(meta), "x.pth")
+    check_compatible({"meta": {"model_name": "P"}}, meta, "x.pth")  # an older checkpoint's meta: fewer keys
+    cases = {"model_args": ({"network": {"type": "PredNet", "stack_sizes": [1, 4]}},
+                            r"MODEL.ARGS.network.stack_sizes is \[1, 8\] there but \[1, 4\]"),
+             "image_size": ([64, 64], r"DATASET.IMAGE_SIZE is \[32, 32\] there but \[64, 64\]"),
+             "channels": (3, "DATASET.CHANNELS is 1 there but 3")}
+    for key, (value, message) in cases.items():
+        with pytest.raises(CheckpointError, match=message):
+            check_compatible({"meta": meta}, {**meta, key: value}, "x.pth")
+
+
+def test_stale_temporaries_are_removed(tmp_path):
+    save_checkpoint(tmp_path / "last.pth", {"step": 1})
+    (tmp_path / ".last.pth.abc123.tmp").write_bytes(b"half a checkpoint")
+    assert [p.name for p in remove_stale_temporaries(tmp_path)] == [".last.pth.abc123.tmp"]
+    assert [p.name for p in tmp_path.iterdir()] == ["last.pth"]

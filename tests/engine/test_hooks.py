@@ -1,0 +1,175 @@
+"""The trainer and its built-in hooks, in process, on a toy method (no data set, no subprocess)."""
+from __future__ import annotations
+
+import itertools
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from pyanomaly.config import load_cfg
+from pyanomaly.engine.hooks import (CheckpointHook, EarlyStopHook, EvalHook, HookBase, LoggerHook, LRSchedulerHook,
+                                    NaNGuardHook, NonFiniteLossError, build_hooks, prediction_grid)
+from pyanomaly.engine.trainer import AutocastForward, Trainer
+from pyanomaly.models.base import VADModel
+from pyanomaly.registry import HOOKS
+
+
+class Toy(VADModel):
+    """Predicts each frame as the previous one times ``w``; loss = squared error."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.tensor(0.5))
+        self.bn = nn.BatchNorm2d(1)  # its running statistics would betray a forward pass in train mode
+
+    def forward(self, batch):
+        x = batch["frames"]
+        return {"loss_toy": ((self.w * x[:, :-1] - x[:, 1:]) ** 2).mean()}
+
+    @torch.no_grad()
+    def predict_stream(self, frames, state=None):
+        pred = torch.cat([torch.zeros_like(frames[:1]), self.bn(frames[:-1]) * self.w])
+        torch.rand(1)  # a method may draw random numbers at test time
+        return pred, torch.arange(frames.shape[0]) > 0, None
+
+
+def batches(nan_at: int | None = None):
+    """Endless batches of clips (2, 3, 1, 4, 4); the ``nan_at``-th (1-based) holds a NaN."""
+    for i in itertools.count(1):
+        frames = torch.full((2, 3, 1, 4, 4), 0.25 + 0.01 * (i % 5))
+        if i == nan_at:
+            frames[0, 0, 0, 0, 0] = math.nan
+        yield {"frames": frames}
+
+
+def make_trainer(tmp_path, hooks, max_steps=10, metrics=(), nan_at=None):
+    model = Toy()
+    values = iter(metrics)
+
+    def evaluate():
+        return {"auc_micro": next(values), "protocol": {"frames_without_score": 0}}
+    return Trainer(model, model, torch.optim.SGD(model.parameters(), lr=0.1), None, batches(nan_at), max_steps,
+                   hooks, tmp_path, evaluate=evaluate, meta={"model_name": "Toy"}, device=torch.device("cpu"))
+
+
+def saved(path):
+    return torch.load(path, weights_only=True)
+
+
+def test_keep_checkpoints_keeps_the_newest_k(tmp_path):
+    t = make_trainer(tmp_path, [CheckpointHook(period=2, keep=2)], max_steps=9)
+    t.train()
+    names = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
+    assert names == ["best.pth", "last.pth", "step_0000008.pth", "step_0000009.pth"]
+    assert saved(tmp_path / "checkpoints/step_0000008.pth")["step"] == 8
+    assert saved(tmp_path / "checkpoints/last.pth")["step"] == 9
+
+
+def test_early_stop_after_patience_evaluations_without_improvement(tmp_path):
+    hooks = [EvalHook(period=1), CheckpointHook(period=100), EarlyStopHook(patience=2)]
+    t = make_trainer(tmp_path, hooks, metrics=[0.5, 0.6, 0.55, 0.6, 0.9])
+    t.train()
+    assert t.step == 4  # 0.55 and 0.6 do not beat 0.6
+    assert saved(tmp_path / "checkpoints/best.pth")["step"] == 2
+    assert saved(tmp_path / "checkpoints/last.pth")["step"] == 4
+    assert hooks[2].state_dict() == {"best": 0.6, "bad": 2}
+
+
+def test_nan_guard_names_the_step_and_terms_and_keeps_the_last_good_checkpoint(tmp_path):
+    t = make_trainer(tmp_path, [NaNGuardHook(), CheckpointHook(period=2)], nan_at=5)
+    with pytest.raises(NonFiniteLossError, match=r"non-finite loss at step 5: loss_toy=nan, loss=nan"):
+        t.train()
+    assert t.failed
+    last = saved(tmp_path / "checkpoints/last.pth")
+    assert last["step"] == 4 and math.isfinite(last["model"]["w"])
+    assert not (tmp_path / "checkpoints/best.pth").exists()  # nothing is saved after a failure
+
+
+def test_hooks_run_in_order_and_see_each_step(tmp_path):
+    calls = []
+
+    class Record(HookBase):
+        def __init__(self, name):
+            self.name = name
+
+        def before_train(self):
+            calls.append((self.name, "before_train", self.trainer.step))
+
+        def after_step(self):
+            calls.append((self.name, "after_step", self.trainer.step))
+
+        def after_train(self):
+            calls.append((self.name, "after_train", self.trainer.step))
+
+    make_trainer(tmp_path, [Record("a"), Record("b")], max_steps=2).train()
+    assert calls == [("a", "before_train", 0), ("b", "before_train", 0), ("a", "after_step", 1), ("b", "after_step", 1),
+                     ("a", "after_step", 2), ("b", "after_step", 2), ("a", "after_train", 2), ("b", "after_train", 2)]
+
+
+@HOOKS.register_module(force=True)
+class CountSteps(HookBase):
+    """A user hook built from ``TRAIN.CUSTOM_HOOKS``, with state kept across a resume."""
+
+    def __init__(self, every: int = 1):
+        self.every, self.count = every, 0
+
+    def after_step(self):
+        self.count += self.trainer.step % self.every == 0
+
+    def state_dict(self):
+        return {"count": self.count}
+
+    def load_state_dict(self, state):
+        self.count = state.get("count", 0)
+
+
+def test_build_hooks_documented_order_then_custom_hooks():
+    cfg = load_cfg(None, ["TRAIN.CUSTOM_HOOKS", "[{'type': 'CountSteps', 'every': 2}]", "TRAIN.IMAGE_PERIOD", "7"])
+    hooks = build_hooks(cfg)
+    assert [type(h) for h in hooks] == [LRSchedulerHook, NaNGuardHook, EvalHook, CheckpointHook, EarlyStopHook,
+                                        LoggerHook, CountSteps]
+    assert hooks[-1].every == 2 and hooks[5].image_period == 7
+
+
+def test_custom_hook_state_survives_a_checkpoint(tmp_path):
+    t = make_trainer(tmp_path, [CountSteps(every=2), CheckpointHook(period=3)], max_steps=6)
+    t.train()
+    u = make_trainer(tmp_path, [CountSteps(every=2), CheckpointHook(period=3)], max_steps=6)
+    u.load_state_dict(saved(tmp_path / "checkpoints/last.pth"))
+    assert u.hooks[0].count == 3 and u.step == 6
+
+
+def test_prediction_grid_leaves_training_untouched():
+    model = Toy().train()
+    clip = torch.rand(5, 1, 8, 8)
+    params = {k: v.clone() for k, v in model.state_dict().items()}
+    rng = torch.get_rng_state()
+    grid = prediction_grid(model, clip)
+    assert torch.equal(torch.get_rng_state(), rng)  # the method's torch.rand did not advance training's RNG
+    assert model.training
+    assert all(torch.equal(params[k], v) for k, v in model.state_dict().items())  # no BN statistics updated
+    assert grid.shape == (3, 3 * 8 + 4, 5 * 8 + 6) and 0 <= grid.min() and grid.max() <= 1  # 3 rows x T, 1 px padding
+    assert torch.equal(grid[:, 1:9, 1:9], clip[0].expand(3, 8, 8))  # top-left: the first input frame
+
+
+def test_tensorboard_gets_losses_lr_metrics_and_image_grids(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    hooks = [EvalHook(period=2), LoggerHook(period=1, image_period=2)]
+    make_trainer(tmp_path, hooks, max_steps=4, metrics=[0.5, 0.7]).train()
+    ea = EventAccumulator(str(tmp_path / "tb"), size_guidance={"scalars": 0, "images": 0})
+    ea.Reload()
+    tags = ea.Tags()
+    assert {"train/loss", "train/loss_toy", "train/lr", "eval/auc_micro"} <= set(tags["scalars"])
+    assert [e.step for e in ea.Scalars("train/loss")] == [1, 2, 3, 4]
+    assert [(e.step, e.value) for e in ea.Scalars("eval/auc_micro")] == [(2, 0.5), (4, pytest.approx(0.7))]
+    images = ea.Images("train/input_prediction_error")
+    assert [e.step for e in images] == [2, 4] and (images[0].width, images[0].height) == (3 * 4 + 4, 3 * 4 + 4)  # T = 3 columns
+
+
+def test_autocast_forward_runs_the_loss_under_autocast():
+    seen = []
+    f = AutocastForward(lambda batch: seen.append(torch.is_autocast_enabled("cpu")) or {}, "cpu")
+    f({})
+    assert seen == [True] and not torch.is_autocast_enabled("cpu")
