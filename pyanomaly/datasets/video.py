@@ -141,6 +141,18 @@ def _read_image(path: Path, flag: int, video: str) -> np.ndarray:
     return img
 
 
+def prepare_frame(img: np.ndarray, size: Sequence[int], channels: int) -> np.ndarray:
+    """A decoded frame (BGR, or gray as read) -> uint8 ``(H, W, C)`` at ``size = (H, W)``."""
+    h, w = size
+    if img.ndim == 3 and channels == 1:
+        img = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
+    elif img.ndim == 3:
+        img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    if img.shape[:2] != (h, w):
+        img = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
+    return img.reshape(h, w, channels)
+
+
 def decode(record: VideoRecord, size: Sequence[int], channels: int) -> np.ndarray:
     """All frames of ``record`` as uint8 ``(N, H, W, C)`` at ``size = (H, W)``.
 
@@ -161,13 +173,7 @@ def decode(record: VideoRecord, size: Sequence[int], channels: int) -> np.ndarra
             raise DatasetError(
                 f"video '{record.name}': {where} is {img.shape[1]}x{img.shape[0]} (WxH) but its first "
                 f"frame is {first_shape[1]}x{first_shape[0]} (mixed frame sizes)")
-        if img.ndim == 3 and channels == 1:
-            img = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
-        elif img.ndim == 3:
-            img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-        if img.shape[:2] != (h, w):
-            img = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
-        return img.reshape(h, w, channels)
+        return prepare_frame(img, (h, w), channels)
 
     if record.is_file:
         cap = cv2.VideoCapture(str(record.source))

@@ -36,7 +36,7 @@ from tqdm import tqdm
 from yacs.config import CfgNode
 
 from pyanomaly.config import save_cfg
-from pyanomaly.datasets.video import (VIDEO_EXTENSIONS, DatasetError, _read_image, check_frame_files,
+from pyanomaly.datasets.video import (VIDEO_EXTENSIONS, DatasetError, _read_image, check_frame_files, prepare_frame,
                                       sorted_frames)
 from pyanomaly.evaluation.export import file_stems, csv_text
 from pyanomaly.evaluation.overlay import VideoRenderer
@@ -99,15 +99,8 @@ def find_sources(path: str | Path) -> list[StreamSource]:
 
 
 def prepare(img: np.ndarray, size: tuple[int, int], channels: int) -> np.ndarray:
-    """A decoded frame (BGR, or gray as read) -> uint8 ``(H, W, C)`` exactly as the datasets' decode does."""
-    h, w = size
-    if img.ndim == 3 and channels == 1:
-        img = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
-    elif img.ndim == 3:
-        img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-    if img.shape[:2] != (h, w):
-        img = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
-    return img.reshape(h, w, channels)
+    """A decoded frame -> uint8 ``(H, W, C)`` exactly as the datasets' decode does."""
+    return prepare_frame(img, size, channels)
 
 
 def read_chunks(source: StreamSource, chunk: int, size: tuple[int, int], channels: int,
