@@ -1,23 +1,76 @@
+"""tools/benchmark.py's measurements, on tiny configurations (figures, not speeds, are checked)."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 import torch
 
-from pyanomaly.benchmark import MODEL_CONFIGS, benchmark_model, count_flops, format_report
+from pyanomaly import benchmark as bench
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def tiny(monkeypatch):
+    gray = bench.MODEL_CONFIGS["prednet_synthetic"]
+    monkeypatch.setitem(bench.MODEL_CONFIGS, "prednet_tiny", bench.BenchConfig(
+        gray.method, (1, 16, 16), 3, frames=3, batch=2, train_batch=2, modes=("window", "stream")))
+    monkeypatch.setitem(bench.MODEL_CONFIGS, "convlstm_tiny", bench.BenchConfig(
+        bench.MODEL_CONFIGS["convlstm_64"].method, (1, 16, 16), 3, frames=3, batch=2, train_batch=2))
 
 
 def test_flop_count_of_a_known_convolution():
     conv = torch.nn.Conv2d(4, 8, 3, padding=1, bias=False)
     x = torch.rand(2, 4, 10, 10)
-    assert count_flops(lambda: conv(x)) == 2 * 2 * 8 * 4 * 9 * 100
+    assert bench.count_flops(lambda: conv(x)) == 2 * 2 * 8 * 4 * 9 * 100
 
 
-def test_benchmark_model_reports_every_figure(monkeypatch):
-    cfg, _, T = MODEL_CONFIGS["prednet_synthetic"]
-    monkeypatch.setitem(MODEL_CONFIGS, "tiny", (cfg, (1, 16, 16), 4))
-    r = benchmark_model("tiny", torch.device("cpu"), repeats=1, batch=2, stream_frames=4)
-    for key in ("gflop_per_frame", "infer_fps", "stream_ms_p50", "stream_ms_p95", "train_clips_per_s",
-                "peak_mem_mb", "achieved_gflops"):
-        assert r[key] > 0, key
-    assert r["stream_ms_p95"] >= r["stream_ms_p50"]
-    r["utilisation"] = 0.5
-    table = format_report({"environment": {"torch": "x", "cpu": "y", "threads": 1, "device": "cpu"},
-                           "machine": {"matmul_fp32_gflops": 1.0}, "models": [r]})
-    assert "tiny" in table and "50%" in table
+def test_interleaved_timing_takes_turns():
+    order = []
+    times = bench.interleaved({"a": lambda: order.append("a"), "b": lambda: order.append("b")}, 2, warmup=False)
+    assert order == ["a", "b", "a", "b"] and all(len(t) == 2 for t in times.values())
+
+
+def test_malloc_tuning_switches_on_and_off():
+    assert bench.tune_malloc(False) in (True, False)  # False where there is no glibc
+    assert bench.tune_malloc(True) in (True, False)
+
+
+def test_report_has_every_figure_and_formats(monkeypatch):
+    tiny(monkeypatch)
+    monkeypatch.setattr(bench, "machine_limits", lambda device, repeats: {
+        "matmul_fp32_gflops": 100.0, "matmul_bf16_gflops": 200.0, "conv3x3_fp32_nchw_gflops": 80.0})
+    report = bench.run_benchmarks(models=["prednet_tiny", "convlstm_tiny"], repeats=1, sweep_variants=["fp32"],
+                                  ablation=False, precision=False, data=False, log=lambda s: None)
+    rows = report["models"]
+    assert {(r["model"], r["variant"], r["mode"]) for r in rows} == {
+        (m, v, mode) for m, modes in (("prednet_tiny", ("window", "stream")), ("convlstm_tiny", ("window",)))
+        for v in ("reference", "fp32", "bf16") for mode in modes}
+    for r in rows:
+        for key in ("gflop_per_frame", "fps", "latency_ms_p50", "latency_ms_p95", "achieved_gflops", "peak_mem_mb",
+                    "utilisation", "utilisation_vs_bf16"):
+            assert r[key] > 0, (key, r)
+        assert r["latency_ms_p95"] >= r["latency_ms_p50"]
+        assert (r["variant"] == "fp32") != ("train_clips_per_s" in r)  # fp32 training = the reference code
+    window = {r["variant"]: r for r in rows if r["model"] == "prednet_tiny" and r["mode"] == "window"}
+    stream = {r["variant"]: r for r in rows if r["model"] == "prednet_tiny" and r["mode"] == "stream"}
+    assert window["fp32"]["gflop_per_frame"] > 2 * stream["fp32"]["gflop_per_frame"]  # T steps per frame, not 1
+    sweep = {r["mode"]: r["fps"] for r in report["sweep"]}
+    assert set(sweep) == {"window", "stream"} and list(sweep["stream"]) == [4, 10, 20]
+    assert report["environment"]["threads"] >= 1 and "cpu" in report["environment"]
+    json.dumps(report)  # the --json output
+    table = bench.format_report(report)
+    assert "prednet_tiny" in table and "T=20" in table and "util/bf16" in table
+
+
+def test_ablation_rows(monkeypatch):
+    tiny(monkeypatch)
+    rows = bench.ablation("prednet_tiny", torch.device("cpu"), repeats=1, precisions=("fp32",), log=lambda s: None)
+    settings = {r["setting"] for r in rows}
+    assert {"all on", "plain code"} | {f"no {s}" for s in bench.ABLATION} == settings
+    assert all(r["fps"] > 0 for r in rows)
+
+
+def test_tool_prints_help():
+    out = subprocess.run([sys.executable, str(ROOT / "tools" / "benchmark.py"), "--help"], capture_output=True, text=True)
+    assert out.returncode == 0 and "--variants" in out.stdout and "OMP_WAIT_POLICY" in out.stdout

@@ -3,6 +3,7 @@ from .base import DatasetError, VideoDataset, VideoRecord
 from .build import build_dataset
 from .avenue import AvenueDataset
 from .folder import FolderDataset
+from . import kth, moving_digits  # noqa: F401  registers kth, motion_digits and moving_digits
 from .shanghaitech import ShanghaiTechDataset
 from .synthetic import SyntheticDataset, make_synthetic
 from .ucsd import Ped1Dataset, Ped2Dataset

@@ -3,6 +3,7 @@ from .base import VADModel
 from .frame_predictor import FramePredictor
 from .prednet_predictor import PredNetPredictor
 from .anopcn import AnoPCN
+from . import classifier, forecaster  # noqa: F401  registers Classifier and Forecaster
 from . import losses
 
 __all__ = ["VADModel", "FramePredictor", "PredNetPredictor", "AnoPCN"]

@@ -76,6 +76,8 @@ class PredNetPredictor(VADModel):
         states = self.net.get_initial_states(history.shape)
         for t in range(history.shape[1]):
             _, states = self.net.step(history[:, t], states)
+        if hasattr(self.net, "next_prediction"):  # PredNet: only the part of a step that predicts
+            return self.net.next_prediction(states)
         # The prediction of a step is made before its input is seen, so any frame will do.
         units, _ = self.net.step(history[:, -1], states)
         return units["prediction"]
@@ -90,7 +92,7 @@ class PredNetPredictor(VADModel):
         preds = []
         for t in range(x.shape[1]):
             units, state = self.net.step(x[:, t], state)
-            preds.append(units["prediction"][0])
+            preds.append(units["prediction"][0].to(frames.dtype))  # bf16 under autocast
         first = state[-1] - x.shape[1]  # global index of frames[0]
         valid = torch.arange(first, first + x.shape[1]) > 0
         return torch.stack(preds), valid, state

@@ -27,6 +27,8 @@ from torch import nn
 
 from pyanomaly.registry import NETWORKS
 
+from . import _fast as fast
+
 State = tuple[torch.Tensor, torch.Tensor]
 
 
@@ -96,6 +98,13 @@ class ConvLSTMCell(nn.Module):
             h0, c0 = self.init_hidden(x.shape[0], x.shape[-2:])
             h = h0 if h is None else h
             c = c0 if c is None else c
+        dtype = fast.compute_dtype(self.conv.weight)
+        if dtype is not None:  # no grad: the optimised step (equal within float tolerance; _fast.py)
+            gates = fast.conv(torch.cat([fast.to_fast(x, dtype), fast.to_fast(h, dtype)], dim=1),
+                              fast.gate_weights(self.conv, self.hidden_channels, dtype, "sigmoid", "tanh"), self.conv)
+            peephole = (self.w_ci, self.w_cf, self.w_co) if self.peephole else None
+            return fast.lstm_update(gates, fast.to_fast(c, self.conv.weight.dtype), self.hidden_channels, "sigmoid",
+                                    "tanh", torch.sigmoid, torch.tanh, dtype, peephole)
         gates = self.conv(torch.cat([x, h], dim=1))
         i, f, g, o = gates.chunk(4, dim=1)
         if self.peephole:
@@ -191,14 +200,14 @@ class ConvLSTM(nn.Module):
     def _run(self, seq: torch.Tensor, states: list[State]) -> tuple[list[torch.Tensor], list[State]]:
         """``seq`` ``(B, T, C, H, W)`` -> per-layer outputs ``(B, T, hidden, H, W)`` and final states."""
         outputs, finals = [], []
-        layer_input = seq
+        layer_inputs = seq.unbind(1)
         for cell, (h, c) in zip(self.cells, states):
             hs = []
-            for t in range(layer_input.shape[1]):
-                h, c = cell(layer_input[:, t], h, c)
+            for x in layer_inputs:
+                h, c = cell(x, h, c)
                 hs.append(h)
-            layer_input = torch.stack(hs, dim=1)
-            outputs.append(layer_input)
+            layer_inputs = hs  # the next layer reads these steps as they are (no slicing of a stack)
+            outputs.append(torch.stack(hs, dim=1))
             finals.append((h, c))
         return outputs, finals
 

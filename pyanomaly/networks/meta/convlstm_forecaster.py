@@ -22,6 +22,7 @@ from torch import nn
 
 from pyanomaly.registry import NETWORKS
 
+from . import _fast as fast
 from .convlstm import ConvLSTM
 
 
@@ -54,6 +55,10 @@ class StridedEncoder(nn.Module):
         self.out_channels = ch
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        dtype = fast.compute_dtype(self.stem[0].weight)
+        if dtype is not None:  # no grad: cached weights, channels_last, in-place activations
+            full = fast.sequential(self.stem, x, dtype)
+            return full, fast.sequential(self.down, full, dtype)
         full = self.stem(x)
         return full, self.down(full)
 
@@ -75,6 +80,12 @@ class UpsamplingDecoder(nn.Module):
                                  nn.Conv2d(base_channels, out_channels, 3, padding=1))
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor | None = None) -> torch.Tensor:
+        dtype = fast.compute_dtype(self.out[0].weight)
+        if dtype is not None:  # no grad: cached weights, channels_last, in-place activations
+            y = fast.sequential(self.up, x, dtype)
+            if skip is not None:
+                y = torch.cat([y, fast.to_fast(skip, y.dtype)], dim=1)
+            return fast.sequential(self.out, y, dtype).sigmoid_()
         y = self.up(x)
         if skip is not None:
             y = torch.cat([y, skip], dim=1)

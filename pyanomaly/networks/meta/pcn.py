@@ -26,6 +26,7 @@ from torch import nn
 
 from pyanomaly.registry import NETWORKS
 
+from . import _fast as fast
 from .convlstm import ConvLSTM
 from .convlstm_forecaster import StridedEncoder, UpsamplingDecoder, check_divisible
 
@@ -85,7 +86,7 @@ class PredictiveCodingModule(nn.Module):
         parts = [frame, error_pos, error_neg]
         if self.motion:
             parts.append(torch.zeros_like(frame) if previous is None else frame - previous)
-        full, feats = self.encoder(torch.cat(parts, dim=1))
+        full, feats = self.encoder(fast.inference_layout(torch.cat(parts, dim=1)))
         outs, rnn_state = self.rnn(feats.unsqueeze(1), hidden_state=state["rnn"])
         nxt = self.decoder(outs[-1][:, 0], full)
         return nxt, {"rnn": rnn_state, "frame": frame, "prediction": nxt}
@@ -162,7 +163,7 @@ class ErrorRefinementModule(nn.Module):
         if k != self.context_channels:
             raise ValueError(f"ErrorRefinementModule was built for {self.context_channels} context channels, got {k}")
         check_divisible(coarse.shape[-2], coarse.shape[-1], 2 ** self.depth, "ErrorRefinementModule")
-        x = coarse if context is None else torch.cat([coarse, context], dim=1)
+        x = fast.inference_layout(coarse if context is None else torch.cat([coarse, context], dim=1))
         skips = []
         for i, block in enumerate(self.down):
             if i > 0:

@@ -25,6 +25,8 @@ from torch import nn
 
 from pyanomaly.registry import NETWORKS
 
+from . import _fast as fast
+from ._prednet_fast import fast_step, fast_top_down, frame_prediction
 from .activations import batch_flatten, get_activation
 
 _UNITS = ("R", "Ahat", "A", "E")
@@ -157,8 +159,29 @@ class PredNet(nn.Module):
 
         Returns ``(units, new_states)`` where ``units`` maps ``'prediction'`` to the frame
         prediction (made before seeing ``A``) and ``'R'``, ``'Ahat'``, ``'A'``, ``'E'`` to
-        per-layer lists.
+        per-layer lists. With grad enabled this is :meth:`reference_step`; under
+        ``torch.no_grad``/``torch.inference_mode`` an optimised step gives the same values
+        within float tolerance (channels_last tensors, cached and folded weights; bfloat16
+        convolutions under bfloat16 autocast; see ``_fast.py``).
         """
+        dtype = fast.compute_dtype(self.conv_ahat[0].weight)
+        if dtype is None:
+            return self.reference_step(A, states)
+        return fast_step(self, A, states, dtype)
+
+    def next_prediction(self, states: list) -> torch.Tensor:
+        """The frame prediction ``(B, C, H, W)`` that the next :meth:`step` from ``states`` will
+        make (before it reads its frame), without the rest of that step."""
+        dtype = fast.compute_dtype(self.conv_ahat[0].weight)
+        if dtype is None:
+            n = self.nb_layers
+            units, _ = self.reference_step(torch.zeros_like(states[3 * n]), states)
+            return units["prediction"]
+        r_list, _ = fast_top_down(self, states, dtype)
+        return frame_prediction(self, r_list[0], dtype)
+
+    def reference_step(self, A: torch.Tensor, states: list) -> tuple[dict, list]:
+        """The plain step, written as the equations read: :meth:`step`'s numerical reference."""
         n = self.nb_layers
         r_tm1, c_tm1, e_tm1 = states[:n], states[n:2 * n], states[2 * n:3 * n]
         prev_prediction, t = states[3 * n], states[3 * n + 1]
@@ -204,7 +227,7 @@ class PredNet(nn.Module):
         if self.output_mode == "prediction":
             out = units["prediction"]
             return out.permute(0, 2, 3, 1) if self.data_format == "channels_last" else out
-        errors = torch.stack([batch_flatten(e).mean(dim=1) for e in units["E"]], dim=1)
+        errors = torch.stack([e.mean(dim=(1, 2, 3)) for e in units["E"]], dim=1)
         if self.output_mode == "error":
             return errors
         return torch.cat([batch_flatten(units["prediction"]), errors], dim=1)  # 'all'

@@ -1,0 +1,126 @@
+"""PredNet's optimised inference step (internal): :meth:`PredNet.reference_step` without grad.
+
+Equal to the reference within float tolerance (``tests/networks/test_fast_path.py``); what
+it does and what each part gains is in ``_fast.py`` and ``docs/benchmarks.md``. Beyond the
+shared recipe (channels_last, cached/folded/prepacked weights, bfloat16 under autocast):
+
+* error units are written as two halves of one tensor in place (no ``cat``);
+* ``pool(act(conv(E)))`` is computed as ``act(pool(conv(E)))`` (max commutes with a
+  monotone activation): the activation runs on a quarter of the values;
+* the nearest-upsampled ``R`` from the layer above is never built: its part of the gate
+  convolution is computed on the small map as four 2x2 convolutions, one per output parity
+  (``_fast.add_upsampled_conv_``): 16 instead of 36 multiply-adds per 2x2 output block;
+* on the first step of a stream, from the zero states of ``get_initial_states``, the
+  convolutions skip the inputs that are exactly zero (the top layer's gates are its bias;
+  the other layers convolve only the ``R`` from above).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from . import _fast as fast
+
+
+def _zero(*tensors: torch.Tensor) -> bool:
+    # .any() waits for the device; only asked on a stream's first step, and not on GPUs
+    return all(t.device.type == "cpu" and not bool(t.any()) for t in tensors)
+
+
+def _gates(net, l: int, r_tm1: torch.Tensor, e_tm1: torch.Tensor, r_above: torch.Tensor | None,
+           dtype: torch.dtype, zero_past: bool) -> torch.Tensor:
+    """Raw gates ``(i, f, o, g)`` (activations folded, see ``_fast.gate_weights``) of layer
+    ``l`` from ``[R_l, E_l, upsample(R_{l+1})]``; ``r_above`` is ``R_{l+1}`` (None at the top)."""
+    conv = net.conv_r[l]
+    _, _, outer, inner = net.activation_names
+    w, b = fast.gate_weights(conv, net.R_stack_sizes[l], dtype, inner, outer)
+    k = r_tm1.shape[1] + e_tm1.shape[1]
+    subpixel = (r_above is not None and fast.enabled("subpixel") and tuple(conv.kernel_size) == (3, 3)
+                and tuple(conv.padding) == (1, 1) and tuple(conv.stride) == (1, 1) and tuple(conv.dilation) == (1, 1))
+    if r_above is not None and not subpixel:
+        r_up = F.interpolate(r_above, scale_factor=2, mode="nearest")
+        if zero_past:
+            w_up = fast.cached(conv, f"gates-up-{dtype}", lambda: w[:, k:].contiguous(memory_format=fast.layout()), w)
+            return fast.conv(r_up, (w_up, b), conv)
+        return fast.conv(torch.cat([r_tm1, e_tm1, r_up], dim=1), (w, b), conv)
+    if zero_past:  # the past inputs are zero: their convolution is the bias
+        out = torch.empty((r_tm1.shape[0], w.shape[0]) + r_tm1.shape[2:], dtype=dtype, device=r_tm1.device,
+                          memory_format=fast.layout())
+        out = out.copy_(b.view(1, -1, 1, 1)) if b is not None else out.zero_()
+    elif r_above is None:
+        out = fast.conv(torch.cat([r_tm1, e_tm1], dim=1), (w, b), conv)
+    else:
+        w_past = fast.cached(conv, f"gates-past-{dtype}", lambda: w[:, :k].contiguous(memory_format=fast.layout()), w)
+        out = fast.conv(torch.cat([r_tm1, e_tm1], dim=1), (w_past, b), conv)
+    if r_above is not None:
+        w_par = fast.cached(conv, f"gates-parity-{dtype}",
+                            lambda: fast.parity_weights(w[:, k:].float()).to(w.dtype).contiguous(memory_format=fast.layout()), w)
+        out = fast.add_upsampled_conv_(out, r_above, w_par, conv)
+    return out
+
+
+def fast_top_down(net, states: list, dtype: torch.dtype) -> tuple[list, list]:
+    """The representation update of a step: new ``R`` and ``c`` per layer, top layer first computed."""
+    n = net.nb_layers
+    _, _, outer, inner = net.activation_names
+    cell_dtype = net.conv_ahat[0].weight.dtype
+    r_tm1 = [fast.to_fast(s, dtype) for s in states[:n]]
+    c_tm1 = [fast.to_fast(s, cell_dtype) for s in states[n:2 * n]]
+    e_tm1 = [fast.to_fast(s, dtype) for s in states[2 * n:3 * n]]
+    first = states[3 * n + 1] == 0 and fast.enabled("zero_skip")
+    r_list: list = [None] * n
+    c_list: list = [None] * n
+    for l in reversed(range(n)):
+        zero_past = first and _zero(r_tm1[l], e_tm1[l])
+        r_above = r_list[l + 1] if l < n - 1 else None
+        gates = _gates(net, l, r_tm1[l], e_tm1[l], r_above, dtype, zero_past)
+        r_list[l], c_list[l] = fast.lstm_update(gates, c_tm1[l], net.R_stack_sizes[l], inner, outer,
+                                                net.LSTM_inner_activation, net.LSTM_activation, dtype)
+    return r_list, c_list
+
+
+def frame_prediction(net, r0: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """``Ahat_0`` from ``R_0``: the frame prediction, clipped at ``pixel_max``."""
+    ahat = fast.conv(r0, fast.conv_weights(net.conv_ahat[0], dtype), net.conv_ahat[0])
+    if net.activation_names[1] == "relu":
+        return ahat.clamp_(0, net.pixel_max)
+    return torch.clamp(net.A_activation(ahat), max=net.pixel_max)
+
+
+def fast_step(net, A: torch.Tensor, states: list, dtype: torch.dtype) -> tuple[dict, list]:
+    """:meth:`PredNet.reference_step` without grad, convolutions in ``dtype``."""
+    n = net.nb_layers
+    err_name, a_name, _, _ = net.activation_names
+    prev_prediction, t = states[3 * n], states[3 * n + 1]
+    if net.extrap_start_time is not None and t >= net.extrap_start_time:
+        A = prev_prediction
+    r_list, c_list = fast_top_down(net, states, dtype)
+    e_list, ahat_list, a_list = [], [], []
+    a = A
+    for l in range(n):
+        if l == 0:
+            ahat = prediction = frame_prediction(net, r_list[0], dtype)
+        else:
+            ahat = fast.conv(r_list[l], fast.conv_weights(net.conv_ahat[l], dtype), net.conv_ahat[l])
+            ahat = ahat.relu_() if a_name == "relu" else net.A_activation(ahat)
+        s = net.stack_sizes[l]
+        if err_name == "relu":  # both halves written in place, no concatenation
+            e = torch.empty((ahat.shape[0], 2 * s) + ahat.shape[2:], dtype=dtype, device=ahat.device,
+                            memory_format=fast.layout())
+            torch.sub(ahat, a, out=e[:, :s])
+            torch.sub(a, ahat, out=e[:, s:])
+            e = e.relu_()
+        else:
+            e = fast.to_fast(torch.cat([net.error_activation(ahat - a), net.error_activation(a - ahat)], 1), dtype)
+        e_list.append(e)
+        ahat_list.append(ahat)
+        a_list.append(a)
+        if net.isNotTopestLayer(l):
+            y = fast.conv(e, fast.conv_weights(net.conv_a[l], dtype), net.conv_a[l])
+            if a_name in fast.MONOTONE:  # max commutes with a monotone activation: pool first
+                y = F.max_pool2d(y, 2)
+                a = y.relu_() if a_name == "relu" else net.A_activation(y)
+            else:
+                a = F.max_pool2d(net.A_activation(y), 2)
+    units = {"prediction": prediction, "R": r_list, "Ahat": ahat_list, "A": a_list, "E": e_list}
+    return units, r_list + c_list + e_list + [prediction, t + 1]
