@@ -83,6 +83,9 @@ class KTHDataset(VideoDataset):
         unknown = set(self.persons) - set(SPLIT_PERSONS)
         if unknown:
             raise DatasetError(f"kth: persons names unknown split(s) {sorted(unknown)}; splits: {self.splits}")
+        shared = {p for k in self.persons for p in self.persons[k] if p in self.persons[split] and k != split}
+        if shared:
+            logger.warning("kth: persons %s are in split '%s' and in another split", sorted(shared), split)
         if split != "training":
             clip_stride = int(eval_clip_stride or clip_length)
         super().__init__(root, split, clip_length, image_size, channels, clip_stride, frame_step, cache_dir)
@@ -111,10 +114,6 @@ class KTHDataset(VideoDataset):
         if strangers:
             logger.warning("kth: persons %s under %s belong to no split and are left out", sorted(strangers), self.root)
         return records
-
-    def target(self, i: int) -> int:
-        """Class index of video ``i``."""
-        return self.targets[i]
 
     def __getitem__(self, idx: int) -> dict:
         sample = super().__getitem__(idx)

@@ -32,7 +32,7 @@ from torch.utils.data import Dataset
 
 from pyanomaly.registry import DATASETS
 
-from .video import DatasetError
+from .video import DatasetError, VideoInfo
 
 _SPLIT_CODE = {"training": 0, "validation": 1, "testing": 2}
 TRAIN_DIGITS = 1500  # images 0..1499 of load_digits train; the remaining 297 validate and test
@@ -126,8 +126,9 @@ class MovingDigitsDataset(Dataset):
         if self.count < 1:
             raise DatasetError(f"moving_digits: the '{split}' split needs at least one sequence")
         self.names = [f"seq{i:05d}" for i in range(self.count)]
-        self.videos = self.names  # what the engine counts and logs
+        self.videos = self.names  # what the engine and tools/prepare_data.py count
         self.lengths = [self.clip_length] * self.count
+        self.groups = None
 
     def __len__(self) -> int:
         return self.count
@@ -143,6 +144,10 @@ class MovingDigitsDataset(Dataset):
         """Frames ``start:stop`` of sequence ``i``: ``(n, C, H, W)`` float32 in [0, 1]."""
         frames = torch.from_numpy(self.sequence(i)[start:stop]).unsqueeze(1)
         return frames.expand(-1, self.channels, -1, -1).contiguous() if self.channels == 3 else frames
+
+    def info(self, i: int) -> VideoInfo:
+        """Size of the generated frames (no frame rate)."""
+        return VideoInfo(self.image_size[0], self.image_size[1], None)
 
     def labels(self, i: int) -> None:
         """No anomaly labels: a forecasting dataset."""

@@ -112,6 +112,8 @@ class Classifier(VADModel):
         try:
             for start in range(0, len(dataset), self.eval_batch):
                 samples = [dataset[i] for i in range(start, min(start + self.eval_batch, len(dataset)))]
+                if "target" not in samples[0]:
+                    raise KeyError(f"Classifier: samples of {type(dataset).__name__} carry no 'target' class index")
                 clips = torch.stack([s["frames"] for s in samples]).to(device)
                 probs.append(F.softmax(self.net(clips).float(), dim=1).cpu().numpy())
                 targets += [int(s["target"]) for s in samples]

@@ -12,7 +12,8 @@ sequence API; ``cell_args`` go to it.
 
 Evaluation (:meth:`Forecaster.evaluate`) reports per-frame MSE (per pixel, frames in [0, 1])
 and SSIM of the forecast and of two baselines (copy the last observed frame; an all-zero
-frame), writes ``metrics.json`` and ``plots/forecast.png`` (input / truth / forecast).
+frame, which on mostly empty frames scores a high SSIM), writes ``metrics.json`` and
+``plots/forecast.png`` (input / truth / forecast).
 
 Example:
     >>> model = Forecaster(input_frames=10, clip_length=20, hidden_channels=(16, 16))
@@ -167,7 +168,7 @@ class Forecaster(VADModel):
         """Per-frame MSE and SSIM of the forecast and of the baselines on every sequence of ``dataset``."""
         was_training = self.training
         self.eval()
-        sums = {k: 0.0 for k in ("mse", "ssim", "mse_copy_last", "ssim_copy_last", "mse_zeros")}
+        sums = {k: 0.0 for k in ("mse", "ssim", "mse_copy_last", "ssim_copy_last", "mse_zeros", "ssim_zeros")}
         per_frame: dict[str, torch.Tensor] = {}
         shown, n = None, 0
         try:
@@ -185,6 +186,7 @@ class Forecaster(VADModel):
                     "mse_copy_last": (last - target).pow(2).mean(dim=(2, 3, 4)),
                     "ssim_copy_last": ssim(flat(last), flat(target)).view(b, k),
                     "mse_zeros": target.pow(2).mean(dim=(2, 3, 4)),
+                    "ssim_zeros": ssim(torch.zeros_like(flat(target)), flat(target)).view(b, k),
                 }
                 for key, v in stats.items():
                     per_frame[key] = per_frame.get(key, 0) + v.double().sum(0).cpu()

@@ -54,8 +54,11 @@ def test_samples_carry_frames_and_class(tree):
 
 
 def test_persons_override_and_strangers(tree, tmp_path, caplog):
-    ds = _ds(tree, "testing", persons={"testing": [11]})
+    with caplog.at_level("WARNING"):
+        ds = _ds(tree, "testing", persons={"testing": [11]})
     assert {int(n[6:8]) for n in ds.names} == {11}
+    assert "persons [11] are in split 'testing' and in another split" in caplog.text  # 11 also trains
+    caplog.clear()
     with pytest.raises(DatasetError, match="unknown split"):
         _ds(tree, "testing", persons={"test": [1]})
     root = tmp_path / "kth"

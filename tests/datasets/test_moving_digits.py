@@ -59,6 +59,9 @@ def test_built_from_the_config_with_dataset_args():
     ds = build_dataset(cfg, "testing")
     assert len(ds) == 4 and ds[0]["frames"].shape == (12, 3, 48, 40)
     assert torch.equal(ds[0]["frames"][:, 0], ds[0]["frames"][:, 2])
+    from pyanomaly.datasets.summary import summarize  # what tools/prepare_data.py prints
+    summary = summarize(ds)
+    assert (summary.videos, summary.frames, summary.decoded) == (4, 48, "48x40x3")
 
 
 def test_bad_arguments_are_named():

@@ -81,6 +81,8 @@ def test_evaluate_reports_model_and_baselines_and_writes_files(tmp_path):
     copy_last = (clips[:, 2:3] - clips[:, 3:]).pow(2).mean(dim=(0, 2, 3, 4))
     assert metrics["per_frame"]["mse_copy_last"] == pytest.approx(copy_last.tolist(), rel=1e-5)
     assert metrics["mse_zeros"] == pytest.approx(clips[:, 3:].pow(2).mean().item(), rel=1e-5)
+    future = clips[:, 3:].reshape(-1, 1, 32, 32)
+    assert metrics["ssim_zeros"] == pytest.approx(ssim(torch.zeros_like(future), future).mean().item(), rel=1e-4)
     with torch.no_grad():
         forecast = model.net(clips[:, :3])
     assert metrics["mse"] == pytest.approx((forecast - clips[:, 3:]).pow(2).mean().item(), rel=1e-4)

@@ -1,4 +1,8 @@
 """The optimised inference path (``_fast.py``) equals the plain code within float tolerance."""
+import copy
+import io
+import pickle
+
 import pytest
 import torch
 
@@ -181,3 +185,16 @@ def test_prednet_predictor_streams_equal_reference(test_window):
         out_bf, _ = model.predict_video(video, chunk=4)
     assert out_bf.dtype == video.dtype  # predictions come back in the frames' dtype
     torch.testing.assert_close(out_bf, ref, atol=2e-2, rtol=0)
+
+
+def test_a_model_that_ran_can_be_copied_and_pickled(frames):
+    net = prednet()
+    with torch.no_grad():
+        out = net(frames)  # fills the caches (prepacked weights cannot be copied)
+        twin = copy.deepcopy(net)
+        torch.testing.assert_close(twin(frames), out)
+        buf = io.BytesIO()
+        torch.save(net, buf)
+        buf.seek(0)
+        torch.testing.assert_close(torch.load(buf, weights_only=False)(frames), out)
+        torch.testing.assert_close(pickle.loads(pickle.dumps(net))(frames), out)

@@ -100,9 +100,22 @@ def _same(a, b) -> bool:
         x[0]() is not None and x[0]() is y[0]() and x[1:] == y[1:] for x, y in zip(a, b))
 
 
+class _Cache(dict):
+    """Derived tensors of a module: never copied or pickled with it (a copy rebuilds its own;
+    prepacked oneDNN weights cannot be copied at all)."""
+
+    def __deepcopy__(self, memo) -> "_Cache":
+        return _Cache()
+
+    def __reduce__(self):
+        return _Cache, ()
+
+
 def cached(module: nn.Module, name: str, build: Callable[[], object], *tensors: torch.Tensor | None):
     """``build()``, cached on ``module`` under ``name`` until one of ``tensors`` changes."""
-    cache = module.__dict__.setdefault("_fast_cache", {})
+    cache = module.__dict__.get("_fast_cache")
+    if cache is None:
+        cache = module.__dict__["_fast_cache"] = _Cache()
     key = _key(*tensors)
     hit = cache.get(name)
     if hit is not None and _same(hit[0], key):

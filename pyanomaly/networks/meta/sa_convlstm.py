@@ -14,7 +14,7 @@ Hadamard product, attention over the ``N = H x W`` positions)::
     h_t = o' o M_t                        (the state passed on in time and up the stack)
 
 Queries and keys have ``attention_channels`` channels, values ``hidden`` channels; the
-attention is softmax(Q^T K / sqrt(d)) (the paper writes it without the ``1/sqrt(d)`` scale).
+attention is softmax(Q^T K / sqrt(d)); public implementations of the paper leave out the ``1/sqrt(d)``.
 Attention costs ``O((H W)^2)`` per step, so run it on downsampled feature maps.
 
 Example:
@@ -72,7 +72,7 @@ class SAConvLSTMCell(nn.Module):
     Args:
         input_channels, hidden_channels, kernel_size, bias, peephole: of the ConvLSTM cell.
         attention_channels: channels of queries and keys (default ``max(hidden // 4, 1)``).
-        memory_kernel_size: odd kernel of the SAM's gate convolution (1 as in the paper).
+        memory_kernel_size: odd kernel of the SAM's gate convolution (default 1: per position).
 
     ``forward(x, h=None, c=None, m=None) -> (h, c, m)``, all ``(B, hidden, H, W)`` (zeros
     when omitted); ``init_hidden(batch, (H, W)) -> (h, c, m)``.
