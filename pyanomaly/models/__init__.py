@@ -3,7 +3,8 @@ from .base import VADModel
 from .frame_predictor import FramePredictor
 from .prednet_predictor import PredNetPredictor
 from .anopcn import AnoPCN
-from . import classifier, forecaster  # noqa: F401  registers Classifier and Forecaster
+from .classifier import Classifier
+from .forecaster import Forecaster
 from . import losses
 
-__all__ = ["VADModel", "FramePredictor", "PredNetPredictor", "AnoPCN"]
+__all__ = ["VADModel", "FramePredictor", "PredNetPredictor", "AnoPCN", "Forecaster", "Classifier"]

@@ -2,9 +2,11 @@
 from .activations import batch_flatten, get_activation, hard_sigmoid
 from .convlstm import ConvLSTM, ConvLSTMCell
 from .convlstm_forecaster import ConvLSTMForecaster
-from . import convlstm_rnn, sa_convlstm  # noqa: F401  registers ConvLSTMRNN and the SAConvLSTM parts
+from .convlstm_rnn import ConvLSTMRNN
 from .pcn import ErrorRefinementModule, PredictiveCodingModule
 from .prednet import PredNet
+from .sa_convlstm import SAConvLSTM, SAConvLSTMCell, SAConvLSTMForecaster
 
 __all__ = ["PredNet", "ConvLSTMCell", "ConvLSTM", "ConvLSTMForecaster", "PredictiveCodingModule",
-           "ErrorRefinementModule", "hard_sigmoid", "get_activation", "batch_flatten"]
+           "ErrorRefinementModule", "ConvLSTMRNN", "SAConvLSTMCell", "SAConvLSTM",
+           "SAConvLSTMForecaster", "hard_sigmoid", "get_activation", "batch_flatten"]
