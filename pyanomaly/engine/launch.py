@@ -6,6 +6,7 @@ wrapped in ``DistributedDataParallel``; only rank 0 writes files.
 """
 from __future__ import annotations
 
+import gc
 import logging
 import math
 import os
@@ -171,8 +172,13 @@ def train(cfg: CfgNode, resume: bool = False, config_path: str | None = None) ->
     if trainer.metrics is not None and rank == 0:
         logger.info("final: %s", format_metrics(trainer.metrics))
         logger.info("wrote %s/metrics.json, scores/ and plots/", out)
+    metrics = trainer.metrics
+    # DDP's reducer holds the process group and sits in reference cycles (hooks, closures):
+    # free it now, not during interpreter shutdown, where gloo's threads can abort the process.
+    del trainer, forward, loader
+    gc.collect()
     _teardown()
-    return trainer.metrics
+    return metrics
 
 
 def _checkpoint_to_resume(cfg: CfgNode, out: Path, resume: bool) -> dict | None:
@@ -223,6 +229,9 @@ def _teardown() -> None:
     """Leave the process group :func:`setup` joined (one a caller set up is left alone)."""
     global _joined_group
     if _joined_group and dist.is_initialized():
+        # All processes leave together: one that tears its group down while another is still
+        # at work can abort in gloo's threads at exit.
+        dist.barrier()
         dist.destroy_process_group()
     _joined_group = False
 
