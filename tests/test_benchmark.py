@@ -38,10 +38,10 @@ def test_malloc_tuning_switches_on_and_off():
 
 def test_report_has_every_figure_and_formats(monkeypatch):
     tiny(monkeypatch)
-    monkeypatch.setattr(bench, "machine_limits", lambda device, repeats: {
+    monkeypatch.setattr(bench.machine, "machine_limits", lambda device, repeats: {
         "matmul_fp32_gflops": 100.0, "matmul_bf16_gflops": 200.0, "conv3x3_fp32_nchw_gflops": 80.0})
     report = bench.run_benchmarks(models=["prednet_tiny", "convlstm_tiny"], repeats=1, sweep_variants=["fp32"],
-                                  ablation=False, precision=False, data=False, log=lambda s: None)
+                                  ablation=False, precision=False, data=False, stream=False, log=lambda s: None)
     rows = report["models"]
     assert {(r["model"], r["variant"], r["mode"]) for r in rows} == {
         (m, v, mode) for m, modes in (("prednet_tiny", ("window", "stream")), ("convlstm_tiny", ("window",)))
@@ -69,6 +69,14 @@ def test_ablation_rows(monkeypatch):
     settings = {r["setting"] for r in rows}
     assert {"all on", "plain code"} | {f"no {s}" for s in bench.ABLATION} == settings
     assert all(r["fps"] > 0 for r in rows)
+
+
+def test_end_to_end_stream_scores_every_frame(monkeypatch):
+    tiny(monkeypatch)
+    rows = bench.stream_end_to_end(torch.device("cpu"), model="prednet_tiny", variants=("reference", "bf16"),
+                                   repeats=1, log=lambda s: None)
+    assert [r["variant"] for r in rows] == ["reference", "bf16"]
+    assert all(r["frames"] == 180 and r["fps"] > 0 for r in rows)  # Ped2's Test001, or its generated stand-in
 
 
 def test_tool_prints_help():

@@ -3,7 +3,7 @@
 
     python tools/benchmark.py                                  # everything (~15 min on 2 cores)
     python tools/benchmark.py --models prednet_kitti --variants reference fp32 bf16 --json out.json
-    python tools/benchmark.py --quick                          # one repeat, no sweep/ablation/precision/data
+    python tools/benchmark.py --quick                          # one repeat, no sweep/ablation/precision/data/stream
     python tools/benchmark.py --device cuda                    # where a GPU exists
 
 Variants: reference (the plain fp32 code: the "before"), fp32 and bf16 (the optimised
@@ -40,7 +40,8 @@ def main() -> None:
     p.add_argument("--no-ablation", action="store_true", help="skip the ablation of the fast path")
     p.add_argument("--no-precision", action="store_true", help="skip bf16 against fp32 on the synthetic set")
     p.add_argument("--no-data", action="store_true", help="skip the data-path figures")
-    p.add_argument("--quick", action="store_true", help="one repeat; no sweep, ablation, precision or data")
+    p.add_argument("--no-stream", action="store_true", help="skip the end-to-end streaming loop (decode to score)")
+    p.add_argument("--quick", action="store_true", help="one repeat; no sweep, ablation, precision, data or stream")
     p.add_argument("--json", metavar="FILE", help="also write the report as JSON")
     args = p.parse_args()
     import torch
@@ -52,7 +53,7 @@ def main() -> None:
     opts = Options(models=args.models, variants=args.variants, device=args.device,
                    repeats=1 if quick else args.repeats, train=not args.no_train, sweep=not (args.no_sweep or quick),
                    ablation=not (args.no_ablation or quick), precision=not (args.no_precision or quick),
-                   data=not (args.no_data or quick))
+                   data=not (args.no_data or quick), stream=not (args.no_stream or quick))
     report = run_benchmarks(opts, log=lambda s: print(s, flush=True))
     print()
     print(format_report(report))

@@ -149,6 +149,7 @@ _CHOICES = {
     "TRAIN.LR_SCHEDULE": ("constant", "cosine", "step"),
     "TRAIN.BEST_MODE": ("max", "min"),
     "SCORE.MISSING": ("exclude", "fill"),
+    "TEST.PRECISION": ("fp32", "bf16"),
 }
 
 

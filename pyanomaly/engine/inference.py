@@ -12,6 +12,7 @@ This module and :mod:`pyanomaly.engine.streaming` are the only readers of ``SCOR
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
@@ -66,6 +67,15 @@ def build_evaluators(cfg: CfgNode) -> list:
     return [build(EVALUATORS, dict(type=name), thresholds=list(cfg.EVAL.THRESHOLDS)) for name in cfg.EVAL.EVALUATORS]
 
 
+def precision(name: str, device: torch.device):
+    """The context test-time prediction runs in: ``"fp32"`` (none) or ``"bf16"`` (bfloat16 autocast)."""
+    if name == "fp32":
+        return contextlib.nullcontext()
+    if name == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    raise ValueError(f"TEST.PRECISION must be 'fp32' or 'bf16', got {name!r}")
+
+
 def _world() -> tuple[int, int]:
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
@@ -86,8 +96,11 @@ class Predictions:
 
 @torch.no_grad()
 def predict_videos(model, dataset: VideoDataset, scorer, device: torch.device, chunk: int = 64,
-                   progress: bool = True, top_k: int = 0) -> Predictions:
-    """Predict each video of ``dataset`` as one stream, chunk by chunk; keep each video's ``top_k`` frames."""
+                   progress: bool = True, top_k: int = 0, precision_name: str = "fp32") -> Predictions:
+    """Predict each video of ``dataset`` as one stream, chunk by chunk; keep each video's ``top_k`` frames.
+
+    ``precision_name``: see :func:`precision`; errors are always computed in float32.
+    """
     rank, world = _world()
     model.eval()
     mine = list(range(rank, len(dataset.videos), world))
@@ -100,7 +113,9 @@ def predict_videos(model, dataset: VideoDataset, scorer, device: torch.device, c
         top = TopFrames(dataset.names[i], top_k)
         for s in range(0, n, chunk):
             x = dataset.video_frames(i, s, s + chunk).to(device)
-            pred, ok, state = model.predict_stream(x, state)
+            with precision(precision_name, device):
+                pred, ok, state = model.predict_stream(x, state)
+            pred = pred.float()
             e = scorer(pred, x).double().cpu().numpy()
             ok = ok.cpu().numpy().astype(bool)
             errors.append(e)
@@ -131,7 +146,8 @@ def predict_errors(model, dataset: VideoDataset, scorer, device: torch.device, c
 # -- scoring and metrics ---------------------------------------------------------------------
 def error_description(cfg: CfgNode) -> str:
     s = cfg.SCORE
-    return s.ERROR + (f" (worst {s.PATCH}x{s.PATCH} patch)" if s.PATCH > 0 else " (frame mean)")
+    where = f" (worst {s.PATCH}x{s.PATCH} patch)" if s.PATCH > 0 else " (frame mean)"
+    return s.ERROR + where + (f", {cfg.TEST.PRECISION} prediction" if cfg.TEST.PRECISION != "fp32" else "")
 
 
 def protocol(cfg: CfgNode, pipeline: ScorePipeline, frames_without_prediction: int, frames_without_score: int,
@@ -180,7 +196,7 @@ def evaluate(model, dataset: VideoDataset, cfg: CfgNode, device: torch.device,
     scorer = build_scorer(cfg)
     write = out_dir is not None and _world()[0] == 0
     top_k = cfg.EVAL.REPORT_TOP_K if cfg.EVAL.REPORT else 0
-    p = predict_videos(model, dataset, scorer, device, cfg.TEST.CHUNK, cfg.LOG.PROGRESS, top_k)
+    p = predict_videos(model, dataset, scorer, device, cfg.TEST.CHUNK, cfg.LOG.PROGRESS, top_k, cfg.TEST.PRECISION)
     labels = [dataset.labels(i) for i in range(len(dataset.videos))]
     scores, metrics = score_and_evaluate(cfg, dataset.names, p.errors, p.valid, labels, dataset.groups,
                                          scorer.higher_is_anomalous)

@@ -46,6 +46,7 @@ from pyanomaly.utils import atomic_write, atomic_write_text
 
 from .checkpoint import check_compatible, load_checkpoint, load_model_weights
 from .inference import build_normalizer, build_scorer, error_description
+from .inference import precision as inference_precision
 from .launch import build_model, model_meta, setup
 
 logger = logging.getLogger("pyanomaly")
@@ -172,12 +173,13 @@ class StreamScorer:
         scorer: raw error ``(pred, frame) -> (n,)`` with ``higher_is_anomalous``.
         pipeline: a causal :class:`~pyanomaly.scoring.ScorePipeline`.
         device: where the model runs.
+        precision: ``TEST.PRECISION`` (``"fp32"`` or ``"bf16"``).
     """
 
-    def __init__(self, model, scorer, pipeline: ScorePipeline, device: torch.device):
+    def __init__(self, model, scorer, pipeline: ScorePipeline, device: torch.device, precision: str = "fp32"):
         if not pipeline.causal:
             raise ValueError("a stream needs a causal scoring pipeline")
-        self.model, self.scorer, self.device = model, scorer, device
+        self.model, self.scorer, self.device, self.precision = model, scorer, device, precision
         self.stream = pipeline.stream()
         self.state = None
         self.frames = 0
@@ -186,7 +188,9 @@ class StreamScorer:
     def push(self, frames: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         """Raw error ``(n,)`` (NaN: no prediction) and score ``(n,)`` (NaN: none yet) of ``frames`` ``(n, C, H, W)``."""
         x = frames.to(self.device)
-        pred, valid, self.state = self.model.predict_stream(x, self.state)
+        with inference_precision(self.precision, self.device):
+            pred, valid, self.state = self.model.predict_stream(x, self.state)
+        pred = pred.float()
         valid = valid.cpu().numpy().astype(bool)
         error = np.where(valid, self.scorer(pred, x).double().cpu().numpy(), np.nan)
         self.frames += x.shape[0]
@@ -262,7 +266,7 @@ def _score_one(cfg, model, scorer, pipeline, device, source: StreamSource, stem:
     if fps is None:
         fps, fps_source = DEFAULT_FPS, f"assumed ({DEFAULT_FPS:g}; the input gives none: set TEST.FPS)"
         logger.warning("video '%s' has no frame rate; assuming %g fps (set TEST.FPS)", source.name, fps)
-    stream = StreamScorer(model, scorer, pipeline, device)
+    stream = StreamScorer(model, scorer, pipeline, device, cfg.TEST.PRECISION)
     tracker = AlarmTracker(cfg.SCORE.ALARM_THRESHOLD, cfg.SCORE.ALARM_MIN_FRAMES, fps)
     renderer = None
     scores: list[np.ndarray] = []

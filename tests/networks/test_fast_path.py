@@ -9,9 +9,16 @@ import torch
 from pyanomaly.networks.meta import (ConvLSTM, ConvLSTMCell, ConvLSTMForecaster, ErrorRefinementModule, PredNet,
                                      PredictiveCodingModule)
 from pyanomaly.networks.meta import _fast as fast
+from pyanomaly.networks.meta import _prednet_fast as prednet_fast
 from pyanomaly.registry import MODELS, build
 
 B, T, C, H, W = 2, 5, 3, 16, 24
+
+
+@pytest.fixture(autouse=True)
+def _subpixel_for_small_nets(monkeypatch):
+    """Tiny nets would not reach the channel count from which the sub-pixel form is used."""
+    monkeypatch.setattr(prednet_fast, "SUBPIXEL_MIN_CHANNELS", 0)
 
 
 def prednet(**kw):

@@ -180,21 +180,32 @@ def _packed(ref: nn.Conv2d, w: torch.Tensor, padding: list[int], x: torch.Tensor
         w, padding, list(ref.stride), list(ref.dilation), ref.groups, list(x.shape)), w)
 
 
+def _post_op_(y: torch.Tensor, post: str | None, scalars: tuple) -> torch.Tensor:
+    if post == "relu":
+        return y.relu_()
+    if post == "hardtanh":
+        return y.clamp_(*scalars)
+    if post == "sigmoid":
+        return y.sigmoid_()
+    return y
+
+
 def conv(x: torch.Tensor, weights: tuple[torch.Tensor, torch.Tensor | None], ref: nn.Conv2d,
-         padding: tuple[int, int] | None = None) -> torch.Tensor:
+         padding: tuple[int, int] | None = None, post: str | None = None, scalars: tuple = ()) -> torch.Tensor:
     """``ref``'s convolution (stride, dilation, groups; ``padding`` unless given) of ``x`` with
-    (cached) ``weights``: oneDNN with prepacked weights on CPU where torch offers it, else
-    ``F.conv2d``."""
+    (cached) ``weights``, then ``post`` (``"relu"``, ``"sigmoid"``, ``"hardtanh"`` = clamp to
+    ``scalars``): oneDNN with prepacked weights and the activation fused on CPU where torch
+    offers it, else ``F.conv2d`` and the activation in place."""
     pad = list(padding if padding is not None else ref.padding)
     if (_PACKED["ok"] and _STATE["packed"] and x.device.type == "cpu" and ref.padding_mode == "zeros"
             and not isinstance(ref.padding, str)):
         try:
             return torch.ops.mkldnn._convolution_pointwise(
                 x, _packed(ref, weights[0], pad, x), weights[1], pad, list(ref.stride), list(ref.dilation),
-                ref.groups, "none", [], "")
+                ref.groups, post or "none", list(scalars), "")
         except (RuntimeError, TypeError):  # an op this torch lacks or refuses: use the public one from now on
             _PACKED["ok"] = False
-    return F.conv2d(x, weights[0], weights[1], ref.stride, pad, ref.dilation, ref.groups)
+    return _post_op_(F.conv2d(x, weights[0], weights[1], ref.stride, pad, ref.dilation, ref.groups), post, scalars)
 
 
 # Nearest 2x upsampling then a 3x3 convolution = four 2x2 convolutions of the small map, one
@@ -214,7 +225,7 @@ def add_upsampled_conv_(out: torch.Tensor, small: torch.Tensor, weights: torch.T
     """``out += conv3x3(upsample_nearest_2x(small))`` (padding 1, no bias), computed on ``small``
     with :func:`parity_weights` ``weights``; ``out`` ``(B, O, 2h, 2w)``, ``small`` ``(B, I, h, w)``."""
     h, w, o = small.shape[2], small.shape[3], out.shape[1]
-    parts = conv(F.pad(small, (1, 1, 1, 1)), (weights, None), ref, padding=(0, 0))  # (B, 4 O, h + 1, w + 1)
+    parts = conv(small, (weights, None), ref, padding=(1, 1))  # 2x2 kernels: (B, 4 O, h + 1, w + 1)
     for k, (p, q) in enumerate(((0, 0), (0, 1), (1, 0), (1, 1))):
         out[:, :, p::2, q::2] += parts[:, k * o:(k + 1) * o, p:p + h, q:q + w]
     return out
@@ -243,13 +254,14 @@ def tanh_from_doubled_(x2: torch.Tensor) -> torch.Tensor:
 
 def lstm_update(gates: torch.Tensor, c_prev: torch.Tensor, hidden: int, inner: str, outer: str,
                 inner_fn: Callable, outer_fn: Callable, h_dtype: torch.dtype,
-                peephole: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
-                ) -> tuple[torch.Tensor, torch.Tensor]:
+                peephole: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
+                activated: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """LSTM state update from raw gates ``(i, f, o, g)`` as made by :func:`gate_weights`.
 
     Returns ``(h, c)``: ``c = f c_prev + i act(g)``, ``h = o act(c)`` (``c`` in ``c_prev``'s
     dtype, ``h`` as ``h_dtype``). ``peephole``: ``(w_ci, w_cf, w_co)`` added to the raw i, f
-    (times ``c_prev``) and o (times the new ``c``) before their activation.
+    (times ``c_prev``) and o (times the new ``c``) before their activation. ``activated``: the
+    gates are already through ``sigmoid`` (fused into the convolution; ``inner == "sigmoid"``).
     """
     n = hidden
     inner, outer = folded(inner, outer)
@@ -264,21 +276,29 @@ def lstm_update(gates: torch.Tensor, c_prev: torch.Tensor, hidden: int, inner: s
             return x.sigmoid_()
         return x.copy_(inner_fn(x))
 
-    if peephole is None:
-        act_(gates[:, :3 * n])
+    if activated:
+        pass
+    elif peephole is None:
+        act_(gates[:, :3 * n]) if outer != "tanh" or inner != "sigmoid" else gates.sigmoid_()
     else:  # the folded scale applies to the peephole terms as well
         s = 0.2 if inner == "hard_sigmoid" else 1.0
         i.addcmul_(peephole[0], c_prev, value=s)
         f.addcmul_(peephole[1], c_prev, value=s)
         act_(gates[:, :2 * n])
-    if outer == "tanh":
-        g = tanh_from_doubled_(g)
+    if outer == "tanh":  # g holds 2 g: i tanh(g) = 2 i sigmoid(2 g) - i
+        if not (activated or (peephole is None and inner == "sigmoid")):
+            g.sigmoid_()
+        c = torch.mul(f, c_prev)
+        c.addcmul_(i, g, value=2).sub_(i)
     else:
-        g = g.copy_(outer_fn(g))
-    c = torch.mul(f, c_prev)
-    c.addcmul_(i, g)
+        c = torch.mul(f, c_prev)
+        c.addcmul_(i, outer_fn(g))
     if peephole is not None:
         o.addcmul_(peephole[2], c, value=0.2 if inner == "hard_sigmoid" else 1.0)
         act_(o)
-    tc = tanh_from_doubled_(c * 2) if outer == "tanh" else outer_fn(c)
-    return tc.mul_(o).to(h_dtype), c  # a dense tensor, not a view that keeps the gates alive
+    if outer == "tanh":  # h = o tanh(c) = 2 o sigmoid(2 c) - o
+        sc = torch.mul(c, 2).sigmoid_()
+        h = torch.addcmul(o, o, sc, value=-2).neg_()
+    else:
+        h = outer_fn(c).mul_(o)
+    return h.to(h_dtype), c  # a dense tensor, not a view that keeps the gates alive

@@ -5,8 +5,8 @@ it does and what each part gains is in ``_fast.py`` and ``docs/benchmarks.md``. 
 shared recipe (channels_last, cached/folded/prepacked weights, bfloat16 under autocast):
 
 * error units are written as two halves of one tensor in place (no ``cat``);
-* ``pool(act(conv(E)))`` is computed as ``act(pool(conv(E)))`` (max commutes with a
-  monotone activation): the activation runs on a quarter of the values;
+* ``relu`` (and the prediction's clip) are fused into the convolutions (oneDNN post-ops);
+  another monotone activation is applied after the max-pooling (max commutes with it);
 * the nearest-upsampled ``R`` from the layer above is never built: its part of the gate
   convolution is computed on the small map as four 2x2 convolutions, one per output parity
   (``_fast.add_upsampled_conv_``): 16 instead of 36 multiply-adds per 2x2 output block;
@@ -22,6 +22,11 @@ import torch.nn.functional as F
 from . import _fast as fast
 
 
+# The sub-pixel form saves 10 multiply-adds per input channel of R_{l+1} and output value but
+# costs four strided additions per output value: it pays from about this many input channels.
+SUBPIXEL_MIN_CHANNELS = 64
+
+
 def _zero(*tensors: torch.Tensor) -> bool:
     # .any() waits for the device; only asked on a stream's first step, and not on GPUs
     return all(t.device.type == "cpu" and not bool(t.any()) for t in tensors)
@@ -35,7 +40,8 @@ def _gates(net, l: int, r_tm1: torch.Tensor, e_tm1: torch.Tensor, r_above: torch
     _, _, outer, inner = net.activation_names
     w, b = fast.gate_weights(conv, net.R_stack_sizes[l], dtype, inner, outer)
     k = r_tm1.shape[1] + e_tm1.shape[1]
-    subpixel = (r_above is not None and fast.enabled("subpixel") and tuple(conv.kernel_size) == (3, 3)
+    subpixel = (r_above is not None and fast.enabled("subpixel") and r_above.shape[1] >= SUBPIXEL_MIN_CHANNELS
+                and tuple(conv.kernel_size) == (3, 3)
                 and tuple(conv.padding) == (1, 1) and tuple(conv.stride) == (1, 1) and tuple(conv.dilation) == (1, 1))
     if r_above is not None and not subpixel:
         r_up = F.interpolate(r_above, scale_factor=2, mode="nearest")
@@ -81,10 +87,10 @@ def fast_top_down(net, states: list, dtype: torch.dtype) -> tuple[list, list]:
 
 def frame_prediction(net, r0: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     """``Ahat_0`` from ``R_0``: the frame prediction, clipped at ``pixel_max``."""
-    ahat = fast.conv(r0, fast.conv_weights(net.conv_ahat[0], dtype), net.conv_ahat[0])
-    if net.activation_names[1] == "relu":
-        return ahat.clamp_(0, net.pixel_max)
-    return torch.clamp(net.A_activation(ahat), max=net.pixel_max)
+    conv = net.conv_ahat[0]
+    if net.activation_names[1] == "relu" and net.pixel_max >= 0:  # relu then the clip: one fused clamp
+        return fast.conv(r0, fast.conv_weights(conv, dtype), conv, post="hardtanh", scalars=(0.0, float(net.pixel_max)))
+    return torch.clamp(net.A_activation(fast.conv(r0, fast.conv_weights(conv, dtype), conv)), max=net.pixel_max)
 
 
 def fast_step(net, A: torch.Tensor, states: list, dtype: torch.dtype) -> tuple[dict, list]:
@@ -96,13 +102,15 @@ def fast_step(net, A: torch.Tensor, states: list, dtype: torch.dtype) -> tuple[d
         A = prev_prediction
     r_list, c_list = fast_top_down(net, states, dtype)
     e_list, ahat_list, a_list = [], [], []
-    a = A
+    relu = a_name == "relu"  # then fused into the convolutions
+    a = fast.to_fast(A, dtype)  # one conversion instead of one inside every op that reads it
     for l in range(n):
         if l == 0:
             ahat = prediction = frame_prediction(net, r_list[0], dtype)
         else:
-            ahat = fast.conv(r_list[l], fast.conv_weights(net.conv_ahat[l], dtype), net.conv_ahat[l])
-            ahat = ahat.relu_() if a_name == "relu" else net.A_activation(ahat)
+            ahat = fast.conv(r_list[l], fast.conv_weights(net.conv_ahat[l], dtype), net.conv_ahat[l],
+                             post="relu" if relu else None)
+            ahat = ahat if relu else net.A_activation(ahat)
         s = net.stack_sizes[l]
         if err_name == "relu":  # both halves written in place, no concatenation
             e = torch.empty((ahat.shape[0], 2 * s) + ahat.shape[2:], dtype=dtype, device=ahat.device,
@@ -114,13 +122,12 @@ def fast_step(net, A: torch.Tensor, states: list, dtype: torch.dtype) -> tuple[d
             e = fast.to_fast(torch.cat([net.error_activation(ahat - a), net.error_activation(a - ahat)], 1), dtype)
         e_list.append(e)
         ahat_list.append(ahat)
-        a_list.append(a)
+        a_list.append(A if l == 0 else a)
         if net.isNotTopestLayer(l):
-            y = fast.conv(e, fast.conv_weights(net.conv_a[l], dtype), net.conv_a[l])
-            if a_name in fast.MONOTONE:  # max commutes with a monotone activation: pool first
-                y = F.max_pool2d(y, 2)
-                a = y.relu_() if a_name == "relu" else net.A_activation(y)
-            else:
-                a = F.max_pool2d(net.A_activation(y), 2)
+            y = fast.conv(e, fast.conv_weights(net.conv_a[l], dtype), net.conv_a[l], post="relu" if relu else None)
+            if relu or a_name not in fast.MONOTONE:
+                a = F.max_pool2d(y if relu else net.A_activation(y), 2)
+            else:  # max commutes with a monotone activation: pool first, activate a quarter
+                a = net.A_activation(F.max_pool2d(y, 2))
     units = {"prediction": prediction, "R": r_list, "Ahat": ahat_list, "A": a_list, "E": e_list}
     return units, r_list + c_list + e_list + [prediction, t + 1]

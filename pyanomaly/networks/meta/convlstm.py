@@ -100,11 +100,14 @@ class ConvLSTMCell(nn.Module):
             c = c0 if c is None else c
         dtype = fast.compute_dtype(self.conv.weight)
         if dtype is not None:  # no grad: the optimised step (equal within float tolerance; _fast.py)
+            # without peepholes every gate (g doubled) goes through a sigmoid, fused into the conv
+            fused = not self.peephole and fast.folded("sigmoid", "tanh") == ("sigmoid", "tanh")
             gates = fast.conv(torch.cat([fast.to_fast(x, dtype), fast.to_fast(h, dtype)], dim=1),
-                              fast.gate_weights(self.conv, self.hidden_channels, dtype, "sigmoid", "tanh"), self.conv)
+                              fast.gate_weights(self.conv, self.hidden_channels, dtype, "sigmoid", "tanh"), self.conv,
+                              post="sigmoid" if fused else None)
             peephole = (self.w_ci, self.w_cf, self.w_co) if self.peephole else None
             return fast.lstm_update(gates, fast.to_fast(c, self.conv.weight.dtype), self.hidden_channels, "sigmoid",
-                                    "tanh", torch.sigmoid, torch.tanh, dtype, peephole)
+                                    "tanh", torch.sigmoid, torch.tanh, dtype, peephole, activated=fused)
         gates = self.conv(torch.cat([x, h], dim=1))
         i, f, g, o = gates.chunk(4, dim=1)
         if self.peephole:

@@ -1,0 +1,267 @@
+"""The benchmark models: frames/s, latency, training clips/s, memory and FLOPs per variant and test mode.
+
+Variants: ``reference`` (the plain fp32 code), ``fp32`` and ``bf16`` (the optimised inference
+path, bf16 = bfloat16 autocast), ``compile``/``compile-bf16`` (``torch.compile`` of the plain
+code). Test modes: ``window`` (each frame predicted from a fresh state over the
+``clip_length - 1`` frames before it) and ``stream`` (one carried state).
+"""
+from __future__ import annotations
+
+import copy
+import statistics
+import time
+from contextlib import ExitStack, nullcontext
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from pyanomaly.networks.meta import _fast as fast
+from pyanomaly.registry import MODELS, build
+
+from .timing import _median_time, _sync, _timed, count_flops, interleaved, peak_memory_mb, tune_malloc
+
+_KITTI = dict(type="PredNet", stack_sizes=(3, 48, 96, 192), R_stack_sizes=(3, 48, 96, 192),
+              A_filter_sizes=(3, 3, 3), Ahat_filter_sizes=(3, 3, 3, 3), R_filter_sizes=(3, 3, 3, 3))
+_GRAY = dict(type="PredNet", stack_sizes=(1, 16, 32, 64), R_stack_sizes=(16, 16, 32, 64),  # configs/prednet.yaml
+             A_filter_sizes=(3, 3, 3), Ahat_filter_sizes=(3, 3, 3, 3), R_filter_sizes=(3, 3, 3, 3))
+_FORECASTER = dict(type="FramePredictor", network=dict(type="ConvLSTMForecaster", in_channels=1))
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """A method at its input size.
+
+    Args:
+        method: ``MODELS`` config (``type`` and arguments; ``clip_length`` is added).
+        input: ``(C, H, W)`` of a frame.
+        clip_length: ``T``, the training clip and the test window.
+        frames: frames predicted per timed call.
+        batch: training clips per step, and test windows per forward pass.
+        modes: test modes: ``"window"`` and, for PredNet, ``"stream"`` (``test_window=0``).
+    """
+    method: dict
+    input: tuple[int, int, int]
+    clip_length: int = 10
+    frames: int = 32
+    batch: int = 16
+    train_batch: int = 4
+    modes: tuple[str, ...] = ("window",)
+
+
+MODEL_CONFIGS: dict[str, BenchConfig] = {
+    "prednet_kitti": BenchConfig(dict(type="PredNetPredictor", network=_KITTI), (3, 128, 160), 10,
+                                 frames=4, batch=4, train_batch=2, modes=("window", "stream")),
+    "prednet_ped2": BenchConfig(dict(type="PredNetPredictor", network=_GRAY), (1, 128, 128), 10,
+                                frames=16, batch=16, modes=("window", "stream")),
+    "prednet_synthetic": BenchConfig(dict(type="PredNetPredictor", network=_GRAY), (1, 64, 64), 10,
+                                     modes=("window", "stream")),
+    "convlstm_64": BenchConfig(_FORECASTER, (1, 64, 64), 5),
+    "convlstm_256": BenchConfig(_FORECASTER, (1, 256, 256), 5, frames=16, batch=8),
+}
+VARIANTS = ("reference", "fp32", "bf16", "compile", "compile-bf16")
+ABLATION = ("channels_last", "packed", "fold", "subpixel", "zero_skip", "malloc")  # fast-path switches, plus tune_malloc
+
+
+def _variant(name: str, device: torch.device) -> ExitStack:
+    """The context a variant runs in: the plain code (reference, compile*) and/or bf16 autocast."""
+    stack = ExitStack()
+    if name == "reference" or name.startswith("compile"):
+        stack.enter_context(fast.reference_mode())
+    if name.endswith("bf16"):
+        stack.enter_context(torch.autocast(device.type, dtype=torch.bfloat16))
+    return stack
+
+
+def _compiled(model: torch.nn.Module) -> torch.nn.Module:
+    """A copy of ``model`` whose network's plain code runs through ``torch.compile``."""
+    model = copy.deepcopy(model)
+    net = model.net
+    # every compiled copy has its own entries in dynamo's cache (keyed by the code object, shared
+    # by all PredNets): a small limit would silently run later models uncompiled
+    config = torch._dynamo.config
+    limit = "recompile_limit" if hasattr(config, "recompile_limit") else "cache_size_limit"
+    setattr(config, limit, max(getattr(config, limit), 256))
+    if hasattr(net, "reference_step"):  # PredNet: the step is what the loops call
+        net.reference_step = torch.compile(net.reference_step)
+    else:
+        net.forward = torch.compile(net.forward)
+    return model
+
+
+def build_model(cfg: BenchConfig, mode: str, device: torch.device, clip_length: int | None = None,
+                seed: int = 0) -> torch.nn.Module:
+    """The method of ``cfg`` for test ``mode``, with fixed random weights."""
+    torch.manual_seed(seed)
+    extra = {"test_window": 0} if mode == "stream" else {}
+    return build(MODELS, dict(cfg.method), clip_length=clip_length or cfg.clip_length, batch_windows=cfg.batch,
+                 **extra).to(device).eval()
+
+
+def _stream_call(model, video: torch.Tensor, warm: int, n: int):
+    """``predict_stream`` over ``video[warm:warm + n]`` from the state after ``video[:warm]``."""
+    with torch.no_grad():
+        _, _, state = model.predict_stream(video[:warm], None)
+    return lambda: model.predict_stream(video[warm:warm + n], state)
+
+
+def _latency(model, video: torch.Tensor, warm: int, sync, budget_s: float, max_frames: int) -> list[float]:
+    """Seconds per frame fed one at a time with the state carried (at least 5 frames)."""
+    with torch.no_grad():
+        _, _, state = model.predict_stream(video[:warm], None)
+        model.predict_stream(video[warm:warm + 1], state)  # warm the caches
+        out, start = [], time.perf_counter()
+        for i in range(warm, min(video.shape[0], warm + max_frames)):
+            t = time.perf_counter()
+            _, _, state = model.predict_stream(video[i:i + 1], state)
+            sync()
+            out.append(time.perf_counter() - t)
+            if len(out) >= 5 and time.perf_counter() - start > budget_s:
+                break
+    return out
+
+
+def _pct(values: list[float], q: float) -> float:
+    s = sorted(values)
+    return s[min(int(q * len(s)), len(s) - 1)]
+
+
+def benchmark_model(name: str, device: torch.device, repeats: int = 3, variants=("reference", "fp32", "bf16"),
+                    train: bool = True, latency_budget_s: float = 3.0, log: Callable[[str], None] = print) -> list[dict]:
+    """Rows ``{model, variant, mode, ...}`` for every variant and test mode of ``MODEL_CONFIGS[name]``."""
+    cfg = MODEL_CONFIGS[name]
+    c, h, w = cfg.input
+    T, sync = cfg.clip_length, _sync(device)
+    warm = T - 1
+    gen = torch.Generator().manual_seed(0)
+    video = torch.rand(warm + max(cfg.frames, 24), c, h, w, generator=gen).to(device)
+    rows = []
+    for mode in cfg.modes:
+        model = build_model(cfg, mode, device)
+        flops = count_flops(_stream_call(model, video, warm, cfg.frames)) / cfg.frames
+        executed = count_flops(_stream_call(model, video, warm, cfg.frames), executed=True) / cfg.frames
+        models, compile_s = {}, {}
+        if any(v.startswith("compile") for v in variants):
+            torch._dynamo.reset()
+        for v in variants:
+            models[v] = _compiled(model) if v.startswith("compile") else model
+        calls = {}
+        for v in variants:
+            call = _stream_call(models[v], video, warm, cfg.frames)
+
+            def run(v=v, call=call):
+                with torch.inference_mode(), _variant(v, device):
+                    return call()
+            if v.startswith("compile"):
+                log(f"  compiling {name} {mode} {v} ...")
+                compile_s[v] = _timed(run, sync)  # first call: tracing and code generation
+            calls[v] = run
+        log(f"  {name} {mode}: timing {', '.join(variants)} ...")
+        times = interleaved(calls, repeats, sync)
+        for v in variants:
+            t = statistics.median(times[v])
+            row = {"model": name, "input": f"{c}x{h}x{w}", "clip_length": T, "variant": v, "mode": mode,
+                   "gflop_per_frame": flops / 1e9, "fps": cfg.frames / t, "fps_runs": [cfg.frames / s for s in times[v]],
+                   "gflop_executed_per_frame": (flops if v in ("reference", "compile", "compile-bf16") else executed) / 1e9}
+            row["achieved_gflops"] = row["gflop_per_frame"] * row["fps"]
+            row["executed_gflops"] = row["gflop_executed_per_frame"] * row["fps"]
+            with _variant(v, device):
+                lat = _latency(models[v], video, warm, sync, latency_budget_s, 30)
+            row["latency_ms_p50"], row["latency_ms_p95"] = 1e3 * _pct(lat, 0.5), 1e3 * _pct(lat, 0.95)
+            if v in compile_s:
+                row["compile_s"] = compile_s[v]
+            row["peak_mem_mb"], row["mem_before_mb"] = peak_memory_mb(calls[v], device)
+            rows.append(row)
+    if train:
+        clip = torch.rand(cfg.train_batch, T, c, h, w, generator=gen).to(device)
+        for v in variants:
+            if v in ("reference", "bf16"):  # training runs the plain code; "fp32" would repeat "reference"
+                rows_v = [r for r in rows if r["variant"] == v]
+                log(f"  {name}: training ({v}) ...")
+                t, peak = _train_time(cfg, device, clip, v, repeats)
+                for r in rows_v:
+                    r["train_clips_per_s"], r["train_peak_mem_mb"] = cfg.train_batch / t, peak
+    return rows
+
+
+def _train_time(cfg: BenchConfig, device: torch.device, clip: torch.Tensor, variant: str, repeats: int) -> float:
+    model = build_model(cfg, cfg.modes[0], device).train()
+    opt = torch.optim.Adam(model.parameters(), 1e-4)
+    amp = torch.autocast(device.type, dtype=torch.bfloat16) if variant.endswith("bf16") else nullcontext()
+
+    def forward(batch):
+        with amp:  # the forward pass only, as the trainer's autocast does
+            return model(batch)
+    def step():
+        model.train_step({"frames": clip}, opt, forward=forward)
+    t = _median_time(step, max(1, repeats - 1), _sync(device))
+    return t, peak_memory_mb(step, device)[0]
+
+
+def clip_length_sweep(name: str, device: torch.device, lengths=(4, 10, 20), variants=("fp32",), repeats: int = 3,
+                      log: Callable[[str], None] = print) -> list[dict]:
+    """Frames/s per test mode against the clip length: the window's cost grows with it, the stream's not."""
+    cfg = MODEL_CONFIGS[name]
+    c, h, w = cfg.input
+    video = torch.rand(max(lengths) + cfg.frames, c, h, w, generator=torch.Generator().manual_seed(0)).to(device)
+    rows = []
+    for mode in cfg.modes:
+        for v in variants:
+            calls = {}
+            for T in lengths:
+                call = _stream_call(build_model(cfg, mode, device, clip_length=T), video, T - 1, cfg.frames)
+
+                def run(call=call, v=v):
+                    with torch.inference_mode(), _variant(v, device):
+                        return call()
+                calls[T] = run
+            log(f"  {name} {mode} {v}: clip lengths {', '.join(map(str, lengths))} ...")
+            times = interleaved(calls, repeats, _sync(device))
+            rows.append({"model": name, "mode": mode, "variant": v,
+                         "fps": {T: cfg.frames / statistics.median(times[T]) for T in lengths}})
+    return rows
+
+
+def ablation(name: str, device: torch.device, repeats: int = 3, precisions=("fp32", "bf16"), mode: str = "stream",
+             clip_length: int | None = None, switches: tuple[str, ...] = ABLATION,
+             log: Callable[[str], None] = print) -> list[dict]:
+    """Frames/s of ``name`` in ``mode`` with everything on, the plain code, and each switch off."""
+    cfg = MODEL_CONFIGS[name]
+    c, h, w = cfg.input
+    mode = mode if mode in cfg.modes else cfg.modes[0]
+    T = clip_length or cfg.clip_length
+    n = max(cfg.frames, 8) if mode == "stream" else cfg.frames
+    video = torch.rand(T - 1 + n, c, h, w, generator=torch.Generator().manual_seed(0)).to(device)
+    call = _stream_call(build_model(cfg, mode, device, clip_length=T), video, T - 1, n)
+    rows = []
+    for prec in precisions:
+        amp = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if prec == "bf16" else nullcontext
+        settings = {"all on": {}, "plain code": {"enabled": False}}
+        settings.update({f"no {s}": {s: False} for s in switches})
+
+        def make(opts):
+            def run():
+                malloc = opts.get("malloc", True)
+                if not malloc:
+                    tune_malloc(False)
+                try:
+                    with torch.inference_mode(), amp(), fast.options(**{k: v for k, v in opts.items() if k != "malloc"}):
+                        return call()
+                finally:
+                    if not malloc:
+                        tune_malloc(True)
+            return run
+        log(f"  ablation {name} {mode} T={T} {prec} ...")
+        times = interleaved({k: make(o) for k, o in settings.items()}, repeats, _sync(device))
+        base = n / statistics.median(times["all on"])
+        for k in settings:
+            fps = n / statistics.median(times[k])
+            rows.append({"model": name, "mode": mode, "clip_length": T, "precision": prec, "setting": k, "fps": fps,
+                         "vs_all_on": fps / base})
+    return rows
+
+
+# (model, mode, clip length, precisions, switches) of the default ablation
+ABLATION_RUNS = (("prednet_kitti", "stream", None, ("fp32", "bf16"), tuple(a for a in ABLATION if a != "zero_skip")),
+                 ("prednet_kitti", "window", 4, ("bf16",), ("subpixel", "zero_skip")),
+                 ("convlstm_256", "window", None, ("fp32", "bf16"), ("channels_last", "packed", "malloc")))

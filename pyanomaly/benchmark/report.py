@@ -1,0 +1,183 @@
+"""One benchmark run (:func:`run_benchmarks`) and its plain-text tables (:func:`format_report`)."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+
+from . import machine
+from .data import benchmark_data, stream_end_to_end
+from .models import ABLATION_RUNS, MODEL_CONFIGS, VARIANTS, ablation, benchmark_model, clip_length_sweep
+from .numerics import precision_check
+from .timing import tune_malloc
+
+
+@dataclass
+class Options:
+    """What :func:`run_benchmarks` measures (the command line's options)."""
+    models: list[str] = field(default_factory=lambda: list(MODEL_CONFIGS))
+    variants: list[str] = field(default_factory=lambda: ["reference", "fp32", "bf16"])
+    device: str = "cpu"
+    repeats: int = 3
+    train: bool = True
+    sweep: bool = True
+    sweep_variants: list[str] = field(default_factory=lambda: ["fp32", "bf16"])
+    ablation: bool = True
+    precision: bool = True
+    data: bool = True
+    stream: bool = True  # the end-to-end streaming loop (decode -> predict -> score) of prednet_ped2
+
+
+def run_benchmarks(options: Options | None = None, log: Callable[[str], None] = print, **overrides) -> dict:
+    """Everything in one report dict: ``environment``, ``machine``, ``models``, ``sweep``,
+    ``ablation``, ``precision``, ``data``, ``stream``, ``goals``. ``overrides`` replace fields of ``options``."""
+    o = dataclasses.replace(options or Options(), **overrides)
+    dev = torch.device(o.device)
+    for kind, names, known in (("model", o.models, MODEL_CONFIGS), ("variant", o.variants + o.sweep_variants, VARIANTS)):
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise ValueError(f"unknown {kind}(s) {unknown}; known: {', '.join(known)}")
+    report: dict = {"environment": machine.environment(dev), "options": dataclasses.asdict(o)}
+    env = report["environment"]
+    env["malloc_tuned"] = tune_malloc(True) if dev.type == "cpu" else False
+    env["load_start"] = machine._load()
+    try:
+        _measure(report, o, dev, log)
+    finally:
+        if env["malloc_tuned"]:
+            tune_malloc(False)  # the process's allocator as it was
+    report["goals"] = _goals(report)
+    return report
+
+
+def _measure(report: dict, o: Options, dev: torch.device, log: Callable[[str], None]) -> None:
+    env = report["environment"]
+    log(f"machine limits on {env['cpu']} ({env['threads']} threads) ...")
+    start = machine.machine_limits(dev, max(o.repeats, 5))
+    report["models"], report["sweep"], report["ablation"] = [], [], []
+    for name in o.models:
+        log(f"model {name} ...")
+        report["models"] += benchmark_model(name, dev, o.repeats, o.variants, o.train, log=log)
+    for name in o.models:
+        if o.sweep and "stream" in MODEL_CONFIGS[name].modes:
+            report["sweep"] += clip_length_sweep(name, dev, variants=o.sweep_variants, repeats=o.repeats, log=log)
+    for name, mode, T, precisions, switches in ABLATION_RUNS if o.ablation and dev.type == "cpu" else ():
+        if name in o.models:
+            report["ablation"] += ablation(name, dev, o.repeats, precisions, mode, T, switches, log=log)
+    if o.precision:
+        report["precision"] = precision_check(dev, log=log)
+    if o.data:
+        log("data path ...")
+        report["data"] = benchmark_data(log=log)
+    if o.stream:
+        log("end-to-end streaming ...")
+        report["stream"] = stream_end_to_end(dev, variants=[v for v in o.variants if not v.startswith("compile")],
+                                             repeats=max(1, o.repeats - 1), log=log)
+    log("machine limits again ...")
+    end = machine.machine_limits(dev, max(o.repeats, 5))
+    # the better of the two: a slow moment of the machine must not flatter the utilisation
+    report["machine"] = {k: max(start[k], end[k]) for k in start}
+    report["machine_start"], report["machine_end"] = start, end
+    env["load_end"] = machine._load()
+    for r in report["models"]:
+        r["utilisation"] = r["achieved_gflops"] / report["machine"][
+            "matmul_bf16_gflops" if r["variant"].endswith("bf16") else "matmul_fp32_gflops"]
+        r["utilisation_vs_bf16"] = r["achieved_gflops"] / report["machine"]["matmul_bf16_gflops"]
+        r["executed_utilisation_vs_bf16"] = r["executed_gflops"] / report["machine"]["matmul_bf16_gflops"]
+
+
+def _goals(report: dict) -> dict:
+    """The issue's goals, as measured (never asserted)."""
+    goals = {}
+    kitti = [r for r in report["models"] if r["model"] == "prednet_kitti" and r["mode"] == "stream"]
+    if kitti:
+        best = max(kitti, key=lambda r: r["fps"])
+        goals["prednet_kitti_stream_fps"] = {"goal": 30.0, "best": best["fps"], "variant": best["variant"],
+                                             "met": best["fps"] >= 30.0}
+    if report.get("stream"):
+        best = max(report["stream"], key=lambda r: r["fps"])
+        goals["stream_end_to_end_fps"] = {"goal": 60.0, "best": best["fps"], "at": f"{best['model']} {best['variant']}",
+                                          "met": best["fps"] >= 60.0}
+    for family in ("prednet", "convlstm"):
+        rows = [r for r in report["models"] if r["model"].startswith(family)]
+        if rows:
+            best = max(rows, key=lambda r: r["utilisation_vs_bf16"])
+            goals[f"{family}_utilisation_vs_bf16_matmul"] = {
+                "goal": 0.6, "best": best["utilisation_vs_bf16"], "at": f"{best['model']} {best['mode']} {best['variant']}",
+                "met": best["utilisation_vs_bf16"] >= 0.6,
+                "per_config": {f"{r['model']} {r['mode']}": r["utilisation_vs_bf16"] for r in rows if r["variant"] == "bf16"}}
+    return goals
+
+
+def _table(head: tuple, rows: list[tuple]) -> list[str]:
+    rows = [head] + rows
+    widths = [max(len(str(row[i])) for row in rows) for i in range(len(head))]
+    return ["  ".join(str(v).rjust(w) for v, w in zip(row, widths)) for row in rows]
+
+
+def format_report(report: dict) -> str:
+    """The report as plain-text tables."""
+    env, m = report["environment"], report["machine"]
+    lines = [f"torch {env['torch']} | {env['cpu']} | {env['threads']} threads | device {env['device']} | "
+             f"OMP_WAIT_POLICY {env.get('omp_wait_policy', '?')} | malloc tuned {env.get('malloc_tuned', '?')} | "
+             f"load {env.get('load_start', '?')} -> {env.get('load_end', '?')}", "",
+             "machine limit (GFLOP/s, the better of start and end): "
+             + ", ".join(f"{k.replace('_gflops', '')} {v:.0f}" for k, v in m.items()), ""]
+    head = ("model", "input", "T", "variant", "mode", "GFLOP/frame", "frames/s", "lat p50 ms", "p95 ms",
+            "GFLOP/s", "util", "util/bf16", "exec/bf16", "train clips/s", "peak MB", "train MB")
+    rows = []
+    for r in report["models"]:
+        train = r.get("train_clips_per_s")
+        rows.append((r["model"], r["input"], r["clip_length"], r["variant"] + (f" ({r['compile_s']:.0f}s)" if "compile_s" in r else ""),
+                     r["mode"], f"{r['gflop_per_frame']:.3f}", f"{r['fps']:.1f}", f"{r['latency_ms_p50']:.1f}",
+                     f"{r['latency_ms_p95']:.1f}", f"{r['achieved_gflops']:.0f}",
+                     f"{100 * r['utilisation']:.0f}%" if "utilisation" in r else "-",
+                     f"{100 * r['utilisation_vs_bf16']:.0f}%" if "utilisation_vs_bf16" in r else "-",
+                     f"{100 * r['executed_utilisation_vs_bf16']:.0f}%" if "executed_utilisation_vs_bf16" in r else "-",
+                     f"{train:.2f}" if train else "-", f"{r['peak_mem_mb']:.0f}",
+                     f"{r['train_peak_mem_mb']:.0f}" if "train_peak_mem_mb" in r else "-"))
+    lines += _table(head, rows)
+    if report.get("sweep"):
+        lengths = list(report["sweep"][0]["fps"])
+        lines += ["", "frames/s against the clip length (window: fresh state per frame over T-1 frames; stream: carried state)"]
+        lines += _table(("model", "mode", "variant") + tuple(f"T={T}" for T in lengths),
+                        [(r["model"], r["mode"], r["variant"]) + tuple(f"{r['fps'][T]:.1f}" for T in lengths)
+                         for r in report["sweep"]])
+    if report.get("ablation"):
+        lines += ["", "ablation: each optimisation of the fast path switched off (frames/s)"]
+        lines += _table(("model", "mode", "T", "precision", "setting", "frames/s", "vs all on"),
+                        [(r["model"], r["mode"], r["clip_length"], r["precision"], r["setting"], f"{r['fps']:.2f}",
+                          f"{r['vs_all_on']:.2f}x") for r in report["ablation"]])
+    if report.get("precision"):
+        p = report["precision"]
+        lines += ["", f"bf16 and the fp32 fast path against the plain fp32 code: synthetic PredNet trained "
+                      f"{p['train_steps']} steps, {p['size']}x{p['size']}"]
+        rows = []
+        for mode in ("window", "stream"):
+            if mode in p:
+                for v in ("fp32", "bf16"):
+                    d = p[mode][v]
+                    rows.append((mode, v, p[mode]["frames"], f"{d['max_abs_diff']:.2e}", f"{d['mean_abs_diff']:.2e}",
+                                 f"{d['psnr_mean_abs_diff_db']:.3f}", f"{d['psnr_max_abs_diff_db']:.3f}",
+                                 f"{p[mode]['auc_reference']:.4f}", f"{d['auc']:.4f}"))
+        lines += _table(("mode", "variant", "frames", "max |dpred|", "mean |dpred|", "mean |dPSNR| dB",
+                         "max |dPSNR| dB", "AUC plain", "AUC variant"), rows)
+    if "data" in report:
+        d = report["data"]
+        lines += ["", f"data path (frames/s at {d['image_size'][0]}x{d['image_size'][1]} gray, to float tensors): "
+                  + ", ".join(f"{k.replace('_fps', '')} {v:.0f}" for k, v in d.items() if k.endswith("_fps"))]
+    if report.get("stream"):
+        lines += ["", "end to end: decode -> resize -> predict (carried state) -> score, as tools/score_video.py (frames/s)"]
+        lines += _table(("model", "variant", "frames", "frames/s", "source"),
+                        [(r["model"], r["variant"], r["frames"], f"{r['fps']:.1f}", r["source"]) for r in report["stream"]])
+    if report.get("goals"):
+        lines += ["", "goals (measured, not asserted):"]
+        for k, g in report["goals"].items():
+            at = g.get("at") or g.get("variant")
+            fmt = (lambda v: f"{100 * v:.0f}%") if "utilisation" in k else (lambda v: f"{v:.1f}")
+            lines.append(f"  {k}: best {fmt(g['best'])} (goal {fmt(g['goal'])}, {'met' if g['met'] else 'NOT met'}; {at})")
+            if g.get("per_config"):
+                lines.append("    bf16 per config: " + ", ".join(f"{c} {fmt(v)}" for c, v in g["per_config"].items()))
+    return "\n".join(lines)

@@ -1,0 +1,47 @@
+"""TEST.PRECISION: bf16 test-time prediction scores the same frames, close to fp32, and says so."""
+import numpy as np
+import pytest
+import torch
+from yacs.config import CfgNode
+
+from pyanomaly.config import ConfigError, get_cfg, load_cfg
+from pyanomaly.datasets import build_dataset
+from pyanomaly.engine.inference import error_description, precision, predict_videos
+from pyanomaly.engine.launch import build_model
+
+
+def _cfg(root, name):
+    cfg = get_cfg()
+    cfg.DATASET.NAME, cfg.DATASET.ROOT, cfg.DATASET.IMAGE_SIZE = "synthetic", str(root), [32, 32]
+    cfg.DATASET.CLIP_LENGTH = 4
+    cfg.MODEL.NAME = "PredNetPredictor"
+    cfg.MODEL.ARGS.network = CfgNode(dict(type="PredNet", stack_sizes=[1, 8, 16], R_stack_sizes=[8, 8, 16],
+                                  A_filter_sizes=[3, 3], Ahat_filter_sizes=[3, 3, 3], R_filter_sizes=[3, 3, 3]))
+    cfg.TEST.PRECISION = name
+    return cfg
+
+
+def test_bf16_errors_are_close_to_fp32_and_the_protocol_says_bf16(tiny_synthetic):
+    from pyanomaly.engine.inference import build_scorer
+    out = {}
+    for name in ("fp32", "bf16"):
+        cfg = _cfg(tiny_synthetic, name)
+        torch.manual_seed(0)
+        model = build_model(cfg, torch.device("cpu"))
+        data = build_dataset(cfg, "testing")
+        p = predict_videos(model, data, build_scorer(cfg), torch.device("cpu"), progress=False, precision_name=name)
+        out[name] = p
+    for e32, e16, v32, v16 in zip(out["fp32"].errors, out["bf16"].errors, out["fp32"].valid, out["bf16"].valid):
+        assert (v32 == v16).all() and v32.sum() > 0
+        assert e16.dtype == np.float64 and np.isfinite(e16[v16]).all()
+        assert np.abs(e16[v16] - e32[v32]).max() < 0.5  # dB of PSNR: bf16 has 8 bits of mantissa
+        assert np.abs(e16[v16] - e32[v32]).max() > 0  # bf16 really ran
+    assert "bf16 prediction" in error_description(_cfg(tiny_synthetic, "bf16"))
+    assert "bf16" not in error_description(_cfg(tiny_synthetic, "fp32"))
+
+
+def test_unknown_precision_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match="TEST.PRECISION"):
+        load_cfg(None, ["TEST.PRECISION", "fp16"])
+    with pytest.raises(ValueError, match="TEST.PRECISION"):
+        precision("int8", torch.device("cpu"))
