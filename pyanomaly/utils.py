@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Callable
@@ -58,6 +59,34 @@ def atomic_write_text(path: str | Path, text: str) -> None:
         with open(tmp, "w") as f:
             f.write(text)
     atomic_write(path, write)
+
+
+@contextlib.contextmanager
+def atomic_folder(out: str | Path, marker: str):
+    """Yield a temporary folder beside ``out``; when the block succeeds it becomes ``out`` in one rename.
+
+    A folder appears complete or not at all (a kill leaves only a hidden ``.name.*`` folder).
+    ``out`` must not exist or be empty. ``marker``: a file, relative to the folder, that only a
+    complete one holds: when another process renamed its own folder first, ours is dropped.
+    """
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        yield tmp
+        if out.exists():
+            if any(out.iterdir()):
+                raise FileExistsError(f"{out} exists and is not empty")
+            out.rmdir()
+        try:
+            os.rename(tmp, out)
+        except OSError:
+            if not (out / marker).is_file():  # another process did not win the race
+                raise
+            shutil.rmtree(tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 def seed_everything(seed: int) -> None:

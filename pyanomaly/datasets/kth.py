@@ -34,10 +34,7 @@ Example:
 from __future__ import annotations
 
 import logging
-import os
 import re
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Sequence
 
@@ -45,6 +42,7 @@ import cv2
 import numpy as np
 
 from pyanomaly.registry import DATASETS
+from pyanomaly.utils import atomic_folder
 
 from .base import DatasetError, VideoDataset, VideoRecord
 from .moving_digits import digit_sprites
@@ -163,9 +161,7 @@ def make_motion_digits(out: str | Path, seed: int = 0, persons: Sequence[int] = 
     h, w = (int(s) for s in size)
     sprites, _ = digit_sprites(int(digit_size))
     rng = np.random.default_rng(seed)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with atomic_folder(out, "README.txt") as tmp:
         for action in ACTIONS:
             (tmp / action).mkdir()
             for person in persons:
@@ -190,19 +186,6 @@ def make_motion_digits(out: str | Path, seed: int = 0, persons: Sequence[int] = 
                     writer.release()
         (tmp / "README.txt").write_text(f"pyanomaly motion_digits (KTH layout), seed={seed}, frames={frames}, "
                                         f"size={h}x{w}; classes are digit motions, see pyanomaly/datasets/kth.py\n")
-        if out.exists():
-            if any(out.iterdir()):
-                raise FileExistsError(f"{out} exists and is not empty")
-            out.rmdir()
-        try:
-            os.rename(tmp, out)
-        except OSError:
-            if not (out / "README.txt").is_file():  # another process did not win the race
-                raise
-            shutil.rmtree(tmp)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out
 
 

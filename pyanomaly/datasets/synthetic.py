@@ -22,9 +22,6 @@ Example:
 from __future__ import annotations
 
 import logging
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +29,7 @@ import cv2
 import numpy as np
 
 from pyanomaly.registry import DATASETS
+from pyanomaly.utils import atomic_folder
 
 from .folder import FolderDataset
 
@@ -182,9 +180,7 @@ def make_synthetic(out: str | Path, seed: int = 0, size: int = 128, num_train: i
         raise ValueError(f"frames_per_video must be >= 40 to hold normal and anomalous parts, got {frames_per_video}")
     rng = np.random.default_rng(seed)
     scene = _Scene(size, rng)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with atomic_folder(out, "testing/labels.csv") as tmp:
         rows = []
         for split, count in (("training", num_train), ("testing", num_test)):
             for v in range(count):
@@ -205,19 +201,6 @@ def make_synthetic(out: str | Path, seed: int = 0, size: int = 128, num_train: i
         (tmp / "testing" / "labels.csv").write_text("video,start,end\n" + "".join(r + "\n" for r in rows))
         (tmp / "README.txt").write_text(
             f"pyanomaly synthetic scene, seed={seed}, size={size}, kinds={list(kinds)}\n")
-        if out.exists():
-            if any(out.iterdir()):
-                raise FileExistsError(f"{out} exists and is not empty")
-            out.rmdir()
-        try:
-            os.rename(tmp, out)
-        except OSError:
-            if not (out / "testing" / "labels.csv").is_file():  # another process did not win the race
-                raise
-            shutil.rmtree(tmp)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out
 
 
