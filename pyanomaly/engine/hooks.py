@@ -285,9 +285,9 @@ class LoggerHook(HookBase):
         logger.info("eval at step %d: %s", t.metrics_step, format_metrics(t.metrics))
         if self.writer is None:
             return False
-        for k in ("auc_micro", "auc_macro", "eer", "ap"):
-            if t.metrics.get(k) is not None:
-                self.writer.add_scalar(f"eval/{k}", t.metrics[k], t.metrics_step)
+        for k, v in t.metrics.items():  # every scalar figure: AUCs, EER, AP, or another task's MSE, accuracy, ...
+            if isinstance(v, float):
+                self.writer.add_scalar(f"eval/{k}", v, t.metrics_step)
         return True
 
     def after_train(self):

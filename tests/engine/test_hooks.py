@@ -44,12 +44,12 @@ def batches(nan_at: int | None = None):
         yield {"frames": frames}
 
 
-def make_trainer(tmp_path, hooks, max_steps=10, metrics=(), nan_at=None):
+def make_trainer(tmp_path, hooks, max_steps=10, metrics=(), nan_at=None, key="auc_micro"):
     model = Toy()
     values = iter(metrics)
 
     def evaluate():
-        return {"auc_micro": next(values), "protocol": {"frames_without_score": 0}}
+        return {key: next(values), "frames_evaluated": 10, "protocol": {"frames_without_score": 0}}
     return Trainer(model, model, torch.optim.SGD(model.parameters(), lr=0.1), None, batches(nan_at), max_steps,
                    hooks, tmp_path, evaluate=evaluate, meta={"model_name": "Toy"}, device=torch.device("cpu"))
 
@@ -164,6 +164,7 @@ def test_tensorboard_gets_losses_lr_metrics_and_image_grids(tmp_path):
     assert {"train/loss", "train/loss_toy", "train/lr", "eval/auc_micro"} <= set(tags["scalars"])
     assert [e.step for e in ea.Scalars("train/loss")] == [1, 2, 3, 4]
     assert [(e.step, e.value) for e in ea.Scalars("eval/auc_micro")] == [(2, 0.5), (4, pytest.approx(0.7))]
+    assert "eval/frames_evaluated" not in tags["scalars"]  # counts are not curves
     images = ea.Images("train/input_prediction_error")
     assert [e.step for e in images] == [2, 4] and (images[0].width, images[0].height) == (3 * 4 + 4, 3 * 4 + 4)  # T = 3 columns
 
@@ -173,3 +174,12 @@ def test_autocast_forward_runs_the_loss_under_autocast():
     f = AutocastForward(lambda batch: seen.append(torch.is_autocast_enabled("cpu")) or {}, "cpu")
     f({})
     assert seen == [True] and not torch.is_autocast_enabled("cpu")
+
+
+def test_tensorboard_gets_the_metrics_of_other_tasks_too(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    hooks = [EvalHook(period=2), LoggerHook(period=1)]
+    make_trainer(tmp_path, hooks, max_steps=4, metrics=[0.25, 0.125], key="mse").train()
+    ea = EventAccumulator(str(tmp_path / "tb"), size_guidance={"scalars": 0})
+    ea.Reload()
+    assert [(e.step, e.value) for e in ea.Scalars("eval/mse")] == [(2, 0.25), (4, 0.125)]
