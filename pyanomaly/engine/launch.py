@@ -24,7 +24,7 @@ from pyanomaly.registry import MODELS, build, import_plugins
 from pyanomaly.utils import resolve_device, seed_everything
 
 from .checkpoint import (CheckpointError, check_compatible, load_checkpoint, load_model_weights,
-                         remove_stale_temporaries)
+                         remove_stale_temporaries, rng_state, save_checkpoint, set_rng_state)
 from .hooks import build_hooks
 from .inference import format_metrics
 from .sampler import InfiniteSampler
@@ -137,6 +137,8 @@ def train(cfg: CfgNode, resume: bool = False, config_path: str | None = None) ->
         logger.info("run directory %s (%d process%s, device %s)", out, world, "es" if world > 1 else "", device)
     train_set, test_set = _build_datasets(cfg, world)
     model = build_model(cfg, device)
+    if getattr(model, "online", False):
+        return _train_online(cfg, model, train_set, test_set, ckpt, out, device, world)
     forward = model
     if world > 1:
         device_ids = [device.index] if device.type == "cuda" else None
@@ -171,12 +173,59 @@ def train(cfg: CfgNode, resume: bool = False, config_path: str | None = None) ->
     trainer.train()
     if trainer.metrics is not None and rank == 0:
         logger.info("final: %s", format_metrics(trainer.metrics))
-        logger.info("wrote %s/metrics.json, scores/ and plots/", out)
+        _log_outputs(out)
     metrics = trainer.metrics
     # DDP's reducer holds the process group and sits in reference cycles (hooks, closures):
     # free it now, not during interpreter shutdown, where gloo's threads can abort the process.
     del trainer, forward, loader
     gc.collect()
+    _teardown()
+    return metrics
+
+
+def _log_outputs(out: Path) -> None:
+    """Name what the evaluation wrote (a method other than VAD may write only ``metrics.json``)."""
+    names = [n for n in ("metrics.json", "scores/", "plots/", "report.html") if (out / n.rstrip("/")).exists()]
+    if names:
+        logger.info("wrote %s: %s", out, ", ".join(names))
+
+
+def _train_online(cfg: CfgNode, model, train_set, test_set, ckpt: dict | None, out: Path, device: torch.device,
+                  world: int) -> dict:
+    """Train a method that learns online (``model.online``) in one pass over the training stream.
+
+    Instead of the step-based :class:`Trainer`, the method's ``fit_online(train_set, cfg,
+    device, save, position)`` streams the training videos and calls ``save(position)``
+    every ``TRAIN.CHECKPOINT_PERIOD`` frames; ``position`` is a dict of plain types saying
+    where the stream stands, stored in ``checkpoints/last.pth`` beside the model's state
+    and the RNG states, and handed back on ``--resume``. When the pass ends, ``last.pth``
+    and ``best.pth`` hold the final state and the test split is evaluated.
+    """
+    if world > 1:
+        raise ValueError(f"MODEL.NAME {cfg.MODEL.NAME} learns online from one stream: run it in one process, "
+                         "not under torchrun")
+    checkpoints = out / "checkpoints"
+    position = None
+    if ckpt is not None:
+        load_model_weights(model, ckpt, checkpoints / "last.pth")
+        set_rng_state(ckpt["rng"])
+        position = ckpt.get("online")
+    for p in remove_stale_temporaries(checkpoints):
+        logger.info("removed %s, left by a write that was interrupted", p)
+    save_cfg(cfg, out / "config.yaml")
+    meta = model_meta(cfg)
+
+    def save(pos: dict, names: tuple[str, ...] = ("last",)) -> None:
+        state = {"model": model.state_dict(), "step": int(pos.get("frames", 0)), "online": dict(pos),
+                 "rng": rng_state(), "meta": meta}
+        for name in names:
+            save_checkpoint(checkpoints / f"{name}.pth", state)
+
+    final = model.fit_online(train_set, cfg, device, save, position)
+    save(final, ("last", "best"))
+    metrics = model.evaluate(test_set, cfg, device, out)
+    logger.info("final: %s", format_metrics(metrics))
+    logger.info("wrote %s/metrics.json, scores/ and plots/", out)
     _teardown()
     return metrics
 
@@ -252,6 +301,6 @@ def test(cfg: CfgNode, checkpoint: str | Path, config_path: str | None = None) -
     metrics = model.evaluate(test_set, cfg, device, out if rank == 0 else None)
     logger.info("%s", format_metrics(metrics))
     if rank == 0:
-        logger.info("wrote %s/metrics.json, scores/ and plots/", out)
+        _log_outputs(out)
     _teardown()
     return metrics
