@@ -53,7 +53,7 @@ class FramePredictor(VADModel):
         y = self.net(history)
         if not self.residual:
             return y
-        return (history[:, -1].to(y.dtype) + 2 * y - 1).clamp(0, 1)
+        return (history[:, -1].to(y.dtype) + (2 * y - 1)).clamp(0, 1)  # the change first: exact when none
 
     def forward(self, batch: dict) -> dict[str, torch.Tensor]:
         frames = batch["frames"]
