@@ -31,13 +31,14 @@ from mmengine.registry import Registry
 
 __all__ = [
     "NETWORKS", "MODELS", "DATASETS", "TRANSFORMS", "LOSSES", "SCORERS", "NORMALIZERS", "EVALUATORS",
-    "HOOKS", "build", "import_plugins", "RegistryError",
+    "HOOKS", "DEMARCATIONS", "build", "import_plugins", "RegistryError",
 ]
 
 _SCOPE = "pyanomaly"
 
 # Meta parts: plain nn.Modules taking typed keyword arguments (never the config).
-NETWORKS = Registry("network", scope=_SCOPE, locations=["pyanomaly.networks.meta"])
+NETWORKS = Registry("network", scope=_SCOPE,
+                    locations=["pyanomaly.networks.meta", "pyanomaly.networks.meta.streamer"])
 # Methods: meta parts + loss + how a video is predicted and scored (see models/base.py).
 MODELS = Registry("model", scope=_SCOPE, locations=["pyanomaly.models"])
 # Datasets of videos with per-frame labels (see datasets/base.py).
@@ -54,6 +55,8 @@ NORMALIZERS = Registry("normalizer", scope=_SCOPE, locations=["pyanomaly.scoring
 EVALUATORS = Registry("evaluator", scope=_SCOPE, locations=["pyanomaly.evaluation"])
 # Trainer hooks (see engine/hooks.py).
 HOOKS = Registry("hook", scope=_SCOPE, locations=["pyanomaly.engine.hooks"])
+# STREAMER event-demarcation rules: (loss, buffer length) -> why the event closes, or None.
+DEMARCATIONS = Registry("demarcation", scope=_SCOPE, locations=["pyanomaly.networks.meta.streamer.demarcation"])
 
 
 class RegistryError(KeyError):

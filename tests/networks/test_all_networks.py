@@ -51,6 +51,17 @@ CASES = {
     "ErrorRefinementModule": (dict(in_channels=1, context_channels=2, base_channels=4, depth=2),
                               lambda: (torch.rand(2, 1, 8, 8).clamp(0.05, 0.95), torch.rand(2, 2, 8, 8)),
                               (2, 1, 8, 8)),
+    "StreamerCNNEncoder": (dict(feature_dim=8, channels=1, width=4), lambda: (torch.rand(2, 1, 16, 16),), (2, 8)),
+    "StreamerCNNDecoder": (dict(feature_dim=8, channels=1, width=4), lambda: (torch.rand(2, 8), (16, 16)),
+                           (2, 1, 16, 16)),
+    "StreamerTemporalEncoding": (dict(feature_dim=8, buffer_size=4, n_heads=2, num_layers=1,
+                                      encoder=dict(type="StreamerCNNEncoder", feature_dim=8, width=4)),
+                                 lambda: (torch.rand(3, 1, 16, 16),),
+                                 (1, 8)),
+    "StreamerHierarchicalPrediction": (dict(feature_dim=8, max_layers=3, n_heads=2, num_layers=1,
+                                            decoder=dict(type="StreamerCNNDecoder", feature_dim=8, width=4)),
+                                       lambda: (torch.rand(2, 8), (16, 16)),
+                                       (1, 1, 16, 16)),
 }
 
 

@@ -6,7 +6,11 @@ from .convlstm_rnn import ConvLSTMRNN
 from .pcn import ErrorRefinementModule, PredictiveCodingModule
 from .prednet import PredNet
 from .sa_convlstm import SAConvLSTM, SAConvLSTMCell, SAConvLSTMForecaster
+from .streamer import (StreamerCNNDecoder, StreamerCNNEncoder, StreamerHierarchicalPrediction, StreamerSettings,
+                       StreamerStack, StreamerTemporalEncoding)
 
 __all__ = ["PredNet", "ConvLSTMCell", "ConvLSTM", "ConvLSTMForecaster", "PredictiveCodingModule",
            "ErrorRefinementModule", "ConvLSTMRNN", "SAConvLSTMCell", "SAConvLSTM",
-           "SAConvLSTMForecaster", "hard_sigmoid", "get_activation", "batch_flatten"]
+           "SAConvLSTMForecaster", "StreamerCNNEncoder", "StreamerCNNDecoder", "StreamerTemporalEncoding",
+           "StreamerHierarchicalPrediction", "StreamerSettings", "StreamerStack", "hard_sigmoid", "get_activation",
+           "batch_flatten"]
