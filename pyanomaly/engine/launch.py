@@ -225,7 +225,7 @@ def _train_online(cfg: CfgNode, model, train_set, test_set, ckpt: dict | None, o
     save(final, ("last", "best"))
     metrics = model.evaluate(test_set, cfg, device, out)
     logger.info("final: %s", format_metrics(metrics))
-    logger.info("wrote %s/metrics.json, scores/ and plots/", out)
+    _log_outputs(out)
     _teardown()
     return metrics
 

@@ -5,6 +5,7 @@ from .prednet_predictor import PredNetPredictor
 from .anopcn import AnoPCN
 from .classifier import Classifier
 from .forecaster import Forecaster
+from .streamer import Streamer
 from . import losses
 
-__all__ = ["VADModel", "FramePredictor", "PredNetPredictor", "AnoPCN", "Forecaster", "Classifier"]
+__all__ = ["VADModel", "FramePredictor", "PredNetPredictor", "AnoPCN", "Forecaster", "Classifier", "Streamer"]
