@@ -254,6 +254,9 @@ def score_video(cfg: CfgNode, checkpoint: str | Path, video: str | Path, out_dir
         atomic_write_text(out / "alarms.json", json.dumps(summary, indent=2))
     if interrupted:
         raise KeyboardInterrupt
+    export = getattr(model, "write_stream_outputs", None)
+    if export is not None:  # what a method makes of the stream besides scores (STREAMER: events.json)
+        export(out, [v["video"] for v in summary["videos"]])
     total = sum(len(v["alarms"]) for v in summary["videos"])
     logger.info("wrote %s: frame_scores.csv (%d frames), alarms.json (%d alarms)%s", out, len(rows), total,
                 ", annotated/" if render else "")

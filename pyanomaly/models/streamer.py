@@ -150,12 +150,13 @@ class Streamer(VADModel):
         return pos
 
     def _log_progress(self, pos, total, losses, done_here, seconds, bar) -> None:
-        events = self.stack.events()
-        per_layer = [sum(len(v["layers"][l]) for v in events) for l in range(self.stack.num_layers)]
+        # boundaries found so far per layer (events cut by the end of a video are not boundaries)
+        found = [sum(e["closed_by"] != "end_of_stream" for v in self.stack.videos for e in v["layers"][level])
+                 for level in range(self.stack.num_layers)]
         mean = sum(losses) / len(losses) if losses else float("nan")
-        bar.set_postfix(layers=self.stack.num_layers, events="/".join(map(str, per_layer)))
-        logger.info("frame %d/%d | layers %d | events per layer %s | base loss %.5f | %.1f frames/s", pos["frames"],
-                    total, self.stack.num_layers, per_layer, mean, done_here / max(seconds, 1e-9))
+        bar.set_postfix(layers=self.stack.num_layers, boundaries="/".join(map(str, found)))
+        logger.info("frame %d/%d | layers %d | boundaries per layer %s | base loss %.5f | %.1f frames/s", pos["frames"],
+                    total, self.stack.num_layers, found, mean, done_here / max(seconds, 1e-9))
 
     # -- evaluation and outputs -------------------------------------------------------------
     def evaluate(self, dataset, cfg, device: torch.device, out_dir=None) -> dict:
@@ -168,12 +169,19 @@ class Streamer(VADModel):
         return metrics
 
     def write_stream_outputs(self, out_dir: str | Path, names: Sequence[str]) -> None:
-        """``events.json`` in ``out_dir`` for the videos streamed since the model was loaded (``names`` in order)."""
-        self.write_events(Path(out_dir) / "events.json", names, "stream")
+        """``events.json`` in ``out_dir`` for the last ``len(names)`` videos streamed (``tools/score_video.py``)."""
+        self.write_events(Path(out_dir) / "events.json", names, "stream", last=True)
 
-    def events_document(self, names: Sequence[str], split: str) -> dict:
-        """``events.json``'s content: per video and layer, the events with frames, times and children."""
+    def events_document(self, names: Sequence[str], split: str, last: bool = False) -> dict:
+        """``events.json``'s content: per video and layer, the events with frames, times and children.
+
+        ``names`` name the videos recorded since the records were last cleared, or with
+        ``last`` the last ``len(names)`` videos streamed (a checkpoint carries the records of
+        the training pass).
+        """
         records = self.stack.events()
+        if last:
+            records = records[len(records) - len(names):]
         if len(records) != len(names):
             raise RuntimeError(f"the stack recorded {len(records)} videos but {len(names)} names were given")
         dt = self.settings.snippet_size
@@ -199,8 +207,8 @@ class Streamer(VADModel):
             "videos": videos,
         }
 
-    def write_events(self, path: Path, names: Sequence[str], split: str) -> None:
-        atomic_write_text(path, json.dumps(self.events_document(names, split), indent=1))
+    def write_events(self, path: Path, names: Sequence[str], split: str, last: bool = False) -> None:
+        atomic_write_text(path, json.dumps(self.events_document(names, split, last), indent=1))
 
     # -- checkpoints -----------------------------------------------------------------------------
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):

@@ -199,3 +199,5 @@ def test_tools_train_killed_and_resumed_equals_one_pass_then_test_and_score(tmp_
                           "--video", frames, "--out", tmp_path / "scored"))
     assert rc == 0, err[-3000:]
     assert (tmp_path / "scored" / "frame_scores.csv").is_file()
+    scored = json.loads((tmp_path / "scored" / "events.json").read_text())
+    assert [v["video"] for v in scored["videos"]] == ["02"] and scored["videos"][0]["frames"] == 60
