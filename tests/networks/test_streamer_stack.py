@@ -52,6 +52,10 @@ def test_encoder_decoder_shapes_at_any_size():
     assert img.shape == (5, 3, 48, 40) and 0 <= img.min() and img.max() <= 1
     with pytest.raises(ValueError, match=r"expects images \(N, 3, H, W\)"):
         enc(torch.rand(5, 1, 32, 32))
+    assert StreamerCNNDecoder(16, width=4, grid=2)(z).shape == (5, 1, 32, 32)   # drawn at 16 * grid, no resize
+    stack = StreamerStack(settings(cnn_grid=2), seed=0)
+    stack.step(torch.rand(1, 32, 32))
+    assert stack.step(torch.rand(1, 32, 32)).shape == (1, 32, 32)
 
 
 def test_temporal_encoding_summarises_a_buffer_of_features_or_images():

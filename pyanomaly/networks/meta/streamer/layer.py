@@ -64,8 +64,8 @@ class StreamerLayer(nn.Module):
         s = settings
         self.settings, self.layer_num = s, layer_num
         base = layer_num == 0
-        enc = dict(type="StreamerCNNEncoder", feature_dim=s.feature_dim, channels=s.channels, width=s.cnn_width)
-        dec = dict(type="StreamerCNNDecoder", feature_dim=s.feature_dim, channels=s.channels, width=s.cnn_width)
+        cnn = dict(feature_dim=s.feature_dim, channels=s.channels, width=s.cnn_width, grid=s.cnn_grid)
+        enc, dec = dict(type="StreamerCNNEncoder", **cnn), dict(type="StreamerCNNDecoder", **cnn)
         self.temporal = StreamerTemporalEncoding(s.feature_dim, s.buffer_size, s.n_heads, s.num_layers,
                                                  encoder=enc if base else None)
         self.predictor = StreamerHierarchicalPrediction(s.feature_dim, s.max_layers, layer_num, s.n_heads,

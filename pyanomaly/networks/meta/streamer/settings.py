@@ -57,6 +57,9 @@ class StreamerSettings:
             encoding and of the hierarchical prediction.
         channels: image channels of the base input.
         cnn_width: channels of the first CNN layer (doubled at each of the 4 layers).
+        cnn_grid: side of the CNN's smallest feature map; the decoder draws images of
+            ``16 * cnn_grid`` pixels a side, resized to the frame size (4 suits 64x64 frames,
+            8 suits 128x128).
     """
 
     max_layers: int = 3
@@ -79,6 +82,7 @@ class StreamerSettings:
     num_layers: int = 2
     channels: int = 1
     cnn_width: int = 16
+    cnn_grid: int = 4
 
     def __post_init__(self):
         def positive(name: str, integer: bool = True):
@@ -89,7 +93,7 @@ class StreamerSettings:
                 raise ValueError(f"STREAMER setting {name}: expected {kind}, got {v!r}")
 
         for name in ("max_layers", "feature_dim", "evolve_every", "buffer_size", "window_size", "n_heads",
-                     "num_layers", "channels", "cnn_width"):
+                     "num_layers", "channels", "cnn_width", "cnn_grid"):
             positive(name)
         for name in ("lr", "snippet_size"):
             positive(name, integer=False)
