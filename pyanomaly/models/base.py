@@ -12,6 +12,9 @@ A method owns its networks and its loss, and says how a video is predicted as a 
   of a video). ``prediction[i]`` predicts ``frames[i]`` from earlier frames only;
   ``valid[i]`` is False where there is not enough history yet. Feeding a video in chunks
   gives the same result as feeding it whole.
+* ``online = True`` with ``fit_online(train_set, cfg, device, save, position)``: a method
+  that learns from the stream in one pass instead of by optimisation steps;
+  ``tools/train.py`` calls it in place of the trainer (see :mod:`pyanomaly.engine.launch`).
 * ``evaluate(dataset, cfg, device, out_dir) -> dict``: the metrics of the method on a test
   split, used by periodic and final evaluation. The default scores frames by prediction
   error (:func:`pyanomaly.engine.inference.evaluate`); a method with another task (a

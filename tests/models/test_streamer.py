@@ -167,7 +167,7 @@ def test_tools_train_killed_and_resumed_equals_one_pass_then_test_and_score(tmp_
     assert killed_at % 20 == 0 and killed_at < 120 and not (run / "metrics.json").exists()
     rc, err = finish(tool("tools/train.py", *common, "SYSTEM.OUTPUT_DIR", run, "--resume"))
     assert rc == 0, err[-3000:]
-    assert f"resuming at frame" in err
+    assert "resuming at frame" in err
 
     a = torch.load(tmp_path / "ref/checkpoints/last.pth", weights_only=True)
     b = torch.load(last, weights_only=True)

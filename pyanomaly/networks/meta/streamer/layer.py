@@ -154,6 +154,7 @@ class StreamerLayer(nn.Module):
         self.demarcation.load_state_dict(state["demarcation"])
         self.inputs_seen = int(state["inputs_seen"])
         buf = state["buffer"]
-        self.buffer = [] if buf is None else [b.clone() for b in buf.unbind(0)]
+        device = next(self.parameters()).device  # checkpoints load on the CPU
+        self.buffer = [] if buf is None else [b.to(device) for b in buf.clone().unbind(0)]
         self.open_start = state["open_start"]
         self.open_children = [int(i) for i in state["open_children"]]

@@ -55,8 +55,9 @@ class StreamerHierarchicalPrediction(nn.Module):
     def forward(self, reps: torch.Tensor, size: tuple[int, int] | None = None) -> torch.Tensor:
         s = reps.shape[0]
         if reps.dim() != 2 or reps.shape[1] != self.feature_dim or not 1 <= s <= self.max_layers - self.layer_num:
-            raise ValueError(f"StreamerHierarchicalPrediction of layer {self.layer_num} expects (S, {self.feature_dim}) "
-                             f"with 1 <= S <= {self.max_layers - self.layer_num}, got {tuple(reps.shape)}")
+            raise ValueError(f"StreamerHierarchicalPrediction of layer {self.layer_num} expects "
+                             f"(S, {self.feature_dim}) with 1 <= S <= {self.max_layers - self.layer_num}, "
+                             f"got {tuple(reps.shape)}")
         x = reps.unsqueeze(0) + self.layer_embedding[:, self.layer_num:self.layer_num + s]
         z = self.head(self.transformer(x)[:, 0])
         if self.decoder is None:

@@ -100,7 +100,6 @@ class StreamerStack(nn.Module):
                              f"(channels={self.settings.channels}), got {tuple(frame.shape)}")
         t = self.frame
         size = tuple(frame.shape[-2:])
-        record = self.videos[-1]["layers"]
         base_prediction = None
         x, child, level = frame, None, 0
         while True:
