@@ -21,13 +21,14 @@ import sys
 
 from pyanomaly.cli import run_cli
 
-MODELS = ("prednet_kitti", "prednet_ped2", "prednet_synthetic", "convlstm_64", "convlstm_256")
 VARIANTS = ("reference", "fp32", "bf16", "compile", "compile-bf16")
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS), help="models to measure (default: all)")
+    p.add_argument("--models", nargs="+", default=None,
+                   help="models to measure (default: all; names in docs/benchmarks.md, MODEL_CONFIGS of "
+                        "pyanomaly/benchmark/models.py)")
     p.add_argument("--variants", nargs="+", choices=VARIANTS, default=["reference", "fp32", "bf16"],
                    help="code paths to measure (default: reference fp32 bf16)")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
@@ -50,7 +51,7 @@ def main() -> None:
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     quick = args.quick
-    opts = Options(models=args.models, variants=args.variants, device=args.device,
+    opts = Options(models=args.models or list(Options().models), variants=args.variants, device=args.device,
                    repeats=1 if quick else args.repeats, train=not args.no_train, sweep=not (args.no_sweep or quick),
                    ablation=not (args.no_ablation or quick), precision=not (args.no_precision or quick),
                    data=not (args.no_data or quick), stream=not (args.no_stream or quick))

@@ -26,6 +26,7 @@ _KITTI = dict(type="PredNet", stack_sizes=(3, 48, 96, 192), R_stack_sizes=(3, 48
 _GRAY = dict(type="PredNet", stack_sizes=(1, 16, 32, 64), R_stack_sizes=(16, 16, 32, 64),  # configs/prednet.yaml
              A_filter_sizes=(3, 3, 3), Ahat_filter_sizes=(3, 3, 3, 3), R_filter_sizes=(3, 3, 3, 3))
 _FORECASTER = dict(type="FramePredictor", network=dict(type="ConvLSTMForecaster", in_channels=1))
+_FORECASTER_RGB = dict(type="FramePredictor", network=dict(type="ConvLSTMForecaster", in_channels=3))
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,10 @@ MODEL_CONFIGS: dict[str, BenchConfig] = {
                                 frames=16, batch=16, modes=("window", "stream")),
     "prednet_synthetic": BenchConfig(dict(type="PredNetPredictor", network=_GRAY), (1, 64, 64), 10,
                                      modes=("window", "stream")),
+    "prednet_256": BenchConfig(dict(type="PredNetPredictor", network=_GRAY), (1, 256, 256), 10,
+                               frames=8, batch=8, modes=("window", "stream")),
     "convlstm_64": BenchConfig(_FORECASTER, (1, 64, 64), 5),
+    "convlstm_rgb": BenchConfig(_FORECASTER_RGB, (3, 128, 160), 5, frames=16, batch=8),
     "convlstm_256": BenchConfig(_FORECASTER, (1, 256, 256), 5, frames=16, batch=8),
 }
 VARIANTS = ("reference", "fp32", "bf16", "compile", "compile-bf16")
