@@ -116,13 +116,15 @@ def predict_videos(model, dataset: VideoDataset, scorer, device: torch.device, c
             with precision(precision_name, device):
                 pred, ok, state = model.predict_stream(x, state)
             pred = pred.float()
-            e = scorer(pred, x).double().cpu().numpy()
             ok = ok.cpu().numpy().astype(bool)
+            # NaN where there is no prediction: exported errors then say so, and a re-score
+            # from them cannot mistake the error of an empty prediction for a real one
+            e = np.where(ok, scorer(pred, x).double().cpu().numpy(), np.nan)
             errors.append(e)
             valid.append(ok)
             if top_k > 0:
                 oriented = e if scorer.higher_is_anomalous else -e
-                top.offer(np.where(ok, oriented, np.nan), s, x, pred)
+                top.offer(oriented, s, x, pred)
         results[i] = (np.concatenate(errors), np.concatenate(valid), top)
         frames += n
     elapsed = time.perf_counter() - start

@@ -97,3 +97,35 @@ def test_scores_without_errors_are_refused(tmp_path):
     cfg.SYSTEM.OUTPUT_DIR = str(tmp_path / "o")
     with pytest.raises(ValueError, match="raw errors"):
         rescore(cfg, f)
+
+
+@pytest.mark.parametrize("source", ["scores/frame_scores.csv", "scores/frame_scores.json", "scores/npy"])
+def test_rescoring_a_real_evaluation_reproduces_it(tmp_path, tiny_synthetic, source):
+    """Through a model's evaluation: frames without a prediction are exported as such (no error),
+    so re-scoring the export under the same protocol gives the same metrics."""
+    import torch
+    from yacs.config import CfgNode
+
+    from pyanomaly.datasets import build_dataset
+    from pyanomaly.engine.inference import evaluate
+    from pyanomaly.engine.launch import build_model
+
+    cfg = get_cfg()
+    cfg.DATASET.NAME, cfg.DATASET.ROOT, cfg.DATASET.IMAGE_SIZE = "synthetic", str(tiny_synthetic), [32, 32]
+    cfg.DATASET.CLIP_LENGTH = 3
+    cfg.MODEL.NAME = "FramePredictor"
+    cfg.MODEL.ARGS.network = CfgNode(dict(type="ConvLSTMForecaster", in_channels=1, hidden_channels=[4]))
+    cfg.MODEL.ARGS.clip_length = 3
+    cfg.LOG.PROGRESS, cfg.EVAL.PLOTS, cfg.EVAL.REPORT = False, False, False
+    torch.manual_seed(0)
+    model = build_model(cfg, torch.device("cpu"))
+    data = build_dataset(cfg, "testing")
+    first = evaluate(model, data, cfg, torch.device("cpu"), tmp_path / "run")
+    assert first["protocol"]["frames_without_prediction"] == 2 * len(data.videos)
+    csv_rows = (tmp_path / "run/scores/frame_scores.csv").read_text().splitlines()
+    assert csv_rows[1].split(",")[2] == ""  # frame 0 of the first video: no prediction, no error
+    cfg.SYSTEM.OUTPUT_DIR = str(tmp_path / "again")
+    again = rescore(cfg, tmp_path / "run" / source)
+    assert again["protocol"]["frames_without_prediction"] == first["protocol"]["frames_without_prediction"]
+    for k in ("auc_micro", "auc_macro", "eer", "ap"):
+        assert again[k] == pytest.approx(first[k], abs=1e-3), k  # the CSV holds 6 significant digits
