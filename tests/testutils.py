@@ -14,3 +14,12 @@ def tool_env() -> dict:
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
     env["OMP_NUM_THREADS"] = "1"  # tiny models; a second thread only adds contention
     return env
+
+
+def moving_bar(batch: int, frames: int, size: int = 8):
+    """Clips ``(batch, frames, 1, size, size)``: a bright 2-pixel bar moving right one pixel per frame."""
+    import torch
+    clip = torch.zeros(batch, frames, 1, size, size)
+    for i in range(frames):
+        clip[:, i, 0, :, i:i + 2] = 0.9
+    return clip

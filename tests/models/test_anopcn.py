@@ -7,6 +7,8 @@ import torch
 from pyanomaly.models import AnoPCN
 from pyanomaly.registry import MODELS, build
 
+from testutils import moving_bar
+
 ROOT = Path(__file__).resolve().parents[2]
 TINY = dict(pcm=dict(hidden_channels=(4,), base_channels=4), erm=dict(base_channels=4, depth=1))
 
@@ -42,10 +44,7 @@ def test_loss_weights_scale_their_terms(clip):
 
 def test_training_steps_reduce_the_loss():
     model = tiny()
-    # a bright bar moving right by one pixel per frame
-    frames = torch.zeros(2, 6, 1, 8, 8)
-    for i in range(6):
-        frames[:, i, 0, :, i:i + 2] = 0.9
+    frames = moving_bar(2, 6)
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     first = model.train_step({"frames": frames}, opt)["loss"]
     for _ in range(15):

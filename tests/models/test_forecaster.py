@@ -2,7 +2,6 @@
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -11,7 +10,7 @@ from pyanomaly.datasets.moving_digits import MovingDigitsDataset
 from pyanomaly.models.forecaster import Forecaster, gaussian_window, ssim
 from pyanomaly.networks.meta.sa_convlstm import SAConvLSTM
 from pyanomaly.registry import MODELS, build
-from testutils import REPO, tool_env
+from testutils import REPO, moving_bar, tool_env
 
 TINY = dict(input_frames=3, clip_length=5, hidden_channels=(4,), base_channels=4, downsample=2)
 
@@ -54,9 +53,7 @@ def test_losses_and_forecast_shapes(loss):
 def test_training_steps_reduce_the_loss():
     torch.manual_seed(0)
     model = Forecaster(**{**TINY, "hidden_channels": (8,)})
-    frames = torch.zeros(2, 5, 1, 8, 8)  # a bar moving right by one pixel per frame
-    for i in range(5):
-        frames[:, i, 0, :, i:i + 2] = 0.9
+    frames = moving_bar(2, 5)
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     first = model.train_step({"frames": frames}, opt)["loss"]
     for _ in range(25):

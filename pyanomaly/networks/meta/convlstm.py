@@ -152,14 +152,24 @@ class ConvLSTM(nn.Module):
     with ``return_all_layers=True`` (or of a one-layer ConvLSTM): the result equals one pass.
     """
 
+    state_names: tuple[str, ...] = ("h", "c")  # a layer's state, as its cell takes and returns it
+
     def __init__(self, input_channels: int, hidden_channels: int | Sequence[int],
                  kernel_size: int | Sequence, step: int = 1, effective_step: Sequence[int] = (1,),
                  batch_first: bool = True, return_all_layers: bool = False, bias: bool = True,
                  peephole: bool = False):
         super().__init__()
+        self._init_stack(input_channels, hidden_channels, kernel_size, step, effective_step, batch_first,
+                         return_all_layers, lambda i, h, k: ConvLSTMCell(i, h, k, bias=bias, peephole=peephole))
+
+    def _init_stack(self, input_channels, hidden_channels, kernel_size, step, effective_step, batch_first,
+                    return_all_layers, make_cell) -> None:
+        """Check the arguments and build one cell per layer with ``make_cell(in, hidden, kernel)``
+        (shared with stacks of other cells, e.g. :class:`~.sa_convlstm.SAConvLSTM`)."""
+        name = type(self).__name__
         hidden = [int(hidden_channels)] if isinstance(hidden_channels, int) else [int(h) for h in hidden_channels]
         if not hidden or min(hidden) < 1:
-            raise ValueError(f"ConvLSTM hidden_channels must be a positive int or a non-empty list, got {hidden_channels!r}")
+            raise ValueError(f"{name} hidden_channels must be a positive int or a non-empty list, got {hidden_channels!r}")
         n = len(hidden)
         if isinstance(kernel_size, int):
             kernels = [kernel_size] * n
@@ -173,30 +183,32 @@ class ConvLSTM(nn.Module):
         self.step = int(step)
         self.effective_step = sorted(int(s) for s in effective_step)
         if self.step < 1 or any(s < 1 or s > self.step for s in self.effective_step):
-            raise ValueError(f"ConvLSTM: effective_step entries must lie in 1..step={self.step}, "
+            raise ValueError(f"{name}: effective_step entries must lie in 1..step={self.step}, "
                              f"got {list(effective_step)}")
         self.batch_first = bool(batch_first)
         self.return_all_layers = bool(return_all_layers)
         inputs = [self.input_channels] + hidden[:-1]
-        self.cells = nn.ModuleList(ConvLSTMCell(i, h, k, bias=bias, peephole=peephole)
-                                   for i, h, k in zip(inputs, hidden, kernels))
+        self.cells = nn.ModuleList(make_cell(i, h, k) for i, h, k in zip(inputs, hidden, kernels))
 
     def init_hidden(self, batch: int, spatial: Sequence[int]) -> list[State]:
-        """Zero states, one ``(h, c)`` per layer, each ``(batch, hidden[l], H, W)``."""
+        """Zero states, one per layer (``(h, c)``, each ``(batch, hidden[l], H, W)``)."""
         return [cell.init_hidden(batch, spatial) for cell in self.cells]
 
     def _check_state(self, hidden_state, batch: int, spatial: Sequence[int]) -> list[State]:
         if hidden_state is None:
             return self.init_hidden(batch, spatial)
-        if (self.num_layers == 1 and len(hidden_state) == 2 and isinstance(hidden_state[0], torch.Tensor)):
+        k = len(self.state_names)
+        if self.num_layers == 1 and len(hidden_state) == k and isinstance(hidden_state[0], torch.Tensor):
             hidden_state = [hidden_state]
-        def is_pair(s) -> bool:
-            return isinstance(s, (tuple, list)) and len(s) == 2 and all(isinstance(t, torch.Tensor) for t in s)
 
-        if len(hidden_state) != self.num_layers or not all(is_pair(s) for s in hidden_state):
+        def is_state(s) -> bool:
+            return isinstance(s, (tuple, list)) and len(s) == k and all(isinstance(t, torch.Tensor) for t in s)
+
+        if len(hidden_state) != self.num_layers or not all(is_state(s) for s in hidden_state):
             raise ValueError(
-                f"ConvLSTM hidden_state must be a list of {self.num_layers} (h, c) pairs, one per layer; "
-                "the last layer's state alone cannot resume the layers below it: pass back the "
+                f"{type(self).__name__} hidden_state must be a list of {self.num_layers} "
+                f"({', '.join(self.state_names)}) {'pairs' if k == 2 else 'triples' if k == 3 else 'tuples'}, "
+                "one per layer; the last layer's state alone cannot resume the layers below it: pass back the "
                 "last_states of a call with return_all_layers=True")
         return [tuple(s) for s in hidden_state]
 
@@ -204,14 +216,14 @@ class ConvLSTM(nn.Module):
         """``seq`` ``(B, T, C, H, W)`` -> per-layer outputs ``(B, T, hidden, H, W)`` and final states."""
         outputs, finals = [], []
         layer_inputs = seq.unbind(1)
-        for cell, (h, c) in zip(self.cells, states):
+        for cell, state in zip(self.cells, states):
             hs = []
             for x in layer_inputs:
-                h, c = cell(x, h, c)
-                hs.append(h)
+                state = cell(x, *state)
+                hs.append(state[0])
             layer_inputs = hs  # the next layer reads these steps as they are (no slicing of a stack)
             outputs.append(torch.stack(hs, dim=1))
-            finals.append((h, c))
+            finals.append(tuple(state))
         return outputs, finals
 
     def forward(self, x: torch.Tensor, hidden_state: list[State] | State | None = None):
@@ -223,7 +235,8 @@ class ConvLSTM(nn.Module):
             picked = [outputs[-1][:, s - 1] for s in self.effective_step]
             return picked, (finals if self.return_all_layers else finals[-1])
         if x.dim() != 5:
-            raise ValueError(f"ConvLSTM expects a 4-D (B, C, H, W) or 5-D sequence input, got shape {tuple(x.shape)}")
+            raise ValueError(f"{type(self).__name__} expects a 4-D (B, C, H, W) or 5-D sequence input, got shape "
+                             f"{tuple(x.shape)}")
         if not self.batch_first:
             x = x.transpose(0, 1)
         states = self._check_state(hidden_state, x.shape[0], x.shape[-2:])

@@ -31,7 +31,7 @@ from torch import nn
 
 from pyanomaly.registry import NETWORKS
 
-from .convlstm import ConvLSTMCell
+from .convlstm import ConvLSTM, ConvLSTMCell
 from .convlstm_forecaster import ConvLSTMForecaster
 
 State = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # (h, c, m)
@@ -104,7 +104,7 @@ class SAConvLSTMCell(nn.Module):
 
 
 @NETWORKS.register_module()
-class SAConvLSTM(nn.Module):
+class SAConvLSTM(ConvLSTM):
     """Stacked :class:`SAConvLSTMCell` layers, with the sequence API of :class:`~.convlstm.ConvLSTM`.
 
     Args are those of ``ConvLSTM`` (``input_channels``, ``hidden_channels``, ``kernel_size``,
@@ -113,81 +113,18 @@ class SAConvLSTM(nn.Module):
     outputs are as for ``ConvLSTM``, except that a layer's state is a triple ``(h, c, m)``.
     """
 
+    state_names = ("h", "c", "m")
+
     def __init__(self, input_channels: int, hidden_channels: int | Sequence[int], kernel_size: int | Sequence = 3,
                  step: int = 1, effective_step: Sequence[int] = (1,), batch_first: bool = True,
                  return_all_layers: bool = False, bias: bool = True, peephole: bool = False,
                  attention_channels: int | None = None, memory_kernel_size: int = 1):
-        super().__init__()
-        hidden = [int(hidden_channels)] if isinstance(hidden_channels, int) else [int(h) for h in hidden_channels]
-        if not hidden or min(hidden) < 1:
-            raise ValueError(f"SAConvLSTM hidden_channels must be a positive int or a non-empty list, got "
-                             f"{hidden_channels!r}")
-        n = len(hidden)
-        if isinstance(kernel_size, int):
-            kernels = [kernel_size] * n
-        elif len(kernel_size) == n:
-            kernels = list(kernel_size)
-        else:
-            kernels = [tuple(kernel_size)] * n
-        self.input_channels, self.hidden_channels, self.num_layers = int(input_channels), hidden, n
-        self.step = int(step)
-        self.effective_step = sorted(int(s) for s in effective_step)
-        if self.step < 1 or any(s < 1 or s > self.step for s in self.effective_step):
-            raise ValueError(f"SAConvLSTM: effective_step entries must lie in 1..step={self.step}, "
-                             f"got {list(effective_step)}")
-        self.batch_first, self.return_all_layers = bool(batch_first), bool(return_all_layers)
-        inputs = [self.input_channels] + hidden[:-1]
-        self.cells = nn.ModuleList(
-            SAConvLSTMCell(i, h, k, bias=bias, peephole=peephole, attention_channels=attention_channels,
-                           memory_kernel_size=memory_kernel_size) for i, h, k in zip(inputs, hidden, kernels))
-
-    def init_hidden(self, batch: int, spatial: Sequence[int]) -> list[State]:
-        """Zero states, one ``(h, c, m)`` per layer."""
-        return [cell.init_hidden(batch, spatial) for cell in self.cells]
-
-    def _states(self, hidden_state, batch: int, spatial: Sequence[int]) -> list[State]:
-        if hidden_state is None:
-            return self.init_hidden(batch, spatial)
-        if self.num_layers == 1 and len(hidden_state) == 3 and isinstance(hidden_state[0], torch.Tensor):
-            hidden_state = [hidden_state]
-        ok = len(hidden_state) == self.num_layers and all(
-            isinstance(s, (tuple, list)) and len(s) == 3 and all(isinstance(t, torch.Tensor) for t in s)
-            for s in hidden_state)
-        if not ok:
-            raise ValueError(f"SAConvLSTM hidden_state must be a list of {self.num_layers} (h, c, m) triples, one "
-                             "per layer: pass back the last_states of a call with return_all_layers=True")
-        return [tuple(s) for s in hidden_state]
-
-    def _run(self, seq: torch.Tensor, states: list[State]):
-        outputs, finals = [], []
-        layer_inputs = seq.unbind(1)
-        for cell, (h, c, m) in zip(self.cells, states):
-            hs = []
-            for x in layer_inputs:
-                h, c, m = cell(x, h, c, m)
-                hs.append(h)
-            layer_inputs = hs
-            outputs.append(torch.stack(hs, dim=1))
-            finals.append((h, c, m))
-        return outputs, finals
-
-    def forward(self, x: torch.Tensor, hidden_state=None):
-        """5-D sequence or 4-D repeated input; returns ``(outputs, last_states)`` as ``ConvLSTM`` does."""
-        if x.dim() == 4:
-            states = self._states(hidden_state, x.shape[0], x.shape[-2:])
-            outputs, finals = self._run(x.unsqueeze(1).expand(-1, self.step, -1, -1, -1), states)
-            picked = [outputs[-1][:, s - 1] for s in self.effective_step]
-            return picked, (finals if self.return_all_layers else finals[-1])
-        if x.dim() != 5:
-            raise ValueError(f"SAConvLSTM expects a 4-D (B, C, H, W) or 5-D sequence input, got shape {tuple(x.shape)}")
-        if not self.batch_first:
-            x = x.transpose(0, 1)
-        outputs, finals = self._run(x, self._states(hidden_state, x.shape[0], x.shape[-2:]))
-        if not self.batch_first:
-            outputs = [o.transpose(0, 1) for o in outputs]
-        if self.return_all_layers:
-            return outputs, finals
-        return outputs[-1], finals[-1]
+        nn.Module.__init__(self)  # ConvLSTM's own __init__ would build ConvLSTM cells
+        self._init_stack(input_channels, hidden_channels, kernel_size, step, effective_step, batch_first,
+                         return_all_layers,
+                         lambda i, h, k: SAConvLSTMCell(i, h, k, bias=bias, peephole=peephole,
+                                                        attention_channels=attention_channels,
+                                                        memory_kernel_size=memory_kernel_size))
 
 
 @NETWORKS.register_module()
