@@ -55,7 +55,7 @@ _C.TRAIN.BEST_MODE = "max"  # "max" or "min" for BEST_METRIC
 _C.TRAIN.EARLY_STOP_PATIENCE = 0  # stop after N evaluations without a better BEST_METRIC; 0 = off
 _C.TRAIN.LOG_PERIOD = 20  # log losses every N steps
 _C.TRAIN.TENSORBOARD = True  # write TensorBoard scalars and image grids to OUTPUT_DIR/tb
-_C.TRAIN.IMAGE_PERIOD = 0  # TensorBoard image grid of input/prediction/error every N steps; 0 = off
+_C.TRAIN.IMAGE_PERIOD = 100  # TensorBoard image grid of input/prediction/error every N steps; 0 = off
 _C.TRAIN.AMP = False  # mixed precision on CUDA (float16 autocast + GradScaler); ignored with a warning on CPU
 _C.TRAIN.COMPILE = False  # torch.compile the model
 _C.TRAIN.CUSTOM_HOOKS = []  # extra hooks: list of dicts {type: Name, ...args}, run after the built-ins

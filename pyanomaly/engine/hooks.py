@@ -224,7 +224,7 @@ class LoggerHook(HookBase):
             ``eval/<metric>`` scalars and the image grids.
         image_period: every ``image_period`` steps (0 = never) a TensorBoard image
             ``train/input_prediction_error`` of the first clip of the step's batch (see
-            :func:`prediction_grid`).
+            :func:`prediction_grid`); off for a model that predicts no frames.
     """
 
     def __init__(self, period: int = 20, tensorboard: bool = True, image_period: int = 0):
@@ -266,9 +266,14 @@ class LoggerHook(HookBase):
                 wrote = True
         if (self.writer is not None and self.image_period > 0 and t.step % self.image_period == 0
                 and t.batch is not None):
-            grid = prediction_grid(t.model, t.batch["frames"][0])
-            self.writer.add_image("train/input_prediction_error", grid, t.step)
-            wrote = True
+            try:
+                grid = prediction_grid(t.model, t.batch["frames"][0])
+            except NotImplementedError as e:  # e.g. a classifier: no frames to show
+                logger.info("no TensorBoard image grids: %s", e)
+                self.image_period = 0
+            else:
+                self.writer.add_image("train/input_prediction_error", grid, t.step)
+                wrote = True
         wrote |= self._log_metrics()
         if wrote:
             # The writer would otherwise hold events for up to two minutes: a killed run would

@@ -44,8 +44,15 @@ def batches(nan_at: int | None = None):
         yield {"frames": frames}
 
 
-def make_trainer(tmp_path, hooks, max_steps=10, metrics=(), nan_at=None, key="auc_micro"):
-    model = Toy()
+class NoFrames(Toy):
+    """A method that predicts no frames (a classifier, say)."""
+
+    def predict_stream(self, frames, state=None):
+        raise NotImplementedError("NoFrames predicts no frames")
+
+
+def make_trainer(tmp_path, hooks, max_steps=10, metrics=(), nan_at=None, key="auc_micro", model_class=Toy):
+    model = model_class()
     values = iter(metrics)
 
     def evaluate():
@@ -167,6 +174,17 @@ def test_tensorboard_gets_losses_lr_metrics_and_image_grids(tmp_path):
     assert "eval/frames_evaluated" not in tags["scalars"]  # counts are not curves
     images = ea.Images("train/input_prediction_error")
     assert [e.step for e in images] == [2, 4] and (images[0].width, images[0].height) == (3 * 4 + 4, 3 * 4 + 4)  # T = 3 columns
+
+
+def test_image_grids_are_off_for_a_model_that_predicts_no_frames(tmp_path, caplog):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    logger_hook = LoggerHook(period=1, image_period=2)
+    with caplog.at_level("INFO", logger="pyanomaly"):
+        make_trainer(tmp_path, [logger_hook], max_steps=4, model_class=NoFrames).train()
+    ea = EventAccumulator(str(tmp_path / "tb"), size_guidance={"scalars": 0, "images": 0})
+    ea.Reload()
+    assert ea.Tags()["images"] == [] and [e.step for e in ea.Scalars("train/loss")] == [1, 2, 3, 4]
+    assert logger_hook.image_period == 0 and "no TensorBoard image grids: NoFrames predicts no frames" in caplog.text
 
 
 def test_autocast_forward_runs_the_loss_under_autocast():

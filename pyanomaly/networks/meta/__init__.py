@@ -8,9 +8,10 @@ from .prednet import PredNet
 from .sa_convlstm import SAConvLSTM, SAConvLSTMCell, SAConvLSTMForecaster
 from .streamer import (StreamerCNNDecoder, StreamerCNNEncoder, StreamerHierarchicalPrediction, StreamerSettings,
                        StreamerStack, StreamerTemporalEncoding)
+from .unet import UNet
 
 __all__ = ["PredNet", "ConvLSTMCell", "ConvLSTM", "ConvLSTMForecaster", "PredictiveCodingModule",
            "ErrorRefinementModule", "ConvLSTMRNN", "SAConvLSTMCell", "SAConvLSTM",
-           "SAConvLSTMForecaster", "StreamerCNNEncoder", "StreamerCNNDecoder", "StreamerTemporalEncoding",
+           "SAConvLSTMForecaster", "UNet", "StreamerCNNEncoder", "StreamerCNNDecoder", "StreamerTemporalEncoding",
            "StreamerHierarchicalPrediction", "StreamerSettings", "StreamerStack", "hard_sigmoid", "get_activation",
            "batch_flatten"]

@@ -1,0 +1,78 @@
+"""A U-Net that predicts the next frame from a short history stacked on channels.
+
+The generator of FFP (Liu et al., "Future Frame Prediction for Anomaly Detection - A New
+Baseline", CVPR 2018), after Ronneberger et al. 2015: the ``T`` observed frames are
+concatenated on channels, an encoder of two 3x3 convolutions per level halves the
+resolution ``depth`` times (channels doubling), and a decoder upsamples back, joining each
+level's encoder features (skip connections) so that fine detail need not pass through the
+bottleneck. No recurrence: the history length is fixed when the network is built.
+
+Example:
+    >>> net = UNet(in_channels=1, history=4, base_channels=32, depth=3)
+    >>> nxt = net(torch.rand(2, 4, 1, 128, 128))   # (2, 1, 128, 128) in [0, 1]
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from pyanomaly.registry import NETWORKS
+
+from .convlstm_forecaster import check_divisible
+
+
+def _double_conv(cin: int, cout: int, norm: bool) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for c in (cin, cout):
+        layers.append(nn.Conv2d(c, cout, 3, padding=1, bias=not norm))
+        if norm:
+            layers.append(nn.BatchNorm2d(cout))
+        layers.append(nn.ReLU(inplace=True))
+    return nn.Sequential(*layers)
+
+
+@NETWORKS.register_module()
+class UNet(nn.Module):
+    """History ``(B, T, C, H, W)`` in [0, 1] -> next frame ``(B, C, H, W)`` in [0, 1].
+
+    Args:
+        in_channels: frame channels ``C``.
+        history: ``T``, observed frames (``DATASET.CLIP_LENGTH - 1`` in a ``FramePredictor``).
+        base_channels: channels of the full-resolution level (doubled at each halving).
+        depth: halvings; ``H`` and ``W`` must be multiples of ``2 ** depth``.
+        batch_norm: batch normalisation after each convolution (as FFP's generator).
+    """
+
+    def __init__(self, in_channels: int = 1, history: int = 4, base_channels: int = 32, depth: int = 3,
+                 batch_norm: bool = True):
+        super().__init__()
+        if int(depth) < 1 or int(history) < 1 or int(base_channels) < 1:
+            raise ValueError(f"UNet needs depth, history and base_channels >= 1, got {depth}, {history}, "
+                             f"{base_channels}")
+        self.in_channels, self.history, self.depth = int(in_channels), int(history), int(depth)
+        widths = [int(base_channels) * 2 ** i for i in range(self.depth + 1)]
+        self.down = nn.ModuleList([_double_conv(self.in_channels * self.history, widths[0], batch_norm)])
+        self.down.extend(_double_conv(widths[i], widths[i + 1], batch_norm) for i in range(self.depth))
+        self.pool = nn.MaxPool2d(2)
+        self.upsample = nn.ModuleList(nn.ConvTranspose2d(widths[i + 1], widths[i], 2, stride=2)
+                                      for i in reversed(range(self.depth)))
+        self.up = nn.ModuleList(_double_conv(2 * widths[i], widths[i], batch_norm)
+                                for i in reversed(range(self.depth)))
+        self.head = nn.Conv2d(widths[0], self.in_channels, 1)
+
+    def forward(self, history: torch.Tensor) -> torch.Tensor:
+        """``history`` ``(B, T, C, H, W)`` -> prediction of the frame after it ``(B, C, H, W)``."""
+        if history.dim() != 5 or history.shape[1:3] != (self.history, self.in_channels):
+            raise ValueError(f"UNet expects (B, {self.history}, {self.in_channels}, H, W) (history={self.history} "
+                             f"frames of in_channels={self.in_channels}), got {tuple(history.shape)}")
+        b, t, c, h, w = history.shape
+        check_divisible(h, w, 2 ** self.depth, "UNet")
+        x = self.down[0](history.reshape(b, t * c, h, w))
+        skips = [x]
+        for level in self.down[1:]:
+            x = level(self.pool(x))
+            skips.append(x)
+        skips.pop()  # the bottleneck itself
+        for upsample, level in zip(self.upsample, self.up):
+            x = level(torch.cat([upsample(x), skips.pop()], dim=1))
+        return torch.sigmoid(self.head(x))
