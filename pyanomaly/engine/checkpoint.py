@@ -6,9 +6,14 @@ RNG state, hook states (the best metric so far, ...) and ``meta`` (method name a
 arguments, image size and channels), used to refuse a checkpoint made for another model or
 input. Files are written to a temporary name, fsynced and renamed; a failed write leaves the
 previous file.
+
+A published checkpoint (:func:`export_weights`) keeps only the model's weights, ``meta``, the
+step and the metrics; a ``SHA256SUMS`` file beside it (``sha256sum`` format) lists its
+digest, and :func:`load_checkpoint` refuses a file whose digest differs from that list.
 """
 from __future__ import annotations
 
+import hashlib
 import random
 from pathlib import Path
 from typing import Any
@@ -16,7 +21,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from pyanomaly.utils import atomic_write
+from pyanomaly.utils import atomic_write, atomic_write_text
+
+SUMS_FILE = "SHA256SUMS"  # beside published checkpoints: "<sha256>  <file name>" per line
 
 
 class CheckpointError(RuntimeError):
@@ -72,11 +79,40 @@ def remove_stale_temporaries(folder: str | Path) -> list[Path]:
     return stale
 
 
+def sha256(path: str | Path) -> str:
+    """The SHA-256 hex digest of a file."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def listed_sums(folder: str | Path) -> dict[str, str]:
+    """``{file name: digest}`` of ``folder/SHA256SUMS`` (empty when there is none)."""
+    sums = Path(folder) / SUMS_FILE
+    if not sums.is_file():
+        return {}
+    listed = {}
+    for line in sums.read_text().splitlines():
+        if line.strip():
+            digest, name = line.split(maxsplit=1)
+            listed[name.lstrip("*")] = digest.lower()
+    return listed
+
+
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Load a checkpoint with ``weights_only=True``; errors name the file."""
+    """Load a checkpoint with ``weights_only=True``; errors name the file.
+
+    A file listed in a ``SHA256SUMS`` beside it must have the listed digest.
+    """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
+    expected = listed_sums(path.parent).get(path.name)
+    if expected is not None and sha256(path) != expected:
+        raise CheckpointError(f"checkpoint {path} is damaged or was replaced: its SHA-256 {sha256(path)} differs "
+                              f"from {expected} listed in {path.parent / SUMS_FILE}")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # truncated, foreign or pickled objects
@@ -121,3 +157,25 @@ def load_model_weights(model: torch.nn.Module, ckpt: dict, path: str | Path) -> 
         model.load_state_dict(ckpt["model"])
     except (KeyError, RuntimeError) as exc:
         raise CheckpointError(f"checkpoint {path} does not fit this model: {exc}") from exc
+
+
+def export_weights(src: str | Path, dst: str | Path) -> str:
+    """Write the publishable part of checkpoint ``src`` to ``dst`` and list it in ``SHA256SUMS``.
+
+    ``dst`` holds the model's weights, ``meta``, ``step`` and, when they were measured on
+    these weights, ``metrics`` (no optimizer, RNG or hook state: it can be tested, not
+    resumed). Returns its SHA-256 digest.
+    """
+    ckpt = load_checkpoint(src)
+    if "model" not in ckpt:
+        raise CheckpointError(f"checkpoint {src} holds no model weights (keys: {sorted(ckpt)})")
+    published = {k: ckpt[k] for k in ("model", "meta", "step") if k in ckpt}
+    if ckpt.get("metrics") and ckpt.get("metrics_step") == ckpt.get("step"):
+        published["metrics"] = ckpt["metrics"]
+    dst = Path(dst)
+    save_checkpoint(dst, published)
+    digest = sha256(dst)
+    sums = listed_sums(dst.parent)
+    sums[dst.name] = digest
+    atomic_write_text(dst.parent / SUMS_FILE, "".join(f"{d}  {n}\n" for n, d in sorted(sums.items())))
+    return digest

@@ -152,6 +152,7 @@ class Trainer:
             "rng_per_rank": rng_all,
             "hooks": {type(h).__name__: h.state_dict() for h in self.hooks},
             "metrics": _plain_metrics(self.metrics),
+            "metrics_step": self.metrics_step,  # the step ``metrics`` were measured at (-1: none yet)
             "meta": self.meta,
         }
 

@@ -69,3 +69,32 @@ def test_stale_temporaries_are_removed(tmp_path):
     (tmp_path / ".last.pth.abc123.tmp").write_bytes(b"half a checkpoint")
     assert [p.name for p in remove_stale_temporaries(tmp_path)] == [".last.pth.abc123.tmp"]
     assert [p.name for p in tmp_path.iterdir()] == ["last.pth"]
+
+
+def test_export_keeps_weights_meta_step_and_lists_the_digest(tmp_path):
+    from pyanomaly.engine.checkpoint import SUMS_FILE, export_weights, sha256
+    full = {"model": {"w": torch.arange(4.0)}, "optimizer": {"state": {0: {"exp_avg": torch.ones(1000)}}},
+            "step": 7, "rng": rng_state(), "meta": {"model_name": "X"}, "metrics": {"auc_micro": 0.75},
+            "metrics_step": 7}
+    save_checkpoint(tmp_path / "run" / "last.pth", full)
+    digest = export_weights(tmp_path / "run" / "last.pth", tmp_path / "zoo" / "x.pth")
+    pub = load_checkpoint(tmp_path / "zoo" / "x.pth")
+    assert sorted(pub) == ["meta", "metrics", "model", "step"] and pub["metrics"] == {"auc_micro": 0.75}
+    assert digest == sha256(tmp_path / "zoo" / "x.pth")
+    assert (tmp_path / "zoo" / SUMS_FILE).read_text() == f"{digest}  x.pth\n"  # sha256sum -c reads this
+    # metrics measured at another step than the weights' are not published with them
+    save_checkpoint(tmp_path / "run" / "last.pth", dict(full, metrics_step=5))
+    digest_y = export_weights(tmp_path / "run" / "last.pth", tmp_path / "zoo" / "y.pth")
+    assert "metrics" not in load_checkpoint(tmp_path / "zoo" / "y.pth")
+    assert (tmp_path / "zoo" / SUMS_FILE).read_text() == f"{digest}  x.pth\n{digest_y}  y.pth\n"
+
+
+def test_a_file_that_differs_from_its_listed_digest_is_refused(tmp_path):
+    from pyanomaly.engine.checkpoint import SUMS_FILE
+    save_checkpoint(tmp_path / "x.pth", {"model": {"w": torch.zeros(3)}})
+    (tmp_path / SUMS_FILE).write_text("0" * 64 + "  x.pth\n")
+    with pytest.raises(CheckpointError, match=r"x.pth is damaged or was replaced: its SHA-256 \w+ differs from 0+ "
+                                              r"listed in .*SHA256SUMS"):
+        load_checkpoint(tmp_path / "x.pth")
+    save_checkpoint(tmp_path / "unlisted.pth", {"step": 1})
+    assert load_checkpoint(tmp_path / "unlisted.pth")["step"] == 1  # files not in the list load as before

@@ -1,0 +1,49 @@
+"""The checkpoints published in ``checkpoints/``: intact, fit their recipes, reproduce their AUC."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pyanomaly.config import load_cfg
+from pyanomaly.engine.checkpoint import SUMS_FILE, check_compatible, listed_sums, load_checkpoint, sha256
+from pyanomaly.engine.launch import model_meta
+
+REPO = Path(__file__).resolve().parents[2]
+ZOO = REPO / "checkpoints"
+PED2 = REPO / ".." / "shared" / "data" / "ped2"
+
+# checkpoint -> (its recipe, micro AUC of docs/results.md under that recipe's protocol)
+PUBLISHED = {"ped2_convlstm.pth": ("configs/ped2_convlstm.yaml", 0.8903)}
+
+
+def test_every_checkpoint_is_listed_with_its_digest():
+    listed = listed_sums(ZOO)
+    assert sorted(listed) == sorted(p.name for p in ZOO.glob("*.pth")) == sorted(PUBLISHED)
+    for name, digest in listed.items():
+        assert sha256(ZOO / name) == digest, f"{name} differs from {SUMS_FILE}"
+        assert (ZOO / name).stat().st_size < 5_000_000  # weights only, a few MB at most
+
+
+@pytest.mark.parametrize("name", sorted(PUBLISHED))
+def test_checkpoint_fits_its_recipe(name):
+    ckpt = load_checkpoint(ZOO / name)
+    assert sorted(ckpt) == ["meta", "model", "step"] or sorted(ckpt) == ["meta", "metrics", "model", "step"]
+    check_compatible(ckpt, model_meta(load_cfg(str(REPO / PUBLISHED[name][0]))), ZOO / name)
+
+
+@pytest.mark.skipif(not (PED2 / "ped2.mat").is_file(), reason=f"real Ped2 not present at {PED2}")
+def test_ped2_checkpoint_reproduces_its_published_auc(tmp_path):
+    recipe, auc = PUBLISHED["ped2_convlstm.pth"]
+    out = tmp_path / "run"
+    proc = subprocess.run([sys.executable, "tools/test.py", "--cfg", recipe, "--checkpoint", "checkpoints/ped2_convlstm.pth",
+                           "DATASET.ROOT", str(PED2), "SYSTEM.OUTPUT_DIR", str(out), "EVAL.PLOTS", "False",
+                           "EVAL.REPORT", "False"],
+                          cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["auc_micro"] == pytest.approx(auc, abs=1e-3)
+    assert metrics["frames_unscored"] == 48 and metrics["frames_evaluated"] == 1962
