@@ -135,8 +135,8 @@ def train(cfg: CfgNode, resume: bool = False, config_path: str | None = None) ->
     ckpt = _checkpoint_to_resume(cfg, out, resume)
     if rank == 0:
         logger.info("run directory %s (%d process%s, device %s)", out, world, "es" if world > 1 else "", device)
+    model = build_model(cfg, device)  # first: a misnamed part fails before any video is decoded
     train_set, test_set = _build_datasets(cfg, world)
-    model = build_model(cfg, device)
     if getattr(model, "online", False):
         return _train_online(cfg, model, train_set, test_set, ckpt, out, device, world)
     forward = model

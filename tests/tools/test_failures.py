@@ -136,10 +136,12 @@ def test_bad_input_leaves_the_run_intact(name, extra, expect, run_copy, cfg_file
     (["MODEL.NAME", "PredNetPredicter"], "unknown model 'PredNetPredicter'. Did you mean 'PredNetPredictor'?"),
     (["MODEL.ARGS.network.type", "PredNot"], "unknown network 'PredNot'. Did you mean 'PredNet'?"),
 ], ids=["unknown_model", "unknown_network"])
-def test_unknown_registry_names(extra, expect, tmp_path, cfg_file, tiny_synthetic, capsys, monkeypatch):
-    code, err = run_tool(capsys, monkeypatch, "train.py", "--cfg", cfg_file, "DATASET.ROOT", tiny_synthetic,
+def test_unknown_registry_names(extra, expect, tmp_path, cfg_file, capsys, monkeypatch):
+    # A misnamed part fails before any data is read: the synthetic set is not even generated.
+    code, err = run_tool(capsys, monkeypatch, "train.py", "--cfg", cfg_file, "DATASET.ROOT", tmp_path / "data",
                          "SYSTEM.OUTPUT_DIR", tmp_path / "run", *FAST, *extra)
     assert_one_clear_error(code, err, expect)
+    assert not (tmp_path / "data").exists()
     assert not (tmp_path / "run/config.yaml").exists()  # nothing but the log before every part is built
 
 
