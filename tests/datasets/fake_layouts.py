@@ -158,15 +158,17 @@ def make_ucsd_frames(root: Path, ped: int = 2, n_train: int = 2, lengths: tuple[
 
 
 def make_avenue(root: Path, variant: str = "official", gt: str = "masks", lengths: tuple[int, ...] = (7, 9),
-                intervals: tuple[list, ...] = ([(2, 4)], [(1, 3), (6, 9)])) -> dict[str, np.ndarray]:
+                intervals: tuple[list, ...] = ([(2, 4)], [(1, 3), (6, 9)]), train_length: int = 8
+                ) -> dict[str, np.ndarray]:
     """Avenue: ``variant`` "official" (.avi in ``*_videos/``) or "frames" (``*/frames/NN/0000.jpg``);
-    ``gt`` "masks" (``ground_truth_demo/testing_label_mask/<n>_label.mat``) or "mat" (``avenue.mat``)."""
+    ``gt`` "masks" (``ground_truth_demo/testing_label_mask/<n>_label.mat``) or "mat" (``avenue.mat``);
+    two training videos of ``train_length`` frames."""
     for v in range(2):
         name = f"{v + 1:02d}"
         if variant == "official":
-            write_avi(root / "training_videos" / f"{name}.avi", 8)
+            write_avi(root / "training_videos" / f"{name}.avi", train_length)
         else:
-            write_frames(root / "training" / "frames" / name, 8, digits=4)
+            write_frames(root / "training" / "frames" / name, train_length, digits=4)
     expected = {}
     for v, (n, iv) in enumerate(zip(lengths, intervals)):
         name = f"{v + 1:02d}"
@@ -183,13 +185,13 @@ def make_avenue(root: Path, variant: str = "official", gt: str = "masks", length
 
 
 def make_shanghaitech(root: Path, tests: dict[str, list[tuple[int, int]]] | None = None,
-                      lengths: dict[str, int] | None = None) -> dict[str, np.ndarray]:
-    """``training/videos/*.avi``, ``testing/frames/<scene>_<id>/*.jpg``,
+                      lengths: dict[str, int] | None = None, train_length: int = 8) -> dict[str, np.ndarray]:
+    """``training/videos/*.avi`` (two of ``train_length`` frames), ``testing/frames/<scene>_<id>/*.jpg``,
     ``testing/test_frame_mask/<video>.npy``; ``tests`` maps video -> 0-based intervals."""
     tests = tests or {"01_0014": [(2, 4)], "01_0015": [], "02_0128": [(0, 6)]}
     lengths = lengths or {"01_0014": 8, "01_0015": 6, "02_0128": 7}
     for name in ("01_001", "02_001"):
-        write_avi(root / "training" / "videos" / f"{name}.avi", 8)
+        write_avi(root / "training" / "videos" / f"{name}.avi", train_length)
     expected = {}
     for name, iv in tests.items():
         n = lengths[name]

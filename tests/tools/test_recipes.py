@@ -1,0 +1,52 @@
+"""Every Ped2 recipe trains and scores another benchmark with only DATASET.NAME / DATASET.ROOT changed.
+
+The benchmarks are tiny fakes in their published layouts (``tests/datasets/fake_layouts.py``);
+the other overrides only make the run small (steps, frame size, no plots).
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from pyanomaly.config import load_cfg
+from pyanomaly.engine.launch import train
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "datasets"))
+from fake_layouts import make_avenue, make_shanghaitech  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
+RECIPES = sorted(p.name for p in (REPO / "configs").glob("ped2_*.yaml"))
+SMALL = ["TRAIN.MAX_STEPS", "2", "TRAIN.EVAL_PERIOD", "0", "DATASET.IMAGE_SIZE", "[16, 16]", "EVAL.PLOTS", "False",
+         "EVAL.REPORT", "False", "TRAIN.TENSORBOARD", "False"]
+
+
+@pytest.fixture(scope="module")
+def benchmarks(tmp_path_factory):
+    root = tmp_path_factory.mktemp("benchmarks")
+    # long enough for PredNet's 9 frames of history, with anomalies after them (1-based for Avenue)
+    avenue = make_avenue(root / "avenue", lengths=(18, 20), intervals=([(12, 15)], [(2, 3), (14, 18)]), train_length=12)
+    shanghaitech = make_shanghaitech(root / "shanghaitech", tests={"01_0014": [(12, 15)], "01_0015": [],
+                                                                   "02_0128": [(10, 19)]},
+                                     lengths={"01_0014": 18, "01_0015": 16, "02_0128": 20}, train_length=12)
+    return {"avenue": (root / "avenue", avenue), "shanghaitech": (root / "shanghaitech", shanghaitech)}
+
+
+def test_there_are_ped2_recipes():
+    assert {"ped2_convlstm.yaml", "ped2_prednet.yaml", "ped2_anopcn.yaml"} <= set(RECIPES)
+
+
+@pytest.mark.parametrize("dataset", ["avenue", "shanghaitech"])
+@pytest.mark.parametrize("recipe", RECIPES)
+def test_recipe_runs_on_another_benchmark(recipe, dataset, benchmarks, tmp_path):
+    root, labels = benchmarks[dataset]
+    out = tmp_path / "run"
+    cfg = load_cfg(str(REPO / "configs" / recipe),
+                   ["DATASET.NAME", dataset, "DATASET.ROOT", str(root), "SYSTEM.OUTPUT_DIR", str(out), *SMALL])
+    metrics = train(cfg)
+    written = json.loads((out / "metrics.json").read_text())
+    assert written["auc_micro"] == metrics["auc_micro"] and 0.0 <= metrics["auc_micro"] <= 1.0
+    assert written["frames_evaluated"] + written["frames_unscored"] == sum(len(v) for v in labels.values())
+    assert 0 < written["frames_anomalous"] <= sum(int(v.sum()) for v in labels.values())
