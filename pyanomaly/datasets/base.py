@@ -273,6 +273,15 @@ class VideoDataset(Dataset):
             rec.labels = labels.astype(np.uint8)
 
 
+def generate_on_first_use(root: str | Path, name: str, make: Callable[..., object], generator: dict | None) -> Path:
+    """Write a generated dataset with ``make(root, **generator)`` when ``root`` is missing or empty."""
+    root = Path(root)
+    if not root.exists() or not any(root.iterdir()):
+        logger.info("generating the %s dataset at %s (first use)", name, root)
+        make(root, **(generator or {}))
+    return root
+
+
 def _to_tensor(arr: np.ndarray) -> torch.Tensor:
     """uint8 (..., H, W, C) -> float32 (..., C, H, W) in [0, 1]."""
     # One copy: channels moved and converted to float together (the cache is a read-only mmap).

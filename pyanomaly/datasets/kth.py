@@ -44,7 +44,7 @@ import numpy as np
 from pyanomaly.registry import DATASETS
 from pyanomaly.utils import atomic_folder
 
-from .base import DatasetError, VideoDataset, VideoRecord
+from .base import DatasetError, VideoDataset, VideoRecord, generate_on_first_use
 from .moving_digits import digit_sprites
 
 logger = logging.getLogger(__name__)
@@ -197,8 +197,4 @@ class MotionDigitsDataset(KTHDataset):
     """
 
     def __init__(self, root, *args, generator: dict | None = None, **kwargs):
-        root = Path(root)
-        if not root.exists() or not any(root.iterdir()):
-            logger.info("generating the motion_digits dataset at %s (first use)", root)
-            make_motion_digits(root, **(generator or {}))
-        super().__init__(root, *args, **kwargs)
+        super().__init__(generate_on_first_use(root, "motion_digits", make_motion_digits, generator), *args, **kwargs)

@@ -21,7 +21,6 @@ Example:
 """
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,9 +30,8 @@ import numpy as np
 from pyanomaly.registry import DATASETS
 from pyanomaly.utils import atomic_folder
 
+from .base import generate_on_first_use
 from .folder import FolderDataset
-
-logger = logging.getLogger(__name__)
 
 ANOMALY_KINDS = ("fast", "wrong_way", "large", "loiter")
 
@@ -219,8 +217,4 @@ class SyntheticDataset(FolderDataset):
     """
 
     def __init__(self, root, *args, generator: dict | None = None, **kwargs):
-        root = Path(root)
-        if not root.exists() or not any(root.iterdir()):
-            logger.info("generating the synthetic dataset at %s (first use)", root)
-            make_synthetic(root, **(generator or {}))
-        super().__init__(root, *args, **kwargs)
+        super().__init__(generate_on_first_use(root, "synthetic", make_synthetic, generator), *args, **kwargs)
