@@ -110,8 +110,8 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
     expected = listed_sums(path.parent).get(path.name)
-    if expected is not None and sha256(path) != expected:
-        raise CheckpointError(f"checkpoint {path} is damaged or was replaced: its SHA-256 {sha256(path)} differs "
+    if expected is not None and (found := sha256(path)) != expected:
+        raise CheckpointError(f"checkpoint {path} is damaged or was replaced: its SHA-256 {found} differs "
                               f"from {expected} listed in {path.parent / SUMS_FILE}")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)

@@ -128,6 +128,7 @@ class CheckpointHook(HookBase):
         self.best: float | None = None
         self._seen_metrics_step = -1
         self._last_saved = -1  # step of the newest last.pth
+        self._last_saved_metrics = -1  # the metrics_step it holds
 
     def state_dict(self):
         return {"best": self.best}
@@ -162,7 +163,9 @@ class CheckpointHook(HookBase):
         improved = self._improved()
         # Without any value of the metric (e.g. a test split without labels), best = the final
         # weights. Decided from state, not from the file system, so every process agrees.
-        self._write(last=improved or self._last_saved != t.step, best=improved or self.best is None)
+        # last.pth is rewritten after the final evaluation so that it holds the final metrics.
+        stale = self._last_saved != t.step or self._last_saved_metrics != t.metrics_step
+        self._write(last=improved or stale, best=improved or self.best is None)
 
     def _write(self, last: bool, best: bool) -> None:
         """One state, written under each name due (every process calls ``save``; rank 0 writes)."""
@@ -176,7 +179,7 @@ class CheckpointHook(HookBase):
             return
         t.save(*names)
         if last:
-            self._last_saved = t.step
+            self._last_saved, self._last_saved_metrics = t.step, t.metrics_step
         if last and self.keep > 0 and t.is_main:
             for p in sorted(t.checkpoint_dir.glob("step_*.pth"))[:-self.keep]:
                 p.unlink(missing_ok=True)

@@ -74,6 +74,15 @@ def test_keep_checkpoints_keeps_the_newest_k(tmp_path):
     assert saved(tmp_path / "checkpoints/last.pth")["step"] == 9
 
 
+def test_last_checkpoint_holds_the_final_metrics(tmp_path):
+    # the final evaluation (step 4) runs after last.pth of step 4 was written and does not
+    # beat step 2's: last.pth is written again so that its metrics are those of its weights
+    make_trainer(tmp_path, [EvalHook(period=2), CheckpointHook(period=2)], max_steps=4, metrics=[0.9, 0.5]).train()
+    last, best = saved(tmp_path / "checkpoints/last.pth"), saved(tmp_path / "checkpoints/best.pth")
+    assert (last["step"], last["metrics_step"], last["metrics"]["auc_micro"]) == (4, 4, 0.5)
+    assert (best["step"], best["metrics_step"], best["metrics"]["auc_micro"]) == (2, 2, 0.9)
+
+
 def test_early_stop_after_patience_evaluations_without_improvement(tmp_path):
     hooks = [EvalHook(period=1), CheckpointHook(period=100), EarlyStopHook(patience=2)]
     t = make_trainer(tmp_path, hooks, metrics=[0.5, 0.6, 0.55, 0.6, 0.9])
