@@ -60,6 +60,8 @@ MODEL_CONFIGS: dict[str, BenchConfig] = {
     "prednet_256": BenchConfig(dict(type="PredNetPredictor", network=_GRAY), (1, 256, 256), 10,
                                frames=8, batch=8, modes=("window", "stream")),
     "convlstm_64": BenchConfig(_FORECASTER, (1, 64, 64), 5),
+    "convlstm_ped2": BenchConfig(dict(_FORECASTER, residual=True), (1, 128, 128), 5,  # configs/ped2_convlstm.yaml
+                                 frames=16, batch=16),
     "convlstm_rgb": BenchConfig(_FORECASTER_RGB, (3, 128, 160), 5, frames=16, batch=8),
     "convlstm_256": BenchConfig(_FORECASTER, (1, 256, 256), 5, frames=16, batch=8),
 }
