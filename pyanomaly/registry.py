@@ -43,7 +43,7 @@ NETWORKS = Registry("network", scope=_SCOPE,
 MODELS = Registry("model", scope=_SCOPE, locations=["pyanomaly.models"])
 # Datasets of videos with per-frame labels (see datasets/base.py).
 DATASETS = Registry("dataset", scope=_SCOPE, locations=["pyanomaly.datasets"])
-# Callables applied to a clip tensor (T, C, H, W) at training time.
+# Training-time transforms of a batch of clips (B, T, C, H, W) (see datasets/transforms.py).
 TRANSFORMS = Registry("transform", scope=_SCOPE, locations=["pyanomaly.datasets.transforms"])
 # Loss modules: (prediction, target) -> scalar tensor.
 LOSSES = Registry("loss", scope=_SCOPE, locations=["pyanomaly.models.losses"])

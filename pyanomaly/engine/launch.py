@@ -20,6 +20,7 @@ from yacs.config import CfgNode
 
 from pyanomaly.config import cfg_to_dict, save_cfg
 from pyanomaly.datasets import build_dataset
+from pyanomaly.datasets.transforms import build_transforms
 from pyanomaly.registry import MODELS, build, import_plugins
 from pyanomaly.utils import resolve_device, seed_everything
 
@@ -135,9 +136,14 @@ def train(cfg: CfgNode, resume: bool = False, config_path: str | None = None) ->
     ckpt = _checkpoint_to_resume(cfg, out, resume)
     if rank == 0:
         logger.info("run directory %s (%d process%s, device %s)", out, world, "es" if world > 1 else "", device)
-    model = build_model(cfg, device)  # first: a misnamed part fails before any video is decoded
+    # First: a misnamed part fails before any video is decoded.
+    model = build_model(cfg, device)
+    transform = build_transforms(cfg.DATASET.TRAIN_TRANSFORMS)
     train_set, test_set = _build_datasets(cfg, world)
     if getattr(model, "online", False):
+        if transform is not None:
+            logger.warning("DATASET.TRAIN_TRANSFORMS are not applied: %s learns online from the frames as they come",
+                           cfg.MODEL.NAME)
         return _train_online(cfg, model, train_set, test_set, ckpt, out, device, world)
     forward = model
     if world > 1:
@@ -161,7 +167,8 @@ def train(cfg: CfgNode, resume: bool = False, config_path: str | None = None) ->
                       evaluate=lambda: model.evaluate(test_set, cfg, device, out if rank == 0 else None),
                       meta=model_meta(cfg), device=device, grad_clip=cfg.TRAIN.GRAD_CLIP,
                       scaler=torch.amp.GradScaler("cuda") if amp else None, autocast=amp,
-                      samples_per_step=per_step, is_main=rank == 0)
+                      samples_per_step=per_step, is_main=rank == 0,
+                      transform=transform)
     if ckpt is not None:
         trainer.load_state_dict(ckpt)
     if rank == 0:

@@ -63,6 +63,8 @@ class Trainer:
         samples_per_step: clips consumed per step by all processes together (saved, so a
             resume knows where the global data stream stands).
         is_main: True on the process that writes files (rank 0).
+        transform: applied to each batch's ``"frames"`` ``(B, T, C, H, W)`` on ``device``
+            before the forward pass (``DATASET.TRAIN_TRANSFORMS``), or None.
 
     Attributes read by hooks: ``step`` (completed steps), ``losses`` (the last step's loss
     terms, averaged over processes, with their sum under ``"loss"``), ``batch`` (the last
@@ -73,7 +75,8 @@ class Trainer:
     def __init__(self, model, forward, optimizer, scheduler, data: Iterable, max_steps: int,
                  hooks: list[HookBase], output_dir: str | Path, evaluate: Callable[[], dict],
                  meta: dict, device: torch.device, grad_clip: float = 0.0, scaler=None, autocast: bool = False,
-                 samples_per_step: int = 0, is_main: bool = True):
+                 samples_per_step: int = 0, is_main: bool = True,
+                 transform: Callable[[torch.Tensor], torch.Tensor] | None = None):
         self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
         self.forward = AutocastForward(forward, device.type) if autocast else forward
         self.data = iter(data)
@@ -87,6 +90,7 @@ class Trainer:
         self.meta, self.device, self.grad_clip, self.scaler = meta, device, grad_clip, scaler
         self.samples_per_step = samples_per_step
         self.is_main = is_main
+        self.transform = transform
         self.step = 0  # completed optimisation steps
         self.samples = 0  # clips consumed by all processes since step 0
         self.batch: dict | None = None
@@ -120,6 +124,8 @@ class Trainer:
     def run_step(self) -> None:
         batch = next(self.data)
         self.batch = {k: v.to(self.device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
+        if self.transform is not None:
+            self.batch["frames"] = self.transform(self.batch["frames"])
         self.model.train()
         losses = self.model.train_step(self.batch, self.optimizer, forward=self.forward,
                                        grad_clip=self.grad_clip, scaler=self.scaler)

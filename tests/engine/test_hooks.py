@@ -51,14 +51,16 @@ class NoFrames(Toy):
         raise NotImplementedError("NoFrames predicts no frames")
 
 
-def make_trainer(tmp_path, hooks, max_steps=10, metrics=(), nan_at=None, key="auc_micro", model_class=Toy):
+def make_trainer(tmp_path, hooks, max_steps=10, metrics=(), nan_at=None, key="auc_micro", model_class=Toy,
+                 data=None, transform=None):
     model = model_class()
     values = iter(metrics)
 
     def evaluate():
         return {key: next(values), "frames_evaluated": 10, "protocol": {"frames_without_score": 0}}
-    return Trainer(model, model, torch.optim.SGD(model.parameters(), lr=0.1), None, batches(nan_at), max_steps,
-                   hooks, tmp_path, evaluate=evaluate, meta={"model_name": "Toy"}, device=torch.device("cpu"))
+    return Trainer(model, model, torch.optim.SGD(model.parameters(), lr=0.1), None,
+                   batches(nan_at) if data is None else data, max_steps, hooks, tmp_path, evaluate=evaluate,
+                   meta={"model_name": "Toy"}, device=torch.device("cpu"), transform=transform)
 
 
 def saved(path):
@@ -194,6 +196,34 @@ def test_image_grids_are_off_for_a_model_that_predicts_no_frames(tmp_path, caplo
     ea.Reload()
     assert ea.Tags()["images"] == [] and [e.step for e in ea.Scalars("train/loss")] == [1, 2, 3, 4]
     assert logger_hook.image_period == 0 and "no TensorBoard image grids: NoFrames predicts no frames" in caplog.text
+
+
+def test_transforms_change_training_batches_and_resume_exactly(tmp_path):
+    from pyanomaly.datasets.transforms import RandomCrop
+    frames = torch.rand(2, 3, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    data = lambda: itertools.repeat({"frames": frames})  # noqa: E731 (the same batch every step)
+    shapes = []
+
+    class Spy(HookBase):
+        def after_step(self):
+            shapes.append(tuple(self.trainer.batch["frames"].shape))
+
+    torch.manual_seed(0)
+    full = make_trainer(tmp_path / "full", [Spy()], max_steps=6, data=data(), transform=RandomCrop([3, 3]))
+    full.train()
+    assert shapes == [(2, 3, 1, 3, 3)] * 6
+    torch.manual_seed(0)
+    make_trainer(tmp_path / "cut", [CheckpointHook(period=3)], max_steps=3, data=data(),
+                 transform=RandomCrop([3, 3])).train()
+    torch.manual_seed(123)  # whatever the generator holds when the run restarts
+    resumed = make_trainer(tmp_path / "cut", [], max_steps=6, data=data(), transform=RandomCrop([3, 3]))
+    resumed.load_state_dict(saved(tmp_path / "cut/checkpoints/last.pth"))
+    resumed.train()
+    assert torch.equal(resumed.model.w, full.model.w)
+    torch.manual_seed(0)
+    plain = make_trainer(tmp_path / "plain", [], max_steps=6, data=data())
+    plain.train()
+    assert not torch.equal(plain.model.w, full.model.w)  # the crops did change what was trained on
 
 
 def test_autocast_forward_runs_the_loss_under_autocast():
