@@ -49,3 +49,14 @@ def test_outside_plugin_is_imported_by_name(tmp_path):
 def test_missing_plugin_module_is_a_clear_error():
     with pytest.raises(ModuleNotFoundError, match="SYSTEM.IMPORTS: cannot import plugin module 'no_such_mod'"):
         import_plugins(["no_such_mod"])
+
+
+def test_every_registry_imports_its_builtins():
+    from mmengine.registry import Registry
+
+    import pyanomaly.registry as registry
+    registries = {name: obj for name, obj in vars(registry).items() if isinstance(obj, Registry)}
+    assert {"NETWORKS", "MODELS", "DATASETS", "TRANSFORMS", "LOSSES", "SCORERS", "NORMALIZERS", "EVALUATORS",
+            "HOOKS"} <= set(registries)
+    for name, reg in registries.items():
+        assert registered_names(reg), f"{name} has no built-in parts (do its locations import?)"
