@@ -94,10 +94,12 @@ def listed_sums(folder: str | Path) -> dict[str, str]:
     if not sums.is_file():
         return {}
     listed = {}
-    for line in sums.read_text().splitlines():
+    for number, line in enumerate(sums.read_text().splitlines(), 1):
         if line.strip():
-            digest, name = line.split(maxsplit=1)
-            listed[name.lstrip("*")] = digest.lower()
+            fields = line.split(maxsplit=1)
+            if len(fields) != 2:
+                raise CheckpointError(f"{sums}, line {number}: expected '<sha256>  <file name>', got {line!r}")
+            listed[fields[1].lstrip("*")] = fields[0].lower()
     return listed
 
 

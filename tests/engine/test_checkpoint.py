@@ -98,3 +98,6 @@ def test_a_file_that_differs_from_its_listed_digest_is_refused(tmp_path):
         load_checkpoint(tmp_path / "x.pth")
     save_checkpoint(tmp_path / "unlisted.pth", {"step": 1})
     assert load_checkpoint(tmp_path / "unlisted.pth")["step"] == 1  # files not in the list load as before
+    (tmp_path / SUMS_FILE).write_text("0" * 64 + "\n")
+    with pytest.raises(CheckpointError, match=r"SHA256SUMS, line 1: expected '<sha256>  <file name>'"):
+        load_checkpoint(tmp_path / "x.pth")
