@@ -31,7 +31,7 @@ from mmengine.registry import Registry
 
 __all__ = [
     "NETWORKS", "MODELS", "DATASETS", "TRANSFORMS", "LOSSES", "SCORERS", "NORMALIZERS", "EVALUATORS",
-    "HOOKS", "DEMARCATIONS", "build", "import_plugins", "RegistryError",
+    "HOOKS", "DEMARCATIONS", "build", "accepted_arguments", "import_plugins", "RegistryError",
 ]
 
 _SCOPE = "pyanomaly"
@@ -96,7 +96,7 @@ def build(registry: Registry, cfg: dict[str, Any], **defaults: Any) -> Any:
                 f"{', '.join(names) or '(none)'}. A part defined outside pyanomaly must be "
                 "imported first: list its module in SYSTEM.IMPORTS."
             )
-    accepted = _accepted(obj_cls)
+    accepted = accepted_arguments(obj_cls)
     for key, value in defaults.items():
         if accepted is None or key in accepted:
             kwargs.setdefault(key, value)
@@ -104,7 +104,7 @@ def build(registry: Registry, cfg: dict[str, Any], **defaults: Any) -> Any:
     return obj_cls(**kwargs)
 
 
-def _accepted(obj_cls: Any) -> set[str] | None:
+def accepted_arguments(obj_cls: Any) -> set[str] | None:
     """Keyword names ``obj_cls`` accepts, or None when it takes ``**kwargs``."""
     try:
         params = inspect.signature(obj_cls).parameters.values()

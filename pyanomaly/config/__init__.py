@@ -169,6 +169,9 @@ def _validate(cfg: CfgNode) -> None:
             raise ConfigError(f"config key '{key}' must be >= 1, got {cfg[section][leaf]!r}")
     if cfg.DATASET.CLIP_LENGTH < 2:
         raise ConfigError("config key 'DATASET.CLIP_LENGTH' must be >= 2 (history + the predicted frame)")
+    if not 0.0 < cfg.SCORE.PIXEL_THRESHOLD < 1.0:
+        raise ConfigError("config key 'SCORE.PIXEL_THRESHOLD' must be in (0, 1) (a fraction of SCORE.MAX_VAL), "
+                          f"got {cfg.SCORE.PIXEL_THRESHOLD!r}")
 
 
 def cfg_to_dict(cfg: CfgNode) -> dict:

@@ -71,13 +71,15 @@ _C.TEST.RENDER_FORMAT = "mp4"  # tools/score_video.py --render: "mp4" (mp4v code
 
 # ---------------------------------------------------------------------------------------
 _C.SCORE = CN()
-_C.SCORE.ERROR = "PSNR"  # registered scorer: "PSNR" (dB, lower = anomalous) or "MSE"
+_C.SCORE.ERROR = "PSNR"  # registered scorer: "PSNR" (dB, lower = anomalous), "MSE", or "AREA" (fraction of mispredicted pixels)
 _C.SCORE.MAX_VAL = 1.0  # peak value for PSNR (frames are in [0, 1])
 _C.SCORE.PATCH = 0  # >0: error is the worst PATCH x PATCH patch instead of the frame mean
+_C.SCORE.PIXEL_THRESHOLD = 0.05  # AREA: a pixel is mispredicted when its absolute error exceeds this fraction of MAX_VAL
 _C.SCORE.NORMALIZE = "minmax"  # registered normaliser: "minmax" (per video, offline), "none", "causal" (streams)
 _C.SCORE.CAUSAL_WINDOW = 300  # causal: frames of recent normal history the running mean/std are taken over
 _C.SCORE.CAUSAL_WARMUP = 25  # causal: frames of history needed before frames are scored (earlier ones: no score)
 _C.SCORE.CAUSAL_EXCLUDE_ABOVE = 3.0  # causal: frames scoring above this stay out of the history; 0 = keep all
+_C.SCORE.CAUSAL_MIN_STD = 0.0  # causal: smallest std scores are divided by, in the error's units (AREA on a static camera: e.g. 0.002)
 _C.SCORE.SMOOTH_SIGMA = 0.0  # Gaussian smoothing of scores in frames; 0 = off (fixed before testing)
 _C.SCORE.SMOOTH_MODE = "centred"  # "centred" (offline, reads later frames) or "causal" (earlier frames only)
 _C.SCORE.MISSING = "exclude"  # frames without a prediction: "exclude" from metrics or "fill" (nearest scored frame)

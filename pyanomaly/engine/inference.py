@@ -32,7 +32,7 @@ from pyanomaly.evaluation.export import find_index, load_scores, write_metrics, 
 from pyanomaly.evaluation.plots import plot_roc, plot_video
 from pyanomaly.evaluation.report import write_report
 from pyanomaly.evaluation.topk import FrameExample, TopFrames, select_top
-from pyanomaly.registry import EVALUATORS, SCORERS, build
+from pyanomaly.registry import EVALUATORS, SCORERS, accepted_arguments, build
 from pyanomaly.scoring import NORMALIZERS, ScorePipeline
 from pyanomaly.utils import atomic_write
 
@@ -41,8 +41,13 @@ logger = logging.getLogger(__name__)
 
 # -- building the parts from the config --------------------------------------------------
 def build_scorer(cfg: CfgNode):
-    """The raw-error scorer named by ``SCORE.ERROR`` (``(pred, frame) -> (N,)``)."""
-    return build(SCORERS, dict(type=cfg.SCORE.ERROR, max_val=cfg.SCORE.MAX_VAL, patch=cfg.SCORE.PATCH))
+    """The raw-error scorer named by ``SCORE.ERROR`` (``(pred, frame) -> (N,)``); it gets
+    ``SCORE.PIXEL_THRESHOLD`` as ``threshold`` when it takes one."""
+    try:
+        return build(SCORERS, dict(type=cfg.SCORE.ERROR, max_val=cfg.SCORE.MAX_VAL, patch=cfg.SCORE.PATCH),
+                     threshold=cfg.SCORE.PIXEL_THRESHOLD)
+    except ValueError as exc:
+        raise ValueError(f"SCORE.ERROR {cfg.SCORE.ERROR}: {exc}") from None
 
 
 def build_normalizer(cfg: CfgNode, name: str | None = None):
@@ -50,7 +55,7 @@ def build_normalizer(cfg: CfgNode, name: str | None = None):
     s = cfg.SCORE
     try:
         return build(NORMALIZERS, dict(type=name or s.NORMALIZE), window=s.CAUSAL_WINDOW, warmup=s.CAUSAL_WARMUP,
-                     exclude_above=s.CAUSAL_EXCLUDE_ABOVE)
+                     exclude_above=s.CAUSAL_EXCLUDE_ABOVE, min_std=s.CAUSAL_MIN_STD)
     except ValueError as exc:
         raise ValueError(f"SCORE.NORMALIZE {name or s.NORMALIZE} with SCORE.CAUSAL_WINDOW {s.CAUSAL_WINDOW}, "
                          f"SCORE.CAUSAL_WARMUP {s.CAUSAL_WARMUP}: {exc}") from None
@@ -149,6 +154,8 @@ def predict_errors(model, dataset: VideoDataset, scorer, device: torch.device, c
 def error_description(cfg: CfgNode) -> str:
     s = cfg.SCORE
     where = f" (worst {s.PATCH}x{s.PATCH} patch)" if s.PATCH > 0 else " (frame mean)"
+    if "threshold" in (accepted_arguments(SCORERS.get(s.ERROR)) or ()):
+        where = f", pixels with |error| > {s.PIXEL_THRESHOLD:g} x {s.MAX_VAL:g}" + where
     return s.ERROR + where + (f", {cfg.TEST.PRECISION} prediction" if cfg.TEST.PRECISION != "fp32" else "")
 
 

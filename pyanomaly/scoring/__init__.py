@@ -1,6 +1,6 @@
 """Scoring: prediction error -> per-frame raw error -> normalised, smoothed anomaly score.
 
-Parts: :mod:`.psnr` (raw error, registered in ``SCORERS``), :mod:`.normalize` and
+Parts: :mod:`.psnr` and :mod:`.area` (raw errors, registered in ``SCORERS``), :mod:`.normalize` and
 :mod:`.causal` (normalisers, registered in :data:`NORMALIZERS`), :mod:`.smoothing` and
 :mod:`.pipeline` (the whole protocol of one video, offline or as a stream), :mod:`.alarms`
 (alarm segments of a stream).
@@ -10,13 +10,14 @@ from __future__ import annotations
 import numpy as np
 
 from .alarms import AlarmTracker, alarm_segments
+from .area import ErrorArea
 from .causal import CausalNormalizer
 from .normalize import NORMALIZERS, MinMaxNormalizer, NoNormalizer, Normalizer, minmax, orient
 from .pipeline import ScorePipeline, ScoreStream, fill_nearest
-from .psnr import MSE, PSNR, error_map, patch_mse
+from .psnr import MSE, PSNR, error_map, frame_or_worst_patch, patch_mse
 from .smoothing import CausalGaussianStream, gaussian_smooth
 
-__all__ = ["PSNR", "MSE", "patch_mse", "error_map", "NORMALIZERS", "Normalizer", "MinMaxNormalizer",
+__all__ = ["PSNR", "MSE", "ErrorArea", "patch_mse", "frame_or_worst_patch", "error_map", "NORMALIZERS", "Normalizer", "MinMaxNormalizer",
            "NoNormalizer", "CausalNormalizer", "minmax", "orient", "gaussian_smooth", "CausalGaussianStream",
            "ScorePipeline", "ScoreStream", "fill_nearest", "scores_from_errors", "AlarmTracker", "alarm_segments"]
 

@@ -17,13 +17,19 @@ import torch.nn.functional as F
 from pyanomaly.registry import SCORERS
 
 
+def frame_or_worst_patch(values: torch.Tensor, patch: int = 0) -> torch.Tensor:
+    """Per-pixel values ``(N, 1, H, W)`` -> ``(N,)``: their frame mean, or with ``patch`` the
+    largest mean over ``patch x patch`` windows (stride ``patch // 2``)."""
+    if patch <= 0:
+        return values.flatten(1).mean(dim=1)
+    k = min(patch, values.shape[-2], values.shape[-1])
+    return F.avg_pool2d(values, k, stride=max(k // 2, 1)).flatten(1).amax(dim=1)
+
+
 def patch_mse(prediction: torch.Tensor, target: torch.Tensor, patch: int = 0) -> torch.Tensor:
     """Mean squared error per frame ``(N,)``; with ``patch`` the max over patch means."""
     sq = (prediction.float() - target.float()).pow(2).mean(dim=1, keepdim=True)  # (N, 1, H, W)
-    if patch <= 0:
-        return sq.flatten(1).mean(dim=1)
-    k = min(patch, sq.shape[-2], sq.shape[-1])
-    return F.avg_pool2d(sq, k, stride=max(k // 2, 1)).flatten(1).amax(dim=1)
+    return frame_or_worst_patch(sq, patch)
 
 
 def error_map(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -81,3 +81,17 @@ def test_registered_and_validated():
         build(NORMALIZERS, dict(type="casual"))
     d = norm.describe()
     assert d["normalization"] == "causal running z-score" and d["causal_window"] == 30
+
+
+def test_min_std_bounds_scores_after_an_all_zero_history():
+    """AREA on a static scene is exactly 0: without a floor in its units one pixel scores ~1e9."""
+    x = np.zeros(30)
+    x[-1] = 1.0 / 4096  # one pixel of a 64x64 frame
+    bare = CausalNormalizer(window=30, warmup=5, exclude_above=0)(x)
+    floored = CausalNormalizer(window=30, warmup=5, exclude_above=0, min_std=0.002)(x)
+    assert bare[-1] > 1e6
+    assert floored[-1] == pytest.approx((1.0 / 4096) / 0.002)
+    assert np.all(floored[5:-1] == 0.0)
+    with pytest.raises(ValueError, match="min_std"):
+        CausalNormalizer(min_std=-1.0)
+    assert "0.002" in CausalNormalizer(min_std=0.002).describe()["causal_rule"]
