@@ -161,19 +161,31 @@ def load_model_weights(model: torch.nn.Module, ckpt: dict, path: str | Path) -> 
         raise CheckpointError(f"checkpoint {path} does not fit this model: {exc}") from exc
 
 
-def export_weights(src: str | Path, dst: str | Path) -> str:
+EXPORT_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
+
+
+def export_weights(src: str | Path, dst: str | Path, dtype: str = "fp32") -> str:
     """Write the publishable part of checkpoint ``src`` to ``dst`` and list it in ``SHA256SUMS``.
 
     ``dst`` holds the model's weights, ``meta``, ``step`` and, when they were measured on
     these weights, ``metrics`` (no optimizer, RNG or hook state: it can be tested, not
-    resumed). Returns its SHA-256 digest.
+    resumed). ``dtype`` ``"bf16"`` stores the floating-point weights as bfloat16, half the
+    size; they load into a float32 model as they are (``load_state_dict`` casts), and
+    ``weights_dtype`` says so. Metrics measured on the float32 weights are then left out.
+    Returns the SHA-256 digest of ``dst``.
     """
+    if dtype not in EXPORT_DTYPES:
+        raise ValueError(f"export dtype must be one of {sorted(EXPORT_DTYPES)}, got {dtype!r}")
     ckpt = load_checkpoint(src)
     if "model" not in ckpt:
         raise CheckpointError(f"checkpoint {src} holds no model weights (keys: {sorted(ckpt)})")
     published = {k: ckpt[k] for k in ("model", "meta", "step") if k in ckpt}
-    if ckpt.get("metrics") and ckpt.get("metrics_step") == ckpt.get("step"):
+    if ckpt.get("metrics") and ckpt.get("metrics_step") == ckpt.get("step") and dtype == "fp32":
         published["metrics"] = ckpt["metrics"]
+    if dtype != "fp32":
+        cast = EXPORT_DTYPES[dtype]
+        published["model"] = {k: v.to(cast) if torch.is_floating_point(v) else v for k, v in ckpt["model"].items()}
+        published["weights_dtype"] = str(cast).removeprefix("torch.")
     dst = Path(dst)
     save_checkpoint(dst, published)
     digest = sha256(dst)

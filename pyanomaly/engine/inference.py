@@ -155,7 +155,7 @@ def error_description(cfg: CfgNode) -> str:
     s = cfg.SCORE
     where = f" (worst {s.PATCH}x{s.PATCH} patch)" if s.PATCH > 0 else " (frame mean)"
     if "threshold" in (accepted_arguments(SCORERS.get(s.ERROR)) or ()):
-        where = f", pixels with |error| > {s.PIXEL_THRESHOLD:g} x {s.MAX_VAL:g}" + where
+        where = f", pixels with |error| > {s.PIXEL_THRESHOLD * s.MAX_VAL:g}" + where
     return s.ERROR + where + (f", {cfg.TEST.PRECISION} prediction" if cfg.TEST.PRECISION != "fp32" else "")
 
 

@@ -89,6 +89,28 @@ def test_export_keeps_weights_meta_step_and_lists_the_digest(tmp_path):
     assert (tmp_path / "zoo" / SUMS_FILE).read_text() == f"{digest}  x.pth\n{digest_y}  y.pth\n"
 
 
+def test_bf16_export_halves_the_weights_and_loads_into_a_float32_model(tmp_path):
+    from pyanomaly.engine.checkpoint import export_weights, load_model_weights
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(64, 64, 3), torch.nn.BatchNorm2d(64))
+    save_checkpoint(tmp_path / "run" / "last.pth", {"model": net.state_dict(), "step": 3, "meta": {},
+                                                    "metrics": {"auc_micro": 0.9}, "metrics_step": 3})
+    export_weights(tmp_path / "run" / "last.pth", tmp_path / "zoo" / "full.pth")
+    export_weights(tmp_path / "run" / "last.pth", tmp_path / "zoo" / "half.pth", "bf16")
+    half = load_checkpoint(tmp_path / "zoo" / "half.pth")
+    assert half["weights_dtype"] == "bfloat16" and "metrics" not in half  # measured on other weights
+    assert half["model"]["0.weight"].dtype == torch.bfloat16
+    assert half["model"]["1.num_batches_tracked"].dtype == torch.int64  # integers stay as they are
+    assert (tmp_path / "zoo" / "half.pth").stat().st_size < 0.6 * (tmp_path / "zoo" / "full.pth").stat().st_size
+    fresh = torch.nn.Sequential(torch.nn.Conv2d(64, 64, 3), torch.nn.BatchNorm2d(64))
+    load_model_weights(fresh, half, "half.pth")
+    assert fresh[0].weight.dtype == torch.float32
+    assert torch.equal(fresh[0].weight, net[0].weight.to(torch.bfloat16).float())
+    assert (fresh[0].weight - net[0].weight).abs().max() < 1e-2 * net[0].weight.abs().max()
+    with pytest.raises(ValueError, match="export dtype"):
+        export_weights(tmp_path / "run" / "last.pth", tmp_path / "zoo" / "x.pth", "int8")
+
+
 def test_a_file_that_differs_from_its_listed_digest_is_refused(tmp_path):
     from pyanomaly.engine.checkpoint import SUMS_FILE
     save_checkpoint(tmp_path / "x.pth", {"model": {"w": torch.zeros(3)}})
