@@ -79,7 +79,7 @@ _C.SCORE.NORMALIZE = "minmax"  # registered normaliser: "minmax" (per video, off
 _C.SCORE.CAUSAL_WINDOW = 300  # causal: frames of recent normal history the running mean/std are taken over
 _C.SCORE.CAUSAL_WARMUP = 25  # causal: frames of history needed before frames are scored (earlier ones: no score)
 _C.SCORE.CAUSAL_EXCLUDE_ABOVE = 3.0  # causal: frames scoring above this stay out of the history; 0 = keep all
-_C.SCORE.CAUSAL_MIN_STD = 0.0  # causal: smallest std scores are divided by, in the error's units (AREA on a static camera: e.g. 0.002)
+_C.SCORE.CAUSAL_MIN_STD = 0.0  # causal: smallest std scores are divided by, in the error's units (AREA on a static camera: a few pixels' share, e.g. 0.0002)
 _C.SCORE.SMOOTH_SIGMA = 0.0  # Gaussian smoothing of scores in frames; 0 = off (fixed before testing)
 _C.SCORE.SMOOTH_MODE = "centred"  # "centred" (offline, reads later frames) or "causal" (earlier frames only)
 _C.SCORE.MISSING = "exclude"  # frames without a prediction: "exclude" from metrics or "fill" (nearest scored frame)
