@@ -72,7 +72,7 @@ _C.TEST.RENDER_FORMAT = "mp4"  # tools/score_video.py --render: "mp4" (mp4v code
 # ---------------------------------------------------------------------------------------
 _C.SCORE = CN()
 _C.SCORE.ERROR = "PSNR"  # registered scorer: "PSNR" (dB, lower = anomalous), "MSE", or "AREA" (fraction of mispredicted pixels)
-_C.SCORE.MAX_VAL = 1.0  # peak value for PSNR (frames are in [0, 1])
+_C.SCORE.MAX_VAL = 1.0  # peak value of a frame: PSNR's peak, the unit of PIXEL_THRESHOLD (frames are in [0, 1])
 _C.SCORE.PATCH = 0  # >0: error is the worst PATCH x PATCH patch instead of the frame mean
 _C.SCORE.PIXEL_THRESHOLD = 0.05  # AREA: a pixel is mispredicted when its absolute error exceeds this fraction of MAX_VAL
 _C.SCORE.NORMALIZE = "minmax"  # registered normaliser: "minmax" (per video, offline), "none", "causal" (streams)

@@ -17,9 +17,10 @@ from .pipeline import ScorePipeline, ScoreStream, fill_nearest
 from .psnr import MSE, PSNR, error_map, frame_or_worst_patch, patch_mse
 from .smoothing import CausalGaussianStream, gaussian_smooth
 
-__all__ = ["PSNR", "MSE", "ErrorArea", "patch_mse", "frame_or_worst_patch", "error_map", "NORMALIZERS", "Normalizer", "MinMaxNormalizer",
-           "NoNormalizer", "CausalNormalizer", "minmax", "orient", "gaussian_smooth", "CausalGaussianStream",
-           "ScorePipeline", "ScoreStream", "fill_nearest", "scores_from_errors", "AlarmTracker", "alarm_segments"]
+__all__ = ["PSNR", "MSE", "ErrorArea", "patch_mse", "frame_or_worst_patch", "error_map", "NORMALIZERS", "Normalizer",
+           "MinMaxNormalizer", "NoNormalizer", "CausalNormalizer", "minmax", "orient", "gaussian_smooth",
+           "CausalGaussianStream", "ScorePipeline", "ScoreStream", "fill_nearest", "scores_from_errors", "AlarmTracker",
+           "alarm_segments"]
 
 
 def scores_from_errors(error: np.ndarray, valid: np.ndarray, higher_is_anomalous: bool,
