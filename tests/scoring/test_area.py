@@ -61,3 +61,27 @@ def test_built_from_the_config_and_described_in_the_protocol():
                                          scorer.higher_is_anomalous)
     assert metrics["auc_micro"] == 1.0 and metrics["protocol"]["higher_error_is_anomalous"] is True
     assert np.allclose(scores[0], [0.0, 0.01 / 0.3, 0.2 / 0.3, 1.0])
+
+
+def test_a_plugin_scorer_gets_the_threshold_only_when_it_takes_one():
+    from pyanomaly.registry import SCORERS
+
+    @SCORERS.register_module(name="TestThresholdScorer", force=True)
+    class WithThreshold:
+        higher_is_anomalous = True
+
+        def __init__(self, max_val=1.0, patch=0, threshold=0.0):
+            self.threshold = threshold
+
+        def __call__(self, prediction, target):
+            return ((prediction - target).abs() > self.threshold).flatten(1).float().mean(1)
+
+    @SCORERS.register_module(name="TestPlainScorer", force=True)
+    class Plain(WithThreshold):
+        def __init__(self, max_val=1.0, patch=0):
+            super().__init__(max_val, patch)
+
+    cfg = load_cfg(None, ["SCORE.ERROR", "TestThresholdScorer", "SCORE.PIXEL_THRESHOLD", "0.3"])
+    assert build_scorer(cfg).threshold == 0.3 and "|error| > 0.3" in error_description(cfg)
+    plain = load_cfg(None, ["SCORE.ERROR", "TestPlainScorer", "SCORE.PIXEL_THRESHOLD", "0.3"])
+    assert build_scorer(plain).threshold == 0.0 and "error|" not in error_description(plain)
