@@ -1,9 +1,11 @@
 """tools/benchmark.py's measurements, on tiny configurations (figures, not speeds, are checked)."""
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from pyanomaly import benchmark as bench
@@ -61,6 +63,25 @@ def test_report_has_every_figure_and_formats(monkeypatch):
     json.dumps(report)  # the --json output
     table = bench.format_report(report)
     assert "prednet_tiny" in table and "T=20" in table and "util/bf16" in table
+
+
+@pytest.mark.skipif(shutil.which("c++") is None and shutil.which("g++") is None,
+                    reason="the fused variants compile with torch.compile, which needs a C++ compiler on CPU")
+def test_fused_variant_reports_its_compile_time_and_the_best_variant_per_config(monkeypatch):
+    tiny(monkeypatch)
+    monkeypatch.setattr(bench.machine, "machine_limits", lambda device, repeats: {
+        "matmul_fp32_gflops": 100.0, "matmul_bf16_gflops": 200.0, "conv3x3_fp32_nchw_gflops": 80.0})
+    report = bench.run_benchmarks(models=["convlstm_tiny"], repeats=1, variants=["fp32", "fused-bf16"], train=False,
+                                  sweep=False, ablation=False, precision=False, data=False, stream=False,
+                                  log=lambda s: None)
+    rows = {r["variant"]: r for r in report["models"]}
+    assert set(rows) == {"fp32", "fused-bf16"} and rows["fused-bf16"]["compile_s"] > 0
+    assert "compile_s" not in rows["fp32"]
+    goal = report["goals"]["convlstm_utilisation_vs_bf16_matmul"]
+    best = max(rows.values(), key=lambda r: r["utilisation_vs_bf16"])
+    assert goal["per_config"]["convlstm_tiny window"] == {"utilisation_vs_bf16": best["utilisation_vs_bf16"],
+                                                          "variant": best["variant"]}
+    assert "fused-bf16 (" in bench.format_report(report)
 
 
 def test_ablation_rows(monkeypatch):

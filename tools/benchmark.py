@@ -7,8 +7,9 @@
     python tools/benchmark.py --device cuda                    # where a GPU exists
 
 Variants: reference (the plain fp32 code: the "before"), fp32 and bf16 (the optimised
-inference path; bf16 = bfloat16 autocast, opt-in), compile and compile-bf16 (torch.compile
-of the plain code; compile time reported). See docs/benchmarks.md for how to read the tables.
+inference path; bf16 = bfloat16 autocast, opt-in), fused and fused-bf16 (the same with the
+LSTM update as one torch.compile'd pass: TEST.FUSED_UPDATE), compile and compile-bf16
+(torch.compile of the plain code); compile times reported. See docs/benchmarks.md for how to read the tables.
 
 OMP_WAIT_POLICY is set to PASSIVE unless already set (it must be set before torch starts):
 on a machine shared with other processes, OpenMP threads that spin while waiting make every
@@ -21,10 +22,9 @@ import sys
 
 from pyanomaly.cli import run_cli
 
-VARIANTS = ("reference", "fp32", "bf16", "compile", "compile-bf16")
-
 
 def main() -> None:
+    from pyanomaly.benchmark.models import VARIANTS  # imports torch: after set_omp_wait_policy
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--models", nargs="+", default=None,
                    help="models to measure (default: all; names in docs/benchmarks.md, MODEL_CONFIGS of "

@@ -8,8 +8,8 @@ interleaved, repeated, and medians reported):
 * machine: GFLOP/s of a large matmul (fp32, bf16) and of a 3x3 convolution, at the start
   and at the end of the run;
 * per named model and variant (``reference`` = the plain fp32 code, ``fp32`` and ``bf16`` =
-  the optimised inference path, ``compile``/``compile-bf16`` = ``torch.compile`` of the plain
-  code) and per test mode (``window``: each frame predicted from a fresh state over the
+  the optimised inference path, ``fused``/``fused-bf16`` = the same with the LSTM update as one
+  compiled pass, ``compile``/``compile-bf16`` = ``torch.compile`` of the plain code) and per test mode (``window``: each frame predicted from a fresh state over the
   ``clip_length - 1`` frames before it; ``stream``: one carried state): model FLOPs per
   frame (``torch.utils.flop_counter``, the plain code's count), frames/s, streaming latency
   per frame (p50/p95), training clips/s, peak memory, utilisation = achieved GFLOP/s /

@@ -97,7 +97,7 @@ def stream_end_to_end(device: torch.device, model: str = "prednet_ped2", variant
 
         def run(v: str) -> int:  # exactly score_video's loop, without the writing
             stream = StreamScorer(net, scorer, stream_pipeline(cfg, scorer.higher_is_anomalous), device,
-                                  "bf16" if v.endswith("bf16") else "fp32")
+                                  "bf16" if v.endswith("bf16") else "fp32", fused_update=v.startswith("fused"))
             for frames, _ in read_chunks(source, cfg.TEST.CHUNK, (h, w), c):
                 stream.push(to_tensor(frames))
             return stream.frames

@@ -1,8 +1,9 @@
 """The benchmark models: frames/s, latency, training clips/s, memory and FLOPs per variant and test mode.
 
 Variants: ``reference`` (the plain fp32 code), ``fp32`` and ``bf16`` (the optimised inference
-path, bf16 = bfloat16 autocast), ``compile``/``compile-bf16`` (``torch.compile`` of the plain
-code). Test modes: ``window`` (each frame predicted from a fresh state over the
+path, bf16 = bfloat16 autocast), ``fused``/``fused-bf16`` (the same with the LSTM update as
+one ``torch.compile``'d pass, ``TEST.FUSED_UPDATE``), ``compile``/``compile-bf16``
+(``torch.compile`` of the plain code). Test modes: ``window`` (each frame predicted from a fresh state over the
 ``clip_length - 1`` frames before it) and ``stream`` (one carried state).
 """
 from __future__ import annotations
@@ -65,15 +66,18 @@ MODEL_CONFIGS: dict[str, BenchConfig] = {
     "convlstm_rgb": BenchConfig(_FORECASTER_RGB, (3, 128, 160), 5, frames=16, batch=8),
     "convlstm_256": BenchConfig(_FORECASTER, (1, 256, 256), 5, frames=16, batch=8),
 }
-VARIANTS = ("reference", "fp32", "bf16", "compile", "compile-bf16")
+VARIANTS = ("reference", "fp32", "bf16", "fused", "fused-bf16", "compile", "compile-bf16")
 ABLATION = ("channels_last", "packed", "fold", "subpixel", "zero_skip", "malloc")  # fast-path switches, plus tune_malloc
 
 
 def _variant(name: str, device: torch.device) -> ExitStack:
-    """The context a variant runs in: the plain code (reference, compile*) and/or bf16 autocast."""
+    """The context a variant runs in: the plain code (reference, compile*), the fused update
+    (fused*) and/or bf16 autocast."""
     stack = ExitStack()
     if name == "reference" or name.startswith("compile"):
         stack.enter_context(fast.reference_mode())
+    if name.startswith("fused"):
+        stack.enter_context(fast.fused_update())
     if name.endswith("bf16"):
         stack.enter_context(torch.autocast(device.type, dtype=torch.bfloat16))
     return stack
@@ -158,7 +162,7 @@ def benchmark_model(name: str, device: torch.device, repeats: int = 3, variants=
             def run(v=v, call=call):
                 with torch.inference_mode(), _variant(v, device):
                     return call()
-            if v.startswith("compile"):
+            if v.startswith(("compile", "fused")):
                 log(f"  compiling {name} {mode} {v} ...")
                 compile_s[v] = _timed(run, sync)  # first call: tracing and code generation
             calls[v] = run

@@ -32,6 +32,7 @@ from pyanomaly.evaluation.export import find_index, load_scores, write_metrics, 
 from pyanomaly.evaluation.plots import plot_roc, plot_video
 from pyanomaly.evaluation.report import write_report
 from pyanomaly.evaluation.topk import FrameExample, TopFrames, select_top
+from pyanomaly.networks.meta import fused_update as fused_lstm_update
 from pyanomaly.registry import EVALUATORS, SCORERS, accepted_arguments, build
 from pyanomaly.scoring import NORMALIZERS, ScorePipeline
 from pyanomaly.utils import atomic_write
@@ -72,13 +73,17 @@ def build_evaluators(cfg: CfgNode) -> list:
     return [build(EVALUATORS, dict(type=name), thresholds=list(cfg.EVAL.THRESHOLDS)) for name in cfg.EVAL.EVALUATORS]
 
 
-def precision(name: str, device: torch.device):
-    """The context test-time prediction runs in: ``"fp32"`` (none) or ``"bf16"`` (bfloat16 autocast)."""
-    if name == "fp32":
-        return contextlib.nullcontext()
+def precision(name: str, device: torch.device, fused_update: bool = False):
+    """The context test-time prediction runs in: ``"fp32"`` (none) or ``"bf16"`` (bfloat16
+    autocast), with the fused LSTM update (``TEST.FUSED_UPDATE``) where ``fused_update``."""
+    if name not in ("fp32", "bf16"):
+        raise ValueError(f"TEST.PRECISION must be 'fp32' or 'bf16', got {name!r}")
+    stack = contextlib.ExitStack()
     if name == "bf16":
-        return torch.autocast(device.type, dtype=torch.bfloat16)
-    raise ValueError(f"TEST.PRECISION must be 'fp32' or 'bf16', got {name!r}")
+        stack.enter_context(torch.autocast(device.type, dtype=torch.bfloat16))
+    if fused_update:
+        stack.enter_context(fused_lstm_update())
+    return stack
 
 
 def _world() -> tuple[int, int]:
@@ -101,10 +106,11 @@ class Predictions:
 
 @torch.no_grad()
 def predict_videos(model, dataset: VideoDataset, scorer, device: torch.device, chunk: int = 64,
-                   progress: bool = True, top_k: int = 0, precision_name: str = "fp32") -> Predictions:
+                   progress: bool = True, top_k: int = 0, precision_name: str = "fp32",
+                   fused_update: bool = False) -> Predictions:
     """Predict each video of ``dataset`` as one stream, chunk by chunk; keep each video's ``top_k`` frames.
 
-    ``precision_name``: see :func:`precision`; errors are always computed in float32.
+    ``precision_name``, ``fused_update``: see :func:`precision`; errors are always computed in float32.
     """
     rank, world = _world()
     model.eval()
@@ -118,7 +124,7 @@ def predict_videos(model, dataset: VideoDataset, scorer, device: torch.device, c
         top = TopFrames(dataset.names[i], top_k)
         for s in range(0, n, chunk):
             x = dataset.video_frames(i, s, s + chunk).to(device)
-            with precision(precision_name, device):
+            with precision(precision_name, device, fused_update):
                 pred, ok, state = model.predict_stream(x, state)
             pred = pred.float()
             ok = ok.cpu().numpy().astype(bool)
@@ -205,7 +211,8 @@ def evaluate(model, dataset: VideoDataset, cfg: CfgNode, device: torch.device,
     scorer = build_scorer(cfg)
     write = out_dir is not None and _world()[0] == 0
     top_k = cfg.EVAL.REPORT_TOP_K if cfg.EVAL.REPORT else 0
-    p = predict_videos(model, dataset, scorer, device, cfg.TEST.CHUNK, cfg.LOG.PROGRESS, top_k, cfg.TEST.PRECISION)
+    p = predict_videos(model, dataset, scorer, device, cfg.TEST.CHUNK, cfg.LOG.PROGRESS, top_k, cfg.TEST.PRECISION,
+                       cfg.TEST.FUSED_UPDATE)
     labels = [dataset.labels(i) for i in range(len(dataset.videos))]
     scores, metrics = score_and_evaluate(cfg, dataset.names, p.errors, p.valid, labels, dataset.groups,
                                          scorer.higher_is_anomalous)

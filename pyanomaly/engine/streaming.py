@@ -174,12 +174,15 @@ class StreamScorer:
         pipeline: a causal :class:`~pyanomaly.scoring.ScorePipeline`.
         device: where the model runs.
         precision: ``TEST.PRECISION`` (``"fp32"`` or ``"bf16"``).
+        fused_update: ``TEST.FUSED_UPDATE`` (the LSTM update as one compiled pass).
     """
 
-    def __init__(self, model, scorer, pipeline: ScorePipeline, device: torch.device, precision: str = "fp32"):
+    def __init__(self, model, scorer, pipeline: ScorePipeline, device: torch.device, precision: str = "fp32",
+                 fused_update: bool = False):
         if not pipeline.causal:
             raise ValueError("a stream needs a causal scoring pipeline")
         self.model, self.scorer, self.device, self.precision = model, scorer, device, precision
+        self.fused_update = fused_update
         self.stream = pipeline.stream()
         self.state = None
         self.frames = 0
@@ -188,7 +191,7 @@ class StreamScorer:
     def push(self, frames: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         """Raw error ``(n,)`` (NaN: no prediction) and score ``(n,)`` (NaN: none yet) of ``frames`` ``(n, C, H, W)``."""
         x = frames.to(self.device)
-        with inference_precision(self.precision, self.device):
+        with inference_precision(self.precision, self.device, self.fused_update):
             pred, valid, self.state = self.model.predict_stream(x, self.state)
         pred = pred.float()
         valid = valid.cpu().numpy().astype(bool)
@@ -269,7 +272,7 @@ def _score_one(cfg, model, scorer, pipeline, device, source: StreamSource, stem:
     if fps is None:
         fps, fps_source = DEFAULT_FPS, f"assumed ({DEFAULT_FPS:g}; the input gives none: set TEST.FPS)"
         logger.warning("video '%s' has no frame rate; assuming %g fps (set TEST.FPS)", source.name, fps)
-    stream = StreamScorer(model, scorer, pipeline, device, cfg.TEST.PRECISION)
+    stream = StreamScorer(model, scorer, pipeline, device, cfg.TEST.PRECISION, cfg.TEST.FUSED_UPDATE)
     tracker = AlarmTracker(cfg.SCORE.ALARM_THRESHOLD, cfg.SCORE.ALARM_MIN_FRAMES, fps)
     renderer = None
     scores: list[np.ndarray] = []

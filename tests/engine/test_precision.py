@@ -1,4 +1,6 @@
 """TEST.PRECISION: bf16 test-time prediction scores the same frames, close to fp32, and says so."""
+import shutil
+
 import numpy as np
 import pytest
 import torch
@@ -45,3 +47,26 @@ def test_unknown_precision_is_refused(tmp_path):
         load_cfg(None, ["TEST.PRECISION", "fp16"])
     with pytest.raises(ValueError, match="TEST.PRECISION"):
         precision("int8", torch.device("cpu"))
+
+
+@pytest.mark.skipif(shutil.which("c++") is None and shutil.which("g++") is None,
+                    reason="TEST.FUSED_UPDATE compiles with torch.compile, which needs a C++ compiler on CPU")
+def test_fused_update_setting_runs_the_compiled_update_with_the_same_metrics(tiny_synthetic, monkeypatch):
+    from pyanomaly.engine.inference import evaluate
+    from pyanomaly.networks.meta import _fast as fast
+    calls, real = [], fast._fused_update
+
+    def spy(*args):
+        calls.append(1)
+        return real(*args)
+    monkeypatch.setattr(fast, "_fused_update", spy)
+    metrics = {}
+    for fused in (False, True):
+        cfg = _cfg(tiny_synthetic, "fp32")
+        cfg.TEST.FUSED_UPDATE = fused
+        cfg.LOG.PROGRESS = False
+        torch.manual_seed(0)
+        model = build_model(cfg, torch.device("cpu"))
+        metrics[fused] = evaluate(model, build_dataset(cfg, "testing"), cfg, torch.device("cpu"))
+        assert bool(calls) == fused
+    assert metrics[True]["auc_micro"] == pytest.approx(metrics[False]["auc_micro"], abs=1e-6)

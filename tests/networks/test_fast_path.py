@@ -157,6 +157,33 @@ def test_convlstm_cell_and_stack_equal_reference(peephole):
             torch.testing.assert_close(b, a)
 
 
+@pytest.mark.parametrize("zero_skip", [True, False])
+def test_convlstm_fresh_state_skips_its_zeros_with_the_same_values(zero_skip, monkeypatch):
+    torch.manual_seed(0)
+    cell = ConvLSTMCell(3, 6, 3, peephole=True)
+    x = torch.randn(2, 3, 8, 10)
+    shapes = []
+    real = fast.conv
+    monkeypatch.setattr(fast, "conv", lambda inputs, *a, **k: shapes.append(inputs.shape[1]) or real(inputs, *a, **k))
+    with torch.no_grad(), fast.options(zero_skip=zero_skip):
+        with fast.reference_mode():
+            h_ref, c_ref = cell(x)
+        h_new, c_new = cell(x)
+        lstm = ConvLSTM(3, [4, 5], 3, return_all_layers=True)
+        seq = torch.rand(2, 3, 3, 8, 10)
+        with fast.reference_mode():
+            out_ref, _ = lstm(seq)
+        out, _ = lstm(seq)
+    torch.testing.assert_close(h_new, h_ref)
+    torch.testing.assert_close(c_new, c_ref)
+    for a, b in zip(out_ref, out):
+        torch.testing.assert_close(b, a)
+    # the cell's first step reads x alone (3 channels), or x and the zero h (3 + 6); the stack's
+    # first steps read 3 and 4 channels, later ones 3 + 4 and 4 + 5
+    first = [3, 3, 3 + 4, 3 + 4, 4, 4 + 5, 4 + 5] if zero_skip else [9, 7, 7, 7, 9, 9, 9]
+    assert shapes == first
+
+
 @pytest.mark.parametrize("make,inputs", [
     (lambda: ConvLSTMForecaster(in_channels=1, hidden_channels=(4, 4), base_channels=4), lambda: (torch.rand(2, 3, 1, 16, 16),)),
     (lambda: PredictiveCodingModule(in_channels=1, hidden_channels=(4,), base_channels=4), lambda: (torch.rand(2, 3, 1, 16, 16),)),

@@ -1,4 +1,5 @@
 """Meta parts: networks built from plain keyword arguments, registered in ``NETWORKS``."""
+from ._fast import fused_update
 from .activations import batch_flatten, get_activation, hard_sigmoid
 from .convlstm import ConvLSTM, ConvLSTMCell
 from .convlstm_forecaster import ConvLSTMForecaster
@@ -14,4 +15,4 @@ __all__ = ["PredNet", "ConvLSTMCell", "ConvLSTM", "ConvLSTMForecaster", "Predict
            "ErrorRefinementModule", "ConvLSTMRNN", "SAConvLSTMCell", "SAConvLSTM",
            "SAConvLSTMForecaster", "UNet", "StreamerCNNEncoder", "StreamerCNNDecoder", "StreamerTemporalEncoding",
            "StreamerHierarchicalPrediction", "StreamerSettings", "StreamerStack", "hard_sigmoid", "get_activation",
-           "batch_flatten"]
+           "batch_flatten", "fused_update"]

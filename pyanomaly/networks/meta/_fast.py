@@ -12,6 +12,9 @@ run the plain step, so training and its gradients are unchanged):
   ``hard_sigmoid(x) = clamp(0.2 x + 0.5, 0, 1)`` becomes one in-place ``clamp_`` and
   ``tanh(x) = 2 sigmoid(2 x) - 1`` (torch's CPU ``tanh`` is scalar code, several times slower
   than its ``sigmoid``); the gates are reordered ``(i, f, o, g)`` so one op activates i, f, o;
+* opt-in (switch ``fused``, ``TEST.FUSED_UPDATE``): the LSTM state update runs as one
+  ``torch.compile``-generated pass reading the gates and ``c`` and writing ``c`` and ``h``,
+  instead of about nine element-wise torch ops, each a pass over the state;
 * under ``torch.autocast(..., dtype=torch.bfloat16)`` (opt-in) convolutions run in bfloat16
   with weights cast once, and the ``R``/``E``/``h`` states stay bfloat16; cell states ``c``
   stay in the parameters' dtype (float32).
@@ -31,9 +34,10 @@ CHANNELS_LAST = torch.channels_last
 MONOTONE = frozenset({"relu", "tanh", "sigmoid", "hard_sigmoid", "linear", "elu", "leaky_relu"})
 
 
-# Switches of the fast path, all on by default; the benchmark turns them off one at a time.
+# Switches of the fast path, all but "fused" (opt-in: it needs torch.compile) on by default;
+# the benchmark turns them off one at a time.
 _STATE = {"enabled": True, "channels_last": True, "fold": True, "packed": True, "zero_skip": True,
-          "subpixel": True}
+          "subpixel": True, "fused": False}
 
 
 @contextlib.contextmanager
@@ -48,6 +52,12 @@ def options(**switches: bool):
         yield
     finally:
         _STATE.update(before)
+
+
+def fused_update(on: bool = True):
+    """Within it (``on``) the LSTM update of PredNet and every ConvLSTM cell runs as one
+    ``torch.compile``'d pass (``TEST.FUSED_UPDATE``); compiled on first use."""
+    return options(fused=bool(on))
 
 
 def reference_mode():
@@ -265,6 +275,8 @@ def lstm_update(gates: torch.Tensor, c_prev: torch.Tensor, hidden: int, inner: s
     """
     n = hidden
     inner, outer = folded(inner, outer)
+    if _STATE["fused"]:
+        return _fused_update(gates, c_prev, inner, outer, inner_fn, outer_fn, h_dtype, peephole, activated)
     if gates.dtype != c_prev.dtype:  # one cast of the gates beats a hidden cast in every mixed op
         gates = gates.to(c_prev.dtype)
     i, f, o, g = gates[:, :n], gates[:, n:2 * n], gates[:, 2 * n:3 * n], gates[:, 3 * n:]
@@ -302,3 +314,59 @@ def lstm_update(gates: torch.Tensor, c_prev: torch.Tensor, hidden: int, inner: s
     else:
         h = outer_fn(c).mul_(o)
     return h.to(h_dtype), c  # a dense tensor, not a view that keeps the gates alive
+
+
+
+def _update_math(gates: torch.Tensor, c_prev: torch.Tensor, inner: str, outer: str, inner_fn: Callable,
+                 outer_fn: Callable, h_dtype: torch.dtype,
+                 peephole: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None, activated: bool):
+    """:func:`lstm_update` out of place (``inner``, ``outer`` already :func:`folded`): the
+    form ``torch.compile`` fuses into one pass over the gates and ``c``."""
+    n = c_prev.shape[1]
+    gates = gates.to(c_prev.dtype)
+    i, f, o, g = gates[:, :n], gates[:, n:2 * n], gates[:, 2 * n:3 * n], gates[:, 3 * n:]
+
+    def act(x: torch.Tensor) -> torch.Tensor:
+        if inner == "hard_sigmoid":
+            return x.clamp(0, 1)
+        if inner == "sigmoid":
+            return torch.sigmoid(x)
+        return inner_fn(x)
+    s = 0.2 if inner == "hard_sigmoid" else 1.0
+    if peephole is not None:
+        i = i + s * peephole[0] * c_prev
+        f = f + s * peephole[1] * c_prev
+    if not activated:
+        i, f = act(i), act(f)
+        if outer == "tanh":
+            g = torch.sigmoid(g)
+    c = f * c_prev + i * (2 * g - 1 if outer == "tanh" else outer_fn(g))
+    if peephole is not None:
+        o = o + s * peephole[2] * c
+    if not activated:
+        o = act(o)
+    h = o * (torch.tanh(c) if outer == "tanh" else outer_fn(c))
+    return h.to(h_dtype), c
+
+
+_FUSED: dict[str, Callable] = {}
+
+
+def _fused_update(*args):
+    """:func:`_update_math` through ``torch.compile`` (built on first use; dynamic shapes, so
+    one compiled kernel serves every batch and map size of a given set of activations). Raises
+    dynamo's recompile limit to at least 64."""
+    fn = _FUSED.get("fn")
+    if fn is None:
+        # one graph per set of activations, dtypes and size-1 dimensions (batch 1 when streaming):
+        # past dynamo's recompile limit (8) new ones would silently run eager, out of place
+        config = torch._dynamo.config
+        limit = "recompile_limit" if hasattr(config, "recompile_limit") else "cache_size_limit"
+        setattr(config, limit, max(getattr(config, limit), 64))
+        fn = _FUSED["fn"] = torch.compile(_update_math, dynamic=True)
+    try:
+        return fn(*args)
+    except Exception as exc:  # no C++ compiler, an unsupported backend, ...
+        raise RuntimeError("the fused LSTM update (TEST.FUSED_UPDATE, fast-path switch 'fused') could not be "
+                           f"compiled by torch.compile: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}; "
+                           "it needs a working C++ compiler on CPU (Triton on GPU): set TEST.FUSED_UPDATE False") from exc

@@ -94,20 +94,13 @@ class ConvLSTMCell(nn.Module):
         if x.dim() != 4 or x.shape[1] != self.input_channels:
             raise ValueError(f"ConvLSTMCell expects x of shape (B, {self.input_channels}, H, W), "
                              f"got {tuple(x.shape)}")
+        dtype = fast.compute_dtype(self.conv.weight)
+        if dtype is not None:  # no grad: the optimised step (equal within float tolerance; _fast.py)
+            return self._fast_step(x, h, c, dtype)
         if h is None or c is None:
             h0, c0 = self.init_hidden(x.shape[0], x.shape[-2:])
             h = h0 if h is None else h
             c = c0 if c is None else c
-        dtype = fast.compute_dtype(self.conv.weight)
-        if dtype is not None:  # no grad: the optimised step (equal within float tolerance; _fast.py)
-            # without peepholes every gate (g doubled) goes through a sigmoid, fused into the conv
-            fused = not self.peephole and fast.folded("sigmoid", "tanh") == ("sigmoid", "tanh")
-            gates = fast.conv(torch.cat([fast.to_fast(x, dtype), fast.to_fast(h, dtype)], dim=1),
-                              fast.gate_weights(self.conv, self.hidden_channels, dtype, "sigmoid", "tanh"), self.conv,
-                              post="sigmoid" if fused else None)
-            peephole = (self.w_ci, self.w_cf, self.w_co) if self.peephole else None
-            return fast.lstm_update(gates, fast.to_fast(c, self.conv.weight.dtype), self.hidden_channels, "sigmoid",
-                                    "tanh", torch.sigmoid, torch.tanh, dtype, peephole, activated=fused)
         gates = self.conv(torch.cat([x, h], dim=1))
         i, f, g, o = gates.chunk(4, dim=1)
         if self.peephole:
@@ -119,6 +112,31 @@ class ConvLSTMCell(nn.Module):
             o = o + self.w_co * c_next
         h_next = torch.sigmoid(o) * torch.tanh(c_next)
         return h_next, c_next
+
+    def _fast_step(self, x: torch.Tensor, h: torch.Tensor | None, c: torch.Tensor | None,
+                   dtype: torch.dtype) -> State:
+        """:meth:`forward` without grad (``_fast.py``). A fresh state (``h`` None) does not enter
+        the gate convolution: only the input's part of it runs (switch ``zero_skip``)."""
+        # without peepholes every gate (g doubled) goes through a sigmoid, fused into the conv
+        fused = not self.peephole and fast.folded("sigmoid", "tanh") == ("sigmoid", "tanh")
+        weights = fast.gate_weights(self.conv, self.hidden_channels, dtype, "sigmoid", "tanh")
+        x = fast.to_fast(x, dtype)
+        if h is None and fast.enabled("zero_skip"):
+            w, b = weights
+            weights = fast.cached(self.conv, f"input-gates-{dtype}-{fast.layout()}",
+                                  lambda: (w[:, :self.input_channels].contiguous(memory_format=fast.layout()), b), w)
+            inputs = x
+        else:
+            if h is None:
+                h = torch.zeros(x.shape[0], self.hidden_channels, *x.shape[2:], dtype=dtype, device=x.device)
+            inputs = torch.cat([x, fast.to_fast(h, dtype)], dim=1)
+        gates = fast.conv(inputs, weights, self.conv, post="sigmoid" if fused else None)
+        if c is None:
+            c = torch.zeros(x.shape[0], self.hidden_channels, *x.shape[2:], dtype=self.conv.weight.dtype,
+                            device=x.device).contiguous(memory_format=fast.layout())
+        peephole = (self.w_ci, self.w_cf, self.w_co) if self.peephole else None
+        return fast.lstm_update(gates, fast.to_fast(c, self.conv.weight.dtype), self.hidden_channels, "sigmoid",
+                                "tanh", torch.sigmoid, torch.tanh, dtype, peephole, activated=fused)
 
 
 @NETWORKS.register_module()
@@ -194,9 +212,16 @@ class ConvLSTM(nn.Module):
         """Zero states, one per layer (``(h, c)``, each ``(batch, hidden[l], H, W)``)."""
         return [cell.init_hidden(batch, spatial) for cell in self.cells]
 
+    def _fresh_state(self, batch: int, spatial: Sequence[int]) -> list:
+        """The state a call without ``hidden_state`` starts from: zeros, or ``None`` per layer
+        where the cells' fast path runs (it skips a fresh state's zeros)."""
+        if isinstance(self.cells[0], ConvLSTMCell) and fast.compute_dtype(self.cells[0].conv.weight) is not None:
+            return [(None,) * len(self.state_names)] * self.num_layers
+        return self.init_hidden(batch, spatial)
+
     def _check_state(self, hidden_state, batch: int, spatial: Sequence[int]) -> list[State]:
         if hidden_state is None:
-            return self.init_hidden(batch, spatial)
+            return self._fresh_state(batch, spatial)
         k = len(self.state_names)
         if self.num_layers == 1 and len(hidden_state) == k and isinstance(hidden_state[0], torch.Tensor):
             hidden_state = [hidden_state]
