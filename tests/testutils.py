@@ -23,3 +23,17 @@ def moving_bar(batch: int, frames: int, size: int = 8):
     for i in range(frames):
         clip[:, i, 0, :, i:i + 2] = 0.9
     return clip
+
+
+def convlstm_cell(peephole: bool, seed: int = 0):
+    """A ``ConvLSTMCell(3, 6, 3)``; with peepholes, their weights random (they start at zero)."""
+    import torch
+
+    from pyanomaly.networks.meta import ConvLSTMCell
+    torch.manual_seed(seed)
+    cell = ConvLSTMCell(3, 6, 3, peephole=peephole)
+    if peephole:
+        with torch.no_grad():
+            for name in ("w_ci", "w_cf", "w_co"):
+                getattr(cell, name).normal_()
+    return cell

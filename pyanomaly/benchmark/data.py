@@ -2,6 +2,7 @@
 whole streaming loop, decode to score."""
 from __future__ import annotations
 
+import statistics
 import tempfile
 from contextlib import nullcontext
 from pathlib import Path
@@ -12,7 +13,7 @@ import torch
 from pyanomaly.networks.meta import _fast as fast
 from pyanomaly.registry import build
 
-from .timing import _median_time
+from .timing import _median_time, interleaved
 
 # ../shared/data beside the repository: real Ped2 frames and a real video, when present
 SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
@@ -98,16 +99,18 @@ def stream_end_to_end(device: torch.device, model: str = "prednet_ped2", variant
         def run(v: str) -> int:  # exactly score_video's loop, without the writing
             stream = StreamScorer(net, scorer, stream_pipeline(cfg, scorer.higher_is_anomalous), device,
                                   "bf16" if v.endswith("bf16") else "fp32", fused_update=v.startswith("fused"))
-            for frames, _ in read_chunks(source, cfg.TEST.CHUNK, (h, w), c):
-                stream.push(to_tensor(frames))
-            return stream.frames
-        for v in variants:
-            log(f"  end-to-end stream: {model} {v} on {folder} ...")
             with fast.reference_mode() if v == "reference" else nullcontext():
-                n = run(v)  # warm-up
-                t = _median_time(lambda: run(v), repeats)
-            rows.append({"model": model, "variant": v, "source": str(folder), "frames": n, "fps": n / t,
-                         "chunk": cfg.TEST.CHUNK})
+                for frames, _ in read_chunks(source, cfg.TEST.CHUNK, (h, w), c):
+                    stream.push(to_tensor(frames))
+            return stream.frames
+
+        calls = {v: (lambda v=v: run(v)) for v in variants}
+        log(f"  end-to-end stream: {model} {', '.join(variants)} on {folder} ...")
+        frames = {v: c() for v, c in calls.items()}  # warm-up (and compilation, for the fused variants)
+        times = interleaved(calls, repeats, warmup=False)  # in turns, as the model figures
+        for v in variants:
+            rows.append({"model": model, "variant": v, "source": str(folder), "frames": frames[v],
+                         "fps": frames[v] / statistics.median(times[v]), "chunk": cfg.TEST.CHUNK})
     return rows
 
 

@@ -274,4 +274,4 @@ def ablation(name: str, device: torch.device, repeats: int = 3, precisions=("fp3
 # (model, mode, clip length, precisions, switches) of the default ablation
 ABLATION_RUNS = (("prednet_kitti", "stream", None, ("fp32", "bf16"), tuple(a for a in ABLATION if a != "zero_skip")),
                  ("prednet_kitti", "window", 4, ("bf16",), ("subpixel", "zero_skip")),
-                 ("convlstm_256", "window", None, ("fp32", "bf16"), ("channels_last", "packed", "malloc")))
+                 ("convlstm_256", "window", None, ("fp32", "bf16"), ("channels_last", "packed", "zero_skip", "malloc")))

@@ -11,6 +11,7 @@ from pyanomaly.networks.meta import (ConvLSTM, ConvLSTMCell, ConvLSTMForecaster,
 from pyanomaly.networks.meta import _fast as fast
 from pyanomaly.networks.meta import _prednet_fast as prednet_fast
 from pyanomaly.registry import MODELS, build
+from testutils import convlstm_cell
 
 B, T, C, H, W = 2, 5, 3, 16, 24
 
@@ -131,12 +132,7 @@ def test_cached_weights_follow_parameter_updates(frames):
 
 @pytest.mark.parametrize("peephole", [False, True])
 def test_convlstm_cell_and_stack_equal_reference(peephole):
-    torch.manual_seed(0)
-    cell = ConvLSTMCell(3, 6, 3, peephole=peephole)
-    if peephole:
-        with torch.no_grad():
-            for name in ("w_ci", "w_cf", "w_co"):
-                getattr(cell, name).normal_()
+    cell = convlstm_cell(peephole)
     x, h, c = torch.randn(2, 3, 8, 10), torch.randn(2, 6, 8, 10), torch.randn(2, 6, 8, 10)
     with torch.no_grad():
         with fast.reference_mode():

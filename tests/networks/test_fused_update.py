@@ -7,6 +7,7 @@ import torch
 
 from pyanomaly.networks.meta import ConvLSTMCell, PredNet, fused_update
 from pyanomaly.networks.meta import _fast as fast
+from testutils import convlstm_cell
 
 pytestmark = pytest.mark.skipif(shutil.which("c++") is None and shutil.which("g++") is None,
                                 reason="torch.compile on CPU needs a C++ compiler; none on PATH")
@@ -25,12 +26,7 @@ def counted(monkeypatch) -> list:
 
 @pytest.mark.parametrize("peephole", [False, True])
 def test_convlstm_cell_fused_equals_plain(peephole, monkeypatch):
-    torch.manual_seed(0)
-    cell = ConvLSTMCell(3, 6, 3, peephole=peephole)
-    if peephole:
-        with torch.no_grad():
-            for name in ("w_ci", "w_cf", "w_co"):
-                getattr(cell, name).normal_()
+    cell = convlstm_cell(peephole)
     calls = counted(monkeypatch)
     for shape in ((2, 8, 10), (3, 5, 7)):  # a second shape reuses the dynamic kernel
         x = torch.randn(shape[0], 3, *shape[1:])
