@@ -65,6 +65,9 @@ MODEL_CONFIGS: dict[str, BenchConfig] = {
                                  frames=16, batch=16),
     "convlstm_rgb": BenchConfig(_FORECASTER_RGB, (3, 128, 160), 5, frames=16, batch=8),
     "convlstm_256": BenchConfig(_FORECASTER, (1, 256, 256), 5, frames=16, batch=8),
+    # configs/ped2_unet_native.yaml: U-Net over 4 frames at Ped2's own 240x360 (window mode only)
+    "unet_ped2": BenchConfig(dict(type="FramePredictor", residual=True, network=dict(
+        type="UNet", in_channels=1, history=4, base_channels=32, depth=3)), (1, 240, 360), 5, frames=8, batch=8),
 }
 VARIANTS = ("reference", "fp32", "bf16", "fused", "fused-bf16", "compile", "compile-bf16")
 ABLATION = ("channels_last", "packed", "fold", "subpixel", "zero_skip", "malloc")  # fast-path switches, plus tune_malloc

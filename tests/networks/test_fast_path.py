@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from pyanomaly.networks.meta import (ConvLSTM, ConvLSTMCell, ConvLSTMForecaster, ErrorRefinementModule, PredNet,
-                                     PredictiveCodingModule)
+                                     PredictiveCodingModule, UNet)
 from pyanomaly.networks.meta import _fast as fast
 from pyanomaly.networks.meta import _prednet_fast as prednet_fast
 from pyanomaly.registry import MODELS, build
@@ -197,6 +197,36 @@ def test_encoder_decoder_networks_equal_reference(make, inputs):
         out = net(*args)
     ref, out = (ref[0], out[0]) if isinstance(ref, tuple) else (ref, out)
     torch.testing.assert_close(out, ref)
+
+
+@pytest.mark.parametrize("batch_norm", [True, False])
+def test_unet_in_eval_mode_equals_reference_and_training_mode_runs_the_plain_code(batch_norm, monkeypatch):
+    calls, real = [], fast.conv
+    monkeypatch.setattr(fast, "conv", lambda *a, **k: calls.append(1) or real(*a, **k))
+    torch.manual_seed(0)
+    net = UNet(in_channels=1, history=3, base_channels=4, depth=2, batch_norm=batch_norm)
+    x = torch.rand(2, 3, 1, 16, 24)
+    with torch.no_grad():
+        for _ in range(3):
+            net(torch.rand(4, 3, 1, 16, 24))  # training mode: the running statistics move off 0 and 1
+        train_out = net(x)
+        with fast.reference_mode():
+            assert torch.equal(net(x), train_out)  # batch statistics: never folded
+        assert calls == []
+        net.eval()
+        with fast.reference_mode():
+            ref = net(x)
+        out = net(x)
+        assert len(calls) == 2 * (1 + 2 + 2) + 1  # the fast path ran: two convolutions per level, and the head
+        torch.testing.assert_close(out, ref)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out_bf = net(x)
+        torch.testing.assert_close(out_bf.float(), ref, atol=2e-2, rtol=0)
+        for p in net.parameters():
+            p.mul_(1.1)  # cached folded weights follow a parameter change
+        with fast.reference_mode():
+            ref = net(x)
+        torch.testing.assert_close(net(x), ref)
 
 
 @pytest.mark.parametrize("test_window", [None, 0])

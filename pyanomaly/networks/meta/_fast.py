@@ -1,8 +1,10 @@
 """Inference fast path shared by the recurrent networks (internal; see docs/benchmarks.md).
 
-Under ``torch.no_grad`` or ``torch.inference_mode`` PredNet and the ConvLSTM cell run an
-optimised step that equals their plain step within float tolerance (with grad enabled they
-run the plain step, so training and its gradients are unchanged):
+Under ``torch.no_grad`` or ``torch.inference_mode`` PredNet, the ConvLSTM cell, the
+encoders and decoders built on them, and the U-Net (in eval mode: its batch norms are folded
+into the convolutions' cached weights) run an optimised step that equals their plain step
+within float tolerance (with grad enabled they run the plain step, so training and its
+gradients are unchanged):
 
 * tensors are kept ``channels_last`` (oneDNN's native layout on CPU: max-pooling and nearest
   upsampling are 3-25x faster in it, and the convolutions are no slower);

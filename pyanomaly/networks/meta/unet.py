@@ -18,6 +18,7 @@ from torch import nn
 
 from pyanomaly.registry import NETWORKS
 
+from . import _fast as fast
 from .convlstm_forecaster import check_divisible
 
 
@@ -67,6 +68,9 @@ class UNet(nn.Module):
                              f"frames of in_channels={self.in_channels}), got {tuple(history.shape)}")
         b, t, c, h, w = history.shape
         check_divisible(h, w, 2 ** self.depth, "UNet")
+        dtype = None if self.training else fast.compute_dtype(self.head.weight)
+        if dtype is not None:  # evaluation without grad: the optimised path (_fast.py)
+            return self._fast_forward(history.reshape(b, t * c, h, w), dtype)
         x = self.down[0](history.reshape(b, t * c, h, w))
         skips = [x]
         for level in self.down[1:]:
@@ -76,3 +80,44 @@ class UNet(nn.Module):
         for upsample, level in zip(self.upsample, self.up):
             x = level(torch.cat([upsample(x), skips.pop()], dim=1))
         return torch.sigmoid(self.head(x))
+
+    def _fast_forward(self, x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        """:meth:`forward` in eval mode without grad on stacked frames ``(B, T C, H, W)``:
+        channels_last ``dtype`` tensors, each convolution with its batch norm folded into
+        its (cached) weights and the ReLU fused (equal to the plain code within float tolerance)."""
+        x = self._fast_level(self.down[0], fast.to_fast(x, dtype), dtype)
+        skips = [x]
+        for level in self.down[1:]:
+            x = self._fast_level(level, self.pool(x), dtype)
+            skips.append(x)
+        skips.pop()
+        for upsample, level in zip(self.upsample, self.up):
+            w, bias = fast.conv_weights(upsample, dtype)
+            up = torch.nn.functional.conv_transpose2d(x, w, bias, upsample.stride, upsample.padding,
+                                                      upsample.output_padding, upsample.groups, upsample.dilation)
+            x = self._fast_level(level, torch.cat([up, skips.pop()], dim=1), dtype)
+        return fast.conv(x, fast.conv_weights(self.head, dtype), self.head, post="sigmoid")
+
+    @staticmethod
+    def _fast_level(seq: nn.Sequential, x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        """A :func:`_double_conv` block: (conv, [batch norm], ReLU) twice, each as one convolution."""
+        convs = [m for m in seq if isinstance(m, nn.Conv2d)]
+        norms = [m for m in seq if isinstance(m, nn.BatchNorm2d)]
+        for i, conv in enumerate(convs):
+            weights = fold_batch_norm(conv, norms[i], dtype) if norms else fast.conv_weights(conv, dtype)
+            x = fast.conv(x, weights, conv, post="relu")
+        return x
+
+
+def fold_batch_norm(conv: nn.Conv2d, bn: nn.BatchNorm2d, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """``bn(conv(x))`` in eval mode as one convolution's ``(weight, bias)`` (weight channels_last
+    ``dtype``): ``w * s`` and ``(b - mean) * s + beta`` with ``s = gamma / sqrt(var + eps)``;
+    cached until a parameter or running statistic changes."""
+    def build():
+        gamma = bn.weight if bn.weight is not None else torch.ones_like(bn.running_var)
+        beta = bn.bias if bn.bias is not None else torch.zeros_like(bn.running_mean)
+        scale = gamma / torch.sqrt(bn.running_var + bn.eps)
+        bias = conv.bias if conv.bias is not None else torch.zeros_like(bn.running_mean)
+        return fast.to_fast(conv.weight * scale.view(-1, 1, 1, 1), dtype), ((bias - bn.running_mean) * scale + beta).to(dtype)
+    return fast.cached(conv, f"bn-folded-{dtype}-{fast.layout()}", build, conv.weight, conv.bias, bn.weight, bn.bias,
+                       bn.running_mean, bn.running_var)
