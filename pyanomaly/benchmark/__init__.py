@@ -9,8 +9,9 @@ interleaved, repeated, and medians reported):
   and at the end of the run;
 * per named model and variant (``reference`` = the plain fp32 code, ``fp32`` and ``bf16`` =
   the optimised inference path, ``fused``/``fused-bf16`` = the same with the LSTM update as one
-  compiled pass, ``compile``/``compile-bf16`` = ``torch.compile`` of the plain code) and per test mode (``window``: each frame predicted from a fresh state over the
-  ``clip_length - 1`` frames before it; ``stream``: one carried state): model FLOPs per
+  compiled pass, ``compile``/``compile-bf16`` = ``torch.compile`` of the plain code) and per
+  test mode (``window``: each frame predicted from a fresh state over the ``clip_length - 1``
+  frames before it; ``stream``: one carried state): model FLOPs per
   frame (``torch.utils.flop_counter``, the plain code's count), frames/s, streaming latency
   per frame (p50/p95), training clips/s, peak memory, utilisation = achieved GFLOP/s /
   matmul GFLOP/s;

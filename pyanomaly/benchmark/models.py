@@ -3,8 +3,8 @@
 Variants: ``reference`` (the plain fp32 code), ``fp32`` and ``bf16`` (the optimised inference
 path, bf16 = bfloat16 autocast), ``fused``/``fused-bf16`` (the same with the LSTM update as
 one ``torch.compile``'d pass, ``TEST.FUSED_UPDATE``), ``compile``/``compile-bf16``
-(``torch.compile`` of the plain code). Test modes: ``window`` (each frame predicted from a fresh state over the
-``clip_length - 1`` frames before it) and ``stream`` (one carried state).
+(``torch.compile`` of the plain code). Test modes: ``window`` (each frame predicted from a
+fresh state over the ``clip_length - 1`` frames before it) and ``stream`` (one carried state).
 """
 from __future__ import annotations
 

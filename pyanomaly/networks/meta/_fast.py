@@ -147,6 +147,21 @@ def conv_weights(conv: nn.Conv2d, dtype: torch.dtype) -> tuple[torch.Tensor, tor
     return cached(conv, f"plain-{dtype}-{layout()}", build, conv.weight, conv.bias)
 
 
+def conv_bn_weights(conv: nn.Conv2d, bn: nn.BatchNorm2d, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """``bn(conv(x))`` with ``bn``'s running statistics (eval mode) as one convolution's
+    ``(weight, bias)``, the weight channels_last, both ``dtype``: ``w s`` and
+    ``(b - mean) s + beta`` with ``s = gamma / sqrt(var + eps)``; cached until a parameter or
+    a running statistic changes."""
+    def build():
+        gamma = bn.weight if bn.weight is not None else torch.ones_like(bn.running_var)
+        beta = bn.bias if bn.bias is not None else torch.zeros_like(bn.running_mean)
+        scale = gamma / torch.sqrt(bn.running_var + bn.eps)
+        bias = conv.bias if conv.bias is not None else torch.zeros_like(bn.running_mean)
+        return to_fast(conv.weight * scale.view(-1, 1, 1, 1), dtype), ((bias - bn.running_mean) * scale + beta).to(dtype)
+    return cached(conv, f"bn-folded-{dtype}-{layout()}", build, conv.weight, conv.bias, bn.weight, bn.bias,
+                  bn.running_mean, bn.running_var)
+
+
 def gate_weights(conv: nn.Conv2d, hidden: int, dtype: torch.dtype, inner: str,
                  outer: str) -> tuple[torch.Tensor, torch.Tensor | None]:
     """The fused LSTM gate conv's weights reordered ``(i, f, o, g)`` with activations folded.
@@ -316,7 +331,6 @@ def lstm_update(gates: torch.Tensor, c_prev: torch.Tensor, hidden: int, inner: s
     else:
         h = outer_fn(c).mul_(o)
     return h.to(h_dtype), c  # a dense tensor, not a view that keeps the gates alive
-
 
 
 def _update_math(gates: torch.Tensor, c_prev: torch.Tensor, inner: str, outer: str, inner_fn: Callable,

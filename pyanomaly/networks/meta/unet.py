@@ -68,7 +68,9 @@ class UNet(nn.Module):
                              f"frames of in_channels={self.in_channels}), got {tuple(history.shape)}")
         b, t, c, h, w = history.shape
         check_divisible(h, w, 2 ** self.depth, "UNet")
-        dtype = None if self.training else fast.compute_dtype(self.head.weight)
+        # batch statistics (training mode) cannot be folded into the weights
+        foldable = not any(m.training or m.running_var is None for m in self.modules() if isinstance(m, nn.BatchNorm2d))
+        dtype = fast.compute_dtype(self.head.weight) if foldable else None
         if dtype is not None:  # evaluation without grad: the optimised path (_fast.py)
             return self._fast_forward(history.reshape(b, t * c, h, w), dtype)
         x = self.down[0](history.reshape(b, t * c, h, w))
@@ -104,20 +106,7 @@ class UNet(nn.Module):
         convs = [m for m in seq if isinstance(m, nn.Conv2d)]
         norms = [m for m in seq if isinstance(m, nn.BatchNorm2d)]
         for i, conv in enumerate(convs):
-            weights = fold_batch_norm(conv, norms[i], dtype) if norms else fast.conv_weights(conv, dtype)
+            weights = fast.conv_bn_weights(conv, norms[i], dtype) if norms else fast.conv_weights(conv, dtype)
             x = fast.conv(x, weights, conv, post="relu")
         return x
 
-
-def fold_batch_norm(conv: nn.Conv2d, bn: nn.BatchNorm2d, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
-    """``bn(conv(x))`` in eval mode as one convolution's ``(weight, bias)`` (weight channels_last
-    ``dtype``): ``w * s`` and ``(b - mean) * s + beta`` with ``s = gamma / sqrt(var + eps)``;
-    cached until a parameter or running statistic changes."""
-    def build():
-        gamma = bn.weight if bn.weight is not None else torch.ones_like(bn.running_var)
-        beta = bn.bias if bn.bias is not None else torch.zeros_like(bn.running_mean)
-        scale = gamma / torch.sqrt(bn.running_var + bn.eps)
-        bias = conv.bias if conv.bias is not None else torch.zeros_like(bn.running_mean)
-        return fast.to_fast(conv.weight * scale.view(-1, 1, 1, 1), dtype), ((bias - bn.running_mean) * scale + beta).to(dtype)
-    return fast.cached(conv, f"bn-folded-{dtype}-{fast.layout()}", build, conv.weight, conv.bias, bn.weight, bn.bias,
-                       bn.running_mean, bn.running_var)
