@@ -1,6 +1,7 @@
 """Datasets: videos with per-frame labels, cut into clips (see :mod:`pyanomaly.datasets.base`)."""
 from .base import DatasetError, VideoDataset, VideoRecord
-from .build import build_dataset
+from .build import build_dataset, build_test_dataset
+from .pseudo import FrameSkipAnomalies
 from .avenue import AvenueDataset
 from .folder import FolderDataset
 from . import kth, moving_digits  # noqa: F401  registers kth, motion_digits and moving_digits
@@ -8,6 +9,7 @@ from .shanghaitech import ShanghaiTechDataset
 from .synthetic import SyntheticDataset, make_synthetic
 from .ucsd import Ped1Dataset, Ped2Dataset
 
-__all__ = ["DatasetError", "VideoDataset", "VideoRecord", "build_dataset", "FolderDataset",
+__all__ = ["DatasetError", "VideoDataset", "VideoRecord", "build_dataset", "build_test_dataset",
+           "FrameSkipAnomalies", "FolderDataset",
            "SyntheticDataset", "make_synthetic", "Ped1Dataset", "Ped2Dataset", "AvenueDataset",
            "ShanghaiTechDataset"]

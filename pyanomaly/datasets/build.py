@@ -6,6 +6,7 @@ from yacs.config import CfgNode
 from pyanomaly.registry import DATASETS, build
 
 from .base import VideoDataset
+from .pseudo import FrameSkipAnomalies
 
 
 def build_dataset(cfg: CfgNode, split: str) -> VideoDataset:
@@ -16,3 +17,13 @@ def build_dataset(cfg: CfgNode, split: str) -> VideoDataset:
                 frame_step=d.FRAME_STEP, cache_dir=d.CACHE_DIR)
     args.update(d.ARGS)
     return build(DATASETS, args)
+
+
+def build_test_dataset(cfg: CfgNode) -> VideoDataset | FrameSkipAnomalies:
+    """The split scored by ``tools/test.py``: ``TEST.SPLIT``, with pseudo-anomalies where
+    ``TEST.PSEUDO_ANOMALY`` asks for them (their segments placed by ``SYSTEM.SEED``)."""
+    data = build_dataset(cfg, cfg.TEST.SPLIT)
+    if cfg.TEST.PSEUDO_ANOMALY == "frame_skip":
+        data = FrameSkipAnomalies(data, cfg.TEST.PSEUDO_SKIP, cfg.TEST.PSEUDO_LENGTH,
+                                  margin=cfg.DATASET.CLIP_LENGTH, seed=cfg.SYSTEM.SEED)
+    return data

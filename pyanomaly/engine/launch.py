@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader
 from yacs.config import CfgNode
 
 from pyanomaly.config import cfg_to_dict, save_cfg
-from pyanomaly.datasets import build_dataset
+from pyanomaly.datasets import build_dataset, build_test_dataset
 from pyanomaly.datasets.transforms import build_transforms
 from pyanomaly.registry import MODELS, build, import_plugins
 from pyanomaly.utils import resolve_device, seed_everything
@@ -262,7 +262,7 @@ def _build_datasets(cfg: CfgNode, world: int):
     if world > 1 and not first_on_node:
         dist.barrier()  # let the first process decode, then read its cache instead of decoding again
     train_set = build_dataset(cfg, "training")
-    test_set = build_dataset(cfg, cfg.TEST.SPLIT)
+    test_set = build_test_dataset(cfg)
     if world > 1 and first_on_node:
         dist.barrier()
     logger.info("training split: %d videos, %d clips of %d frames; test split: %d videos, %d frames",
@@ -302,9 +302,10 @@ def test(cfg: CfgNode, checkpoint: str | Path, config_path: str | None = None) -
         save_cfg(cfg, out / "config.yaml")
     model = build_model(cfg, device)
     load_model_weights(model, ckpt, checkpoint)
-    test_set = build_dataset(cfg, cfg.TEST.SPLIT)
-    logger.info("scoring %d videos (%d frames) of %s with %s (step %s)", len(test_set.videos),
-                sum(test_set.lengths), cfg.DATASET.ROOT, checkpoint, ckpt.get("step"))
+    test_set = build_test_dataset(cfg)
+    logger.info("scoring %d videos (%d frames) of %s with %s (step %s)%s", len(test_set.videos),
+                sum(test_set.lengths), cfg.DATASET.ROOT, checkpoint, ckpt.get("step"),
+                f", with {cfg.TEST.PSEUDO_ANOMALY} pseudo-anomalies" if cfg.TEST.PSEUDO_ANOMALY else "")
     metrics = model.evaluate(test_set, cfg, device, out if rank == 0 else None)
     logger.info("%s", format_metrics(metrics))
     if rank == 0:
