@@ -18,18 +18,20 @@ from .base import VideoDataset, _to_tensor
 
 
 class FrameSkipAnomalies:
-    """``base``'s videos, each with one segment of ``length`` frames played ``skip`` times too fast.
+    """``base``'s videos, each with one segment played ``skip`` times too fast: after frame
+    ``a`` come ``a + skip, a + 2 skip, ..., a + length * skip``, then the video runs on; those
+    ``length`` frames, each a jump of ``skip`` from the one before, are labelled anomalous.
 
     The segment of video ``i`` starts at a position drawn from ``seed`` and ``i``, after at
     least ``margin`` normal frames (a model's history) and before the video's end; a video too
     short for one keeps all its frames normal. It exposes what scoring reads from a dataset:
     ``videos``, ``names``, ``groups``, ``lengths``, ``video_frames(i, start, stop)`` ``(n, C,
-    H, W)`` and ``labels(i)`` ``(N,)`` uint8 (1 on the segment).
+    H, W)`` and ``labels(i)`` ``(N,)`` uint8 (1 on the jumped-to frames).
 
     Args:
         base: the split to draw from (normal videos; its own labels are ignored).
         skip: speed-up of the segment (>= 2).
-        length: frames of the segment, as played (>= 1).
+        length: jumped-to frames of the segment (>= 1).
         margin: normal frames before the segment, at least.
         seed: where the segments fall.
     """
@@ -51,8 +53,10 @@ class FrameSkipAnomalies:
             else:
                 a = int(rng.integers(margin, last_start + 1))
                 order = np.concatenate([np.arange(a), np.arange(a, a + span, self.skip), np.arange(a + span, n)])
+                # labelled: the frames that arrive after a jump of ``skip`` (positions a + 1 to
+                # a + length); frame a itself follows a - 1 as in the original video
                 labels = np.zeros(len(order), dtype=np.uint8)
-                labels[a:a + self.length] = 1
+                labels[a + 1:a + 1 + self.length] = 1
             self._order.append(order)
             self._labels.append(labels)
         self.lengths = [len(o) for o in self._order]

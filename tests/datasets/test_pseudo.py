@@ -25,11 +25,11 @@ def test_each_video_gets_one_fast_segment_labelled_where_it_plays(tiny_synthetic
         labels = pseudo.labels(i)
         assert pseudo.lengths[i] == len(labels) == n - 8 * (3 - 1)  # 24 base frames shown as 8
         (where,) = np.nonzero(labels)
-        a = int(where[0])
-        assert list(where) == list(range(a, a + 8)) and a >= cfg.DATASET.CLIP_LENGTH
+        a = int(where[0]) - 1  # the last frame shown as in the original
+        assert list(where) == list(range(a + 1, a + 9)) and a >= cfg.DATASET.CLIP_LENGTH
         frames, original = pseudo.video_frames(i), base.video_frames(i)
-        assert torch.equal(frames[:a], original[:a])
-        assert torch.equal(frames[a:a + 8], original[a:a + 24:3])  # three times too fast
+        assert torch.equal(frames[:a + 1], original[:a + 1])
+        assert torch.equal(frames[a:a + 9], original[a:a + 25:3])  # a, then 8 jumps of 3 frames
         assert torch.equal(frames[a + 8:], original[a + 24:])
         assert torch.equal(pseudo.video_frames(i, a - 2, a + 3), frames[a - 2:a + 3])  # chunks read the same
 
@@ -60,7 +60,7 @@ def test_pseudo_anomalies_score_like_a_test_split(tiny_synthetic):
 
 
 def test_bad_pseudo_settings_are_refused(tiny_synthetic):
-    with pytest.raises(ConfigError, match="TEST.PSEUDO_ANOMALY"):
+    with pytest.raises(ConfigError, match="TEST.PSEUDO_ANOMALY.* must be one of"):
         load_cfg(None, ["TEST.PSEUDO_ANOMALY", "reverse"])
     with pytest.raises(ValueError, match="TEST.PSEUDO_SKIP"):
         FrameSkipAnomalies(build_dataset(_cfg(tiny_synthetic), "training"), skip=1)
