@@ -36,7 +36,7 @@ class FrameSkipAnomalies:
         seed: where the segments fall.
     """
 
-    def __init__(self, base: VideoDataset, skip: int = 4, length: int = 20, margin: int = 10, seed: int = 0):
+    def __init__(self, base: VideoDataset, skip: int = 2, length: int = 20, margin: int = 10, seed: int = 0):
         if int(skip) < 2 or int(length) < 1:
             raise ValueError(f"frame-skip pseudo-anomalies need skip >= 2 and length >= 1, got skip={skip}, "
                              f"length={length} (TEST.PSEUDO_SKIP, TEST.PSEUDO_LENGTH)")
