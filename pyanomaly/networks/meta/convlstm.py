@@ -212,17 +212,10 @@ class ConvLSTM(nn.Module):
         """Zero states, one per layer (``(h, c)``, each ``(batch, hidden[l], H, W)``)."""
         return [cell.init_hidden(batch, spatial) for cell in self.cells]
 
-    def _fresh_state(self, batch: int, spatial: Sequence[int]) -> list:
-        """The state a call without ``hidden_state`` starts from: zeros, or ``None`` per layer
-        where the cells' fast path runs (it skips a fresh state's zeros)."""
-        if isinstance(self.cells[0], ConvLSTMCell) and fast.compute_dtype(self.cells[0].conv.weight) is not None:
-            return [(None,) * len(self.state_names)] * self.num_layers
-        return self.init_hidden(batch, spatial)
-
     def _check_state(self, hidden_state, batch: int, spatial: Sequence[int]) -> list[State]:
-        if hidden_state is None:
-            return self._fresh_state(batch, spatial)
         k = len(self.state_names)
+        if hidden_state is None:  # the cells start from zeros (their fast path skips them)
+            return [(None,) * k] * self.num_layers
         if self.num_layers == 1 and len(hidden_state) == k and isinstance(hidden_state[0], torch.Tensor):
             hidden_state = [hidden_state]
 
