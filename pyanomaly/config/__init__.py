@@ -150,7 +150,7 @@ _CHOICES = {
     "TRAIN.BEST_MODE": ("max", "min"),
     "SCORE.MISSING": ("exclude", "fill"),
     "TEST.PRECISION": ("fp32", "bf16"),
-    "TEST.PSEUDO_ANOMALY": ("", "frame_skip"),
+    "TEST.PSEUDO_ANOMALY": ("", "frame_skip", "fast_object"),
 }
 
 

@@ -66,9 +66,11 @@ _C.TEST = CN()
 _C.TEST.SPLIT = "testing"  # split scored by evaluation and tools/test.py
 _C.TEST.CHUNK = 64  # frames per forward pass when a video is predicted as a stream
 _C.TEST.PRECISION = "fp32"  # test-time prediction: "fp32", or "bf16" (bfloat16 autocast; fast where the CPU has AVX-512 BF16/AMX, and on GPUs)
-_C.TEST.PSEUDO_ANOMALY = ""  # "frame_skip": score TEST.SPLIT with one labelled segment per video played PSEUDO_SKIP times too fast (run on "training" to choose settings without test labels); "" = the split as it is
+_C.TEST.PSEUDO_ANOMALY = ""  # score TEST.SPLIT with one labelled pseudo-anomaly per video (run on "training" to choose settings without test labels): "frame_skip" (a segment played PSEUDO_SKIP times too fast) or "fast_object" (a walker cut out and moved at PSEUDO_SPEED); "" = the split as it is
 _C.TEST.PSEUDO_SKIP = 2  # frame_skip pseudo-anomalies: speed-up of the segment
-_C.TEST.PSEUDO_LENGTH = 20  # frame_skip pseudo-anomalies: frames of the segment (each a jump of PSEUDO_SKIP frames; labelled anomalous)
+_C.TEST.PSEUDO_LENGTH = 20  # pseudo-anomalies: frames of the segment, labelled anomalous (frame_skip: each a jump of PSEUDO_SKIP frames)
+_C.TEST.PSEUDO_SPEED = 0.012  # fast_object pseudo-anomalies: the object's speed, in frame widths per frame
+_C.TEST.PSEUDO_SIZE = 0.15  # fast_object pseudo-anomalies: the object's height, as a fraction of the frame height
 _C.TEST.FUSED_UPDATE = False  # test-time: the LSTM cell update as one torch.compile'd pass (needs a C++ compiler; seconds to compile once, then 1.1-1.3x faster recurrent models)
 _C.TEST.FPS = 0.0  # tools/score_video.py: frame rate for time_s; 0 = the video's own (25 if it has none)
 _C.TEST.RENDER_FORMAT = "mp4"  # tools/score_video.py --render: "mp4" (mp4v codec) or "avi" (MJPG)

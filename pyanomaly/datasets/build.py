@@ -6,7 +6,7 @@ from yacs.config import CfgNode
 from pyanomaly.registry import DATASETS, build
 
 from .base import VideoDataset
-from .pseudo import FrameSkipAnomalies
+from .pseudo import FastObjectAnomalies, FrameSkipAnomalies, PseudoAnomalies
 
 
 def build_dataset(cfg: CfgNode, split: str) -> VideoDataset:
@@ -19,11 +19,14 @@ def build_dataset(cfg: CfgNode, split: str) -> VideoDataset:
     return build(DATASETS, args)
 
 
-def build_test_dataset(cfg: CfgNode) -> VideoDataset | FrameSkipAnomalies:
+def build_test_dataset(cfg: CfgNode) -> VideoDataset | PseudoAnomalies:
     """The split scored by ``tools/test.py``: ``TEST.SPLIT``, with pseudo-anomalies where
     ``TEST.PSEUDO_ANOMALY`` asks for them (their segments placed by ``SYSTEM.SEED``)."""
     data = build_dataset(cfg, cfg.TEST.SPLIT)
     if cfg.TEST.PSEUDO_ANOMALY == "frame_skip":
         data = FrameSkipAnomalies(data, cfg.TEST.PSEUDO_SKIP, cfg.TEST.PSEUDO_LENGTH,
                                   margin=cfg.DATASET.CLIP_LENGTH, seed=cfg.SYSTEM.SEED)
+    elif cfg.TEST.PSEUDO_ANOMALY == "fast_object":
+        data = FastObjectAnomalies(data, cfg.TEST.PSEUDO_SPEED, cfg.TEST.PSEUDO_SIZE, cfg.TEST.PSEUDO_LENGTH,
+                                   margin=cfg.DATASET.CLIP_LENGTH, seed=cfg.SYSTEM.SEED)
     return data

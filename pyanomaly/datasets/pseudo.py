@@ -1,13 +1,18 @@
-"""Pseudo-anomalies: labelled fast-motion segments made from normal videos.
+"""Pseudo-anomalies: labelled anomalies made from normal videos.
 
 A benchmark's test labels must not choose a method's settings (an error threshold, a
-smoothing width). Normal footage can be given anomalies whose location is known: in each
-video one segment is played ``skip`` times too fast (frames ``a, a + skip, a + 2 skip, ...``),
-so everything in it moves ``skip`` times faster than anything seen in training, as a cyclist
-or a car among pedestrians does. Scoring the training split this way gives a labelled
-validation set drawn from the training data alone (``TEST.PSEUDO_ANOMALY frame_skip``).
+smoothing width). Normal footage can be given anomalies whose location is known, and scoring
+the training split this way gives a labelled validation set drawn from the training data
+alone (``TEST.PSEUDO_ANOMALY``, run with ``TEST.SPLIT training``). Two kinds, one segment of
+``length`` frames per video:
 
-It is a proxy: its anomalies are fast motion only, in videos the model was trained on.
+* ``frame_skip``: the segment is played ``skip`` times too fast (frames ``a, a + skip,
+  a + 2 skip, ...``), so *everything* in it moves ``skip`` times faster than in training;
+* ``fast_object``: a moving region cut out of the video (a walker, usually) is pasted in and
+  slides across the scene at ``speed`` frame widths per frame, one fast object among normal
+  ones, as a cyclist or a cart among pedestrians.
+
+They are proxies: their anomalies are fast motion only, in videos the model was trained on.
 """
 from __future__ import annotations
 
@@ -17,16 +22,36 @@ import torch
 from .base import VideoDataset, _to_tensor
 
 
-class FrameSkipAnomalies:
+class PseudoAnomalies:
+    """What scoring reads from a dataset, for ``base``'s videos with one labelled segment each.
+
+    Exposes ``videos``, ``names``, ``groups``, ``lengths``, ``video_frames(i, start, stop)``
+    ``(n, C, H, W)`` float32 in [0, 1] and ``labels(i)`` ``(N,)`` uint8. The segment of video
+    ``i`` starts at a position drawn from ``seed`` and ``i``, after at least ``margin`` normal
+    frames (a model's history), and ends before the video does; a video too short for one
+    keeps all its frames normal (its segment start is ``None``).
+    """
+
+    def __init__(self, base: VideoDataset, length: int, margin: int, seed: int, span: int):
+        """``span``: the base frames a segment consumes."""
+        if int(length) < 1:
+            raise ValueError(f"pseudo-anomalies need length >= 1, got {length} (TEST.PSEUDO_LENGTH)")
+        self.base, self.length = base, int(length)
+        self.videos, self.names, self.groups = base.videos, base.names, base.groups
+        self.rng = np.random.default_rng(seed)
+        self.starts: list[int | None] = []
+        for n in base.lengths:
+            last_start = n - span - 1  # one normal frame after it, at least
+            self.starts.append(int(self.rng.integers(margin, last_start + 1)) if last_start >= margin else None)
+
+    def labels(self, i: int) -> np.ndarray:
+        return self._labels[i]
+
+
+class FrameSkipAnomalies(PseudoAnomalies):
     """``base``'s videos, each with one segment played ``skip`` times too fast: after frame
     ``a`` come ``a + skip, a + 2 skip, ..., a + length * skip``, then the video runs on; those
     ``length`` frames, each a jump of ``skip`` from the one before, are labelled anomalous.
-
-    The segment of video ``i`` starts at a position drawn from ``seed`` and ``i``, after at
-    least ``margin`` normal frames (a model's history) and before the video's end; a video too
-    short for one keeps all its frames normal. It exposes what scoring reads from a dataset:
-    ``videos``, ``names``, ``groups``, ``lengths``, ``video_frames(i, start, stop)`` ``(n, C,
-    H, W)`` and ``labels(i)`` ``(N,)`` uint8 (1 on the jumped-to frames).
 
     Args:
         base: the split to draw from (normal videos; its own labels are ignored).
@@ -37,21 +62,17 @@ class FrameSkipAnomalies:
     """
 
     def __init__(self, base: VideoDataset, skip: int = 2, length: int = 20, margin: int = 10, seed: int = 0):
-        if int(skip) < 2 or int(length) < 1:
-            raise ValueError(f"frame-skip pseudo-anomalies need skip >= 2 and length >= 1, got skip={skip}, "
-                             f"length={length} (TEST.PSEUDO_SKIP, TEST.PSEUDO_LENGTH)")
-        self.base, self.skip, self.length = base, int(skip), int(length)
-        self.videos, self.names, self.groups = base.videos, base.names, base.groups
-        rng = np.random.default_rng(seed)
+        if int(skip) < 2:
+            raise ValueError(f"frame-skip pseudo-anomalies need skip >= 2, got skip={skip} (TEST.PSEUDO_SKIP)")
+        self.skip = int(skip)
+        super().__init__(base, length, margin, seed, span=int(length) * self.skip)
         self._order: list[np.ndarray] = []  # per video: the base frame shown at each position
         self._labels: list[np.ndarray] = []
-        for n in base.lengths:
-            span = self.length * self.skip  # base frames the segment consumes
-            last_start = n - span - 1  # one normal frame after it, at least
-            if last_start < margin:
+        for n, a in zip(base.lengths, self.starts):
+            if a is None:
                 order, labels = np.arange(n), np.zeros(n, dtype=np.uint8)
             else:
-                a = int(rng.integers(margin, last_start + 1))
+                span = self.length * self.skip
                 order = np.concatenate([np.arange(a), np.arange(a, a + span, self.skip), np.arange(a + span, n)])
                 # labelled: the frames that arrive after a jump of ``skip`` (positions a + 1 to
                 # a + length); frame a itself follows a - 1 as in the original video
@@ -69,5 +90,77 @@ class FrameSkipAnomalies:
         lo, hi = int(picked.min()), int(picked.max()) + 1
         return _to_tensor(self.base._array(i)[lo:hi][picked - lo])
 
-    def labels(self, i: int) -> np.ndarray:
-        return self._labels[i]
+
+class FastObjectAnomalies(PseudoAnomalies):
+    """``base``'s videos, each with one fast object pasted in for ``length`` frames.
+
+    The object is the ``size``-high (and 0.6 x as wide) box of a frame of the same video where
+    that frame differs most from the one before it (where someone walks), cut out with a soft
+    elliptical edge. From frame ``a`` to ``a + length - 1`` it slides in a straight line at
+    ``speed`` frame widths per frame, in a random direction, inside the frame; those frames are
+    labelled anomalous. Frames keep their length and order.
+
+    Args:
+        base: the split to draw from (normal videos; its own labels are ignored).
+        speed: the object's speed, in frame widths per frame (> 0).
+        size: the object's height, as a fraction of the frame height (in (0, 1)).
+        length: frames of the segment (>= 1).
+        margin: normal frames before the segment, at least.
+        seed: where the segments fall, which object is cut out, and where it goes.
+    """
+
+    def __init__(self, base: VideoDataset, speed: float = 0.012, size: float = 0.15, length: int = 20,
+                 margin: int = 10, seed: int = 0):
+        if not float(speed) > 0 or not 0.0 < float(size) < 1.0:
+            raise ValueError(f"fast-object pseudo-anomalies need speed > 0 and size in (0, 1), got speed={speed}, "
+                             f"size={size} (TEST.PSEUDO_SPEED, TEST.PSEUDO_SIZE)")
+        super().__init__(base, length, margin, seed, span=int(length))
+        self.speed, self.size = float(speed), float(size)
+        self.lengths = list(base.lengths)
+        self._labels, self._objects = [], []
+        for i, (n, a) in enumerate(zip(base.lengths, self.starts)):
+            labels = np.zeros(n, dtype=np.uint8)
+            self._objects.append(None if a is None else self._make_object(i))
+            if a is not None:
+                labels[a:a + self.length] = 1
+            self._labels.append(labels)
+
+    def _make_object(self, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Video ``i``'s object: its pixels ``(h, w, C)`` float32, alpha ``(h, w, 1)`` and its
+        top-left corner in each frame of the segment ``(length, 2)`` int."""
+        arr = self.base._array(i)
+        n, height, width = arr.shape[:3]
+        h = max(2, round(self.size * height))
+        w = max(2, min(width - 1, round(0.6 * h)))
+        f = int(self.rng.integers(1, n))
+        change = np.abs(arr[f].astype(np.float32) - arr[f - 1].astype(np.float32)).mean(-1)
+        box = np.pad(change.cumsum(0).cumsum(1), ((1, 0), (1, 0)))  # box sums by the integral image
+        sums = box[h:, w:] - box[:-h, w:] - box[h:, :-w] + box[:-h, :-w]
+        y, x = np.unravel_index(int(np.argmax(sums)), sums.shape)
+        pixels = arr[f, y:y + h, x:x + w].astype(np.float32)
+        yy, xx = np.mgrid[0:h, 0:w]
+        r = np.hypot((yy + 0.5) / h * 2 - 1, (xx + 0.5) / w * 2 - 1)
+        alpha = np.clip((1.0 - r) / 0.3, 0.0, 1.0)[..., None].astype(np.float32)  # soft edge, opaque core
+        angle = self.rng.uniform(0, 2 * np.pi)
+        step = self.speed * width * np.array([np.sin(angle), np.cos(angle)])  # (dy, dx) per frame
+        travel = step * (self.length - 1)
+        limits = np.array([height - h, width - w], dtype=np.float64)
+        lo, hi = np.maximum(0, -travel), limits - np.maximum(0, travel)
+        start = np.where(lo <= hi, self.rng.uniform(np.minimum(lo, hi), np.maximum(lo, hi)), limits / 2)
+        corners = start + step * np.arange(self.length)[:, None]
+        corners = np.clip(np.rint(corners), 0, limits).astype(np.int64)  # a path longer than the frame stops at its edge
+        return pixels, alpha, corners
+
+    def video_frames(self, i: int, start: int = 0, stop: int | None = None) -> torch.Tensor:
+        """Frames ``start:stop`` of pseudo video ``i``: ``(n, C, H, W)`` float32 in [0, 1]."""
+        start, stop, _ = slice(start, stop).indices(self.lengths[i])
+        arr = np.array(self.base._array(i)[start:stop])
+        a, obj = self.starts[i], self._objects[i]
+        if obj is not None:
+            pixels, alpha, corners = obj
+            h, w = pixels.shape[:2]
+            for t in range(max(start, a), min(stop, a + self.length)):
+                y, x = corners[t - a]
+                region = arr[t - start, y:y + h, x:x + w].astype(np.float32)
+                arr[t - start, y:y + h, x:x + w] = np.rint(region + alpha * (pixels - region)).astype(np.uint8)
+        return _to_tensor(arr)

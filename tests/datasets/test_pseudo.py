@@ -1,11 +1,11 @@
-"""Frame-skip pseudo-anomalies: labelled fast segments made from normal videos, scored as a test split."""
+"""Pseudo-anomalies: labelled fast segments and fast objects made from normal videos, scored as a test split."""
 import numpy as np
 import pytest
 import torch
 from yacs.config import CfgNode
 
 from pyanomaly.config import ConfigError, get_cfg, load_cfg
-from pyanomaly.datasets import FrameSkipAnomalies, build_dataset, build_test_dataset
+from pyanomaly.datasets import FastObjectAnomalies, FrameSkipAnomalies, build_dataset, build_test_dataset
 
 
 def _cfg(root):
@@ -44,16 +44,19 @@ def test_segments_follow_the_seed_and_short_videos_stay_normal(tiny_synthetic):
     assert all(too_long.labels(i).sum() == 0 and too_long.lengths[i] == base.lengths[i] for i in range(2))
 
 
-def test_pseudo_anomalies_score_like_a_test_split(tiny_synthetic):
+@pytest.mark.parametrize("kind", ["frame_skip", "fast_object"])
+def test_pseudo_anomalies_score_like_a_test_split(tiny_synthetic, kind):
     from pyanomaly.engine.inference import evaluate
     from pyanomaly.engine.launch import build_model
     cfg = _cfg(tiny_synthetic)
+    cfg.TEST.PSEUDO_ANOMALY = kind
     cfg.MODEL.NAME = "PredNetPredictor"
     cfg.MODEL.ARGS.network = CfgNode(dict(type="PredNet", stack_sizes=[1, 8], R_stack_sizes=[8, 8],
                                           A_filter_sizes=[3], Ahat_filter_sizes=[3, 3], R_filter_sizes=[3, 3]))
     cfg.LOG.PROGRESS = False
     torch.manual_seed(0)
     data = build_test_dataset(cfg)
+    assert isinstance(data, FastObjectAnomalies if kind == "fast_object" else FrameSkipAnomalies)
     metrics = evaluate(build_model(cfg, torch.device("cpu")), data, cfg, torch.device("cpu"))
     assert 0.0 <= metrics["auc_micro"] <= 1.0
     assert metrics["frames_evaluated"] + metrics["frames_unscored"] == sum(data.lengths)
@@ -62,5 +65,49 @@ def test_pseudo_anomalies_score_like_a_test_split(tiny_synthetic):
 def test_bad_pseudo_settings_are_refused(tiny_synthetic):
     with pytest.raises(ConfigError, match="TEST.PSEUDO_ANOMALY.* must be one of"):
         load_cfg(None, ["TEST.PSEUDO_ANOMALY", "reverse"])
+    assert load_cfg(None, ["TEST.PSEUDO_ANOMALY", "fast_object"]).TEST.PSEUDO_ANOMALY == "fast_object"
     with pytest.raises(ValueError, match="TEST.PSEUDO_SKIP"):
         FrameSkipAnomalies(build_dataset(_cfg(tiny_synthetic), "training"), skip=1)
+    base = build_dataset(_cfg(tiny_synthetic), "training")
+    with pytest.raises(ValueError, match="TEST.PSEUDO_SPEED"):
+        FastObjectAnomalies(base, speed=0.0)
+    with pytest.raises(ValueError, match="TEST.PSEUDO_SIZE"):
+        FastObjectAnomalies(base, size=1.0)
+    with pytest.raises(ValueError, match="TEST.PSEUDO_LENGTH"):
+        FastObjectAnomalies(base, length=0)
+
+
+def _object_centre(diff: torch.Tensor) -> np.ndarray:
+    """Centre (y, x) of the pixels where a frame differs from the original."""
+    ys, xs = np.nonzero(diff.abs().sum(0).numpy() > 0)
+    return np.array([ys.mean(), xs.mean()])
+
+
+def test_a_fast_object_slides_through_its_segment_only(tiny_synthetic):
+    cfg = _cfg(tiny_synthetic)
+    cfg.DATASET.IMAGE_SIZE = [48, 64]
+    cfg.TEST.PSEUDO_ANOMALY, cfg.TEST.PSEUDO_LENGTH, cfg.TEST.PSEUDO_SPEED, cfg.TEST.PSEUDO_SIZE = "fast_object", 6, 0.05, 0.3
+    base = build_dataset(cfg, "training")
+    pseudo = build_test_dataset(cfg)
+    assert pseudo.lengths == base.lengths and pseudo.names == base.names
+    for i, n in enumerate(base.lengths):
+        (where,) = np.nonzero(pseudo.labels(i))
+        a = int(where[0])
+        assert list(where) == list(range(a, a + 6)) and a >= cfg.DATASET.CLIP_LENGTH
+        frames, original = pseudo.video_frames(i), base.video_frames(i)
+        outside = np.ones(n, dtype=bool)
+        outside[a:a + 6] = False
+        assert torch.equal(frames[outside], original[outside])  # nothing else is touched
+        diff = frames[a:a + 6] - original[a:a + 6]
+        assert all(d.abs().amax() > 0.05 for d in diff)  # the object is visible in every frame
+        assert float(frames.min()) >= 0.0 and float(frames.max()) <= 1.0
+        centres = np.stack([_object_centre(d) for d in diff])
+        steps = np.hypot(*np.diff(centres, axis=0).T)
+        # 0.05 frame widths = 3.2 px a frame; the soft edge over changing backgrounds blurs the centre
+        assert 1.5 < float(np.median(steps)) < 5.0
+        assert torch.equal(pseudo.video_frames(i, a - 2, a + 3), frames[a - 2:a + 3])  # chunks read the same
+    seeds = {s: tuple(FastObjectAnomalies(base, length=6, seed=s).starts) for s in (0, 1, 2)}
+    assert len(set(seeds.values())) > 1 and seeds[0] == tuple(FastObjectAnomalies(base, length=6, seed=0).starts)
+    too_long = FastObjectAnomalies(base, length=base.lengths[0])
+    assert all(too_long.labels(i).sum() == 0 for i in range(len(base.lengths)))
+    assert torch.equal(too_long.video_frames(0), base.video_frames(0))

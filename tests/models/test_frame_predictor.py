@@ -53,3 +53,47 @@ def test_residual_trains_through_the_change():
     losses = m({"frames": clip})
     sum(losses.values()).backward()
     assert m.net.offset.grad is not None and m.net.offset.grad.abs() > 0
+
+
+def _indexed_clip(length, batch=64):
+    """Clips whose frame ``i`` is filled with the value ``i``: ``(batch, length, 1, 2, 2)``."""
+    return torch.arange(float(length)).view(1, length, 1, 1, 1).expand(batch, length, 1, 2, 2).clone()
+
+
+def fast_model(prob, skips=(3,), clip_length=11, history=4):
+    return build(MODELS, dict(type="FramePredictor", network=dict(type="ConstantNet"), clip_length=clip_length,
+                              history=history, fast_history=dict(prob=prob, skips=list(skips))))
+
+
+def test_fast_history_shows_every_skipth_frame_up_to_the_last_observed_one():
+    torch.manual_seed(0)
+    clip = _indexed_clip(11)
+    always = fast_model(1.0).train()
+    assert always.training_history(clip)[:, :, 0, 0, 0].tolist() == [[0.0, 3.0, 6.0, 9.0]] * 64  # target: frame 10
+    never = fast_model(0.0).train()
+    assert never.training_history(clip)[:, :, 0, 0, 0].tolist() == [[6.0, 7.0, 8.0, 9.0]] * 64
+    mixed = fast_model(0.5, skips=(2, 3)).train().training_history(clip)[:, :, 0, 0, 0]
+    kinds = {tuple(row) for row in mixed.tolist()}
+    assert kinds == {(6.0, 7.0, 8.0, 9.0), (3.0, 5.0, 7.0, 9.0), (0.0, 3.0, 6.0, 9.0)}  # skips 1, 2 and 3 all drawn
+    assert all(fast_model(1.0).eval().training_history(clip)[:, :, 0, 0, 0].tolist()[0] == [6.0, 7.0, 8.0, 9.0]
+               for _ in range(3))  # evaluation sees the real history
+
+
+def test_history_shorter_than_the_clip_sets_what_a_video_needs_before_its_first_prediction():
+    m = fast_model(0.5)
+    frames = torch.rand(9, 1, 4, 4)
+    _, valid, _ = m.predict_stream(frames)
+    assert valid.tolist() == [False] * 4 + [True] * 5  # history 4, not clip_length - 1 = 10
+    losses = m.train()({"frames": torch.rand(2, 11, 1, 4, 4)})
+    assert set(losses) == {"loss_IntensityLoss"} and losses["loss_IntensityLoss"].ndim == 0
+
+
+def test_bad_fast_history_settings_are_refused():
+    with pytest.raises(ValueError, match="DATASET.CLIP_LENGTH >= 11"):
+        fast_model(0.5, skips=(3,), clip_length=10)
+    with pytest.raises(ValueError, match="fast_history must be"):
+        fast_model(0.5, skips=(1,))
+    with pytest.raises(ValueError, match="fast_history must be"):
+        fast_model(1.5)
+    with pytest.raises(ValueError, match="1 <= history < clip_length"):
+        fast_model(0.5, history=11)
