@@ -69,6 +69,7 @@ _C.TEST.PRECISION = "fp32"  # test-time prediction: "fp32", or "bf16" (bfloat16 
 _C.TEST.PSEUDO_ANOMALY = ""  # score TEST.SPLIT with one labelled pseudo-anomaly per video (run on "training" to choose settings without test labels): "frame_skip" (a segment played PSEUDO_SKIP times too fast) or "fast_object" (a walker cut out and moved at PSEUDO_SPEED); "" = the split as it is
 _C.TEST.PSEUDO_SKIP = 2  # frame_skip pseudo-anomalies: speed-up of the segment
 _C.TEST.PSEUDO_LENGTH = 20  # pseudo-anomalies: frames of the segment, labelled anomalous (frame_skip: each a jump of PSEUDO_SKIP frames)
+_C.TEST.PSEUDO_MARGIN = 0  # pseudo-anomalies: normal frames before each segment, at least (they place the segments: equal margins give models of other clip lengths the same ones); 0 = DATASET.CLIP_LENGTH
 _C.TEST.PSEUDO_SPEED = 0.012  # fast_object pseudo-anomalies: the object's speed, in frame widths per frame
 _C.TEST.PSEUDO_SIZE = 0.15  # fast_object pseudo-anomalies: the object's height, as a fraction of the frame height
 _C.TEST.FUSED_UPDATE = False  # test-time: the LSTM cell update as one torch.compile'd pass (needs a C++ compiler; seconds to compile once, then 1.1-1.3x faster recurrent models)

@@ -21,12 +21,14 @@ def build_dataset(cfg: CfgNode, split: str) -> VideoDataset:
 
 def build_test_dataset(cfg: CfgNode) -> VideoDataset | PseudoAnomalies:
     """The split scored by ``tools/test.py``: ``TEST.SPLIT``, with pseudo-anomalies where
-    ``TEST.PSEUDO_ANOMALY`` asks for them (their segments placed by ``SYSTEM.SEED``)."""
+    ``TEST.PSEUDO_ANOMALY`` asks for them (their segments placed by ``SYSTEM.SEED`` and
+    ``TEST.PSEUDO_MARGIN``)."""
     data = build_dataset(cfg, cfg.TEST.SPLIT)
+    margin = cfg.TEST.PSEUDO_MARGIN or cfg.DATASET.CLIP_LENGTH
     if cfg.TEST.PSEUDO_ANOMALY == "frame_skip":
-        data = FrameSkipAnomalies(data, cfg.TEST.PSEUDO_SKIP, cfg.TEST.PSEUDO_LENGTH,
-                                  margin=cfg.DATASET.CLIP_LENGTH, seed=cfg.SYSTEM.SEED)
+        data = FrameSkipAnomalies(data, cfg.TEST.PSEUDO_SKIP, cfg.TEST.PSEUDO_LENGTH, margin=margin,
+                                  seed=cfg.SYSTEM.SEED)
     elif cfg.TEST.PSEUDO_ANOMALY == "fast_object":
         data = FastObjectAnomalies(data, cfg.TEST.PSEUDO_SPEED, cfg.TEST.PSEUDO_SIZE, cfg.TEST.PSEUDO_LENGTH,
-                                   margin=cfg.DATASET.CLIP_LENGTH, seed=cfg.SYSTEM.SEED)
+                                   margin=margin, seed=cfg.SYSTEM.SEED)
     return data

@@ -34,6 +34,17 @@ def test_each_video_gets_one_fast_segment_labelled_where_it_plays(tiny_synthetic
         assert torch.equal(pseudo.video_frames(i, a - 2, a + 3), frames[a - 2:a + 3])  # chunks read the same
 
 
+def test_the_margin_places_the_segments_whatever_the_clip_length(tiny_synthetic):
+    cfg = _cfg(tiny_synthetic)
+    cfg.TEST.PSEUDO_ANOMALY = "fast_object"
+    starts = {}
+    for clip, margin in ((4, 0), (4, 11), (11, 0), (6, 11)):
+        cfg.DATASET.CLIP_LENGTH, cfg.TEST.PSEUDO_MARGIN = clip, margin
+        starts[clip, margin] = build_test_dataset(cfg).starts
+    assert starts[4, 11] == starts[11, 0] == starts[6, 11] != starts[4, 0]
+    assert min(starts[4, 11]) >= 11
+
+
 def test_segments_follow_the_seed_and_short_videos_stay_normal(tiny_synthetic):
     base = build_dataset(_cfg(tiny_synthetic), "training")
     starts = {seed: [int(np.argmax(FrameSkipAnomalies(base, 3, 8, seed=seed).labels(i))) for i in range(2)]
@@ -66,6 +77,8 @@ def test_bad_pseudo_settings_are_refused(tiny_synthetic):
     with pytest.raises(ConfigError, match="TEST.PSEUDO_ANOMALY.* must be one of"):
         load_cfg(None, ["TEST.PSEUDO_ANOMALY", "reverse"])
     assert load_cfg(None, ["TEST.PSEUDO_ANOMALY", "fast_object"]).TEST.PSEUDO_ANOMALY == "fast_object"
+    with pytest.raises(ConfigError, match="TEST.PSEUDO_MARGIN"):
+        load_cfg(None, ["TEST.PSEUDO_MARGIN", "-1"])
     with pytest.raises(ValueError, match="TEST.PSEUDO_SKIP"):
         FrameSkipAnomalies(build_dataset(_cfg(tiny_synthetic), "training"), skip=1)
     base = build_dataset(_cfg(tiny_synthetic), "training")
