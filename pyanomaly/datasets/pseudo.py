@@ -117,13 +117,11 @@ class FastObjectAnomalies(PseudoAnomalies):
         super().__init__(base, length, margin, seed, span=int(length))
         self.speed, self.size = float(speed), float(size)
         self.lengths = list(base.lengths)
-        self._labels, self._objects = [], []
-        for i, (n, a) in enumerate(zip(base.lengths, self.starts)):
-            labels = np.zeros(n, dtype=np.uint8)
-            self._objects.append(None if a is None else self._make_object(i))
+        self._labels = [np.zeros(n, dtype=np.uint8) for n in base.lengths]
+        self._objects = [None if a is None else self._make_object(i) for i, a in enumerate(self.starts)]
+        for labels, a in zip(self._labels, self.starts):
             if a is not None:
                 labels[a:a + self.length] = 1
-            self._labels.append(labels)
 
     def _make_object(self, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Video ``i``'s object: its pixels ``(h, w, C)`` float32, alpha ``(h, w, 1)`` and its
@@ -154,12 +152,14 @@ class FastObjectAnomalies(PseudoAnomalies):
     def video_frames(self, i: int, start: int = 0, stop: int | None = None) -> torch.Tensor:
         """Frames ``start:stop`` of pseudo video ``i``: ``(n, C, H, W)`` float32 in [0, 1]."""
         start, stop, _ = slice(start, stop).indices(self.lengths[i])
-        arr = np.array(self.base._array(i)[start:stop])
+        arr = self.base._array(i)[start:stop]
         a, obj = self.starts[i], self._objects[i]
-        if obj is not None:
+        shown = range(max(start, a), min(stop, a + self.length)) if obj is not None else range(0)
+        if shown:  # only chunks that hold the object are copied (the cache is a read-only mmap)
+            arr = np.array(arr)
             pixels, alpha, corners = obj
             h, w = pixels.shape[:2]
-            for t in range(max(start, a), min(stop, a + self.length)):
+            for t in shown:
                 y, x = corners[t - a]
                 region = arr[t - start, y:y + h, x:x + w].astype(np.float32)
                 arr[t - start, y:y + h, x:x + w] = np.rint(region + alpha * (pixels - region)).astype(np.uint8)
