@@ -129,12 +129,18 @@ _META_KEYS = {"model_name": ("MODEL.NAME", "model"), "model_args": ("MODEL.ARGS"
 def check_compatible(ckpt: dict, meta: dict, path: str | Path) -> None:
     """Refuse a checkpoint made for another method, arguments or input, naming the first difference.
 
-    Keys missing from an older checkpoint's ``meta`` are not compared.
+    Keys missing from an older checkpoint's ``meta`` are not compared. A model argument left
+    out on one side counts as its default (``meta["model_defaults"]``, the checkpoint's own
+    where it stored them), so writing out a default does not make a config incompatible.
     """
     saved = ckpt.get("meta", {})
     for key, (cfg_key, what) in _META_KEYS.items():
         if key in saved:
-            found = _first_difference(saved[key], meta.get(key), cfg_key)
+            there, here = saved[key], meta.get(key)
+            if key == "model_args" and isinstance(there, dict) and isinstance(here, dict):
+                defaults = meta.get("model_defaults", {})
+                there, here = {**saved.get("model_defaults", defaults), **there}, {**defaults, **here}
+            found = _first_difference(there, here, cfg_key)
             if found is not None:
                 name, there, here = found
                 raise CheckpointError(f"checkpoint {path} was made for a different {what}: {name} is {there!r} "

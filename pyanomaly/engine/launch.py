@@ -7,6 +7,7 @@ wrapped in ``DistributedDataParallel``; only rank 0 writes files.
 from __future__ import annotations
 
 import gc
+import inspect
 import logging
 import math
 import os
@@ -98,8 +99,20 @@ def model_meta(cfg: CfgNode) -> dict:
     cls = MODELS.get(cfg.MODEL.NAME)
     runtime = set(getattr(cls, "inference_args", ()))
     args = {k: v for k, v in cfg_to_dict(cfg.MODEL.ARGS).items() if k not in runtime}
-    return {"model_name": cfg.MODEL.NAME, "model_args": args,
+    return {"model_name": cfg.MODEL.NAME, "model_args": args, "model_defaults": _plain_defaults(cls, runtime),
             "image_size": list(cfg.DATASET.IMAGE_SIZE), "channels": cfg.DATASET.CHANNELS}
+
+
+def _plain_defaults(cls, leave_out: set[str]) -> dict:
+    """The constructor defaults of ``cls`` that a checkpoint can store (plain values), so that
+    an argument written out at its default compares equal to one left out."""
+    plain = (type(None), bool, int, float, str, list, tuple, dict)
+    try:
+        params = inspect.signature(cls).parameters.items()
+    except (TypeError, ValueError):
+        return {}
+    return {k: p.default for k, p in params
+            if k not in leave_out and p.default is not p.empty and isinstance(p.default, plain)}
 
 
 def build_model(cfg: CfgNode, device: torch.device):

@@ -16,6 +16,9 @@ frame: the network learns to continue motion at normal speed whatever speed it s
 test time whatever moves faster than in training is predicted too slow and its error grows.
 The skipped frames are the temporal pseudo-anomalies of Astrid et al. ("Learning Not to
 Reconstruct Anomalies", BMVC 2021), here a training input paired with a normal target.
+With ``pseudo_patch`` some training histories get a moving patch cut from another clip while
+the target stays the real next frame (their patch pseudo-anomalies; see
+:mod:`pyanomaly.models.pseudo_patch`).
 
 Example:
     >>> model = FramePredictor(network=dict(type="MyNet"), clip_length=5)
@@ -28,6 +31,7 @@ import torch
 from pyanomaly.registry import LOSSES, MODELS, NETWORKS, build
 
 from .base import VADModel
+from .pseudo_patch import MovingPatch
 
 
 @MODELS.register_module()
@@ -47,13 +51,17 @@ class FramePredictor(VADModel):
             last observed one, its target the frame after that; ``clip_length`` must be at
             least ``(history - 1) * max(skips) + 2``. ``None`` = off. Test-time prediction is
             unchanged.
+        pseudo_patch: ``{"prob", "size", "speed", "alpha"}``: in training, blend a patch cut
+            from another clip into some histories, sliding in a straight line, while the
+            target stays the real next frame (:class:`~pyanomaly.models.pseudo_patch.MovingPatch`).
+            ``None`` = off. Test-time prediction is unchanged.
     """
 
     inference_args = ("batch_windows",)
 
     def __init__(self, network: dict, clip_length: int = 5, losses: dict | None = None,
                  batch_windows: int = 16, residual: bool = False, history: int | None = None,
-                 fast_history: dict | None = None):
+                 fast_history: dict | None = None, pseudo_patch: dict | None = None):
         super().__init__()
         self.net = build(NETWORKS, network)
         self.clip_length = int(clip_length)
@@ -62,6 +70,7 @@ class FramePredictor(VADModel):
             raise ValueError(f"FramePredictor needs 1 <= history < clip_length (DATASET.CLIP_LENGTH), got history "
                              f"{self.history} and clip_length {self.clip_length}")
         self.fast_prob, self.fast_skips = self._check_fast_history(fast_history)
+        self.pseudo_patch = MovingPatch.from_config(pseudo_patch)
         losses = losses if losses is not None else {"IntensityLoss": 1.0}
         self.loss_weights = {name: float(w) for name, w in losses.items()}
         self.losses = torch.nn.ModuleDict({name: build(LOSSES, {"type": name}) for name in self.loss_weights})
@@ -106,7 +115,10 @@ class FramePredictor(VADModel):
 
     def forward(self, batch: dict) -> dict[str, torch.Tensor]:
         frames = batch["frames"]
-        prediction = self.predict(self.training_history(frames))
+        history = self.training_history(frames)
+        if self.training and self.pseudo_patch is not None:
+            history = self.pseudo_patch(history, frames[:, 0])
+        prediction = self.predict(history)
         target = frames[:, -1]
         return {f"loss_{name}": w * self.losses[name](prediction, target) for name, w in self.loss_weights.items()}
 

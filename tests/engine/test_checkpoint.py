@@ -64,6 +64,17 @@ def test_compatibility_names_the_first_differing_key():
             check_compatible({"meta": meta}, {**meta, key: value}, "x.pth")
 
 
+def test_a_model_argument_written_out_at_its_default_is_compatible():
+    defaults = {"residual": False, "history": None}
+    meta = {"model_name": "P", "model_args": {"clip_length": 5}, "model_defaults": defaults}
+    explicit = {**meta, "model_args": {"clip_length": 5, "residual": False}}
+    check_compatible({"meta": meta}, explicit, "x.pth")
+    check_compatible({"meta": explicit}, meta, "x.pth")
+    check_compatible({"meta": {"model_args": {"clip_length": 5}}}, explicit, "x.pth")  # saved without defaults
+    with pytest.raises(CheckpointError, match="MODEL.ARGS.residual is False there but True"):
+        check_compatible({"meta": meta}, {**meta, "model_args": {"clip_length": 5, "residual": True}}, "x.pth")
+
+
 def test_stale_temporaries_are_removed(tmp_path):
     save_checkpoint(tmp_path / "last.pth", {"step": 1})
     (tmp_path / ".last.pth.abc123.tmp").write_bytes(b"half a checkpoint")

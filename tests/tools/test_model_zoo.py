@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pyanomaly.config import load_cfg
-from pyanomaly.engine.checkpoint import SUMS_FILE, check_compatible, listed_sums, load_checkpoint, sha256
+from pyanomaly.engine.checkpoint import SUMS_FILE, CheckpointError, check_compatible, listed_sums, load_checkpoint, sha256
 from pyanomaly.engine.launch import model_meta
 
 REPO = Path(__file__).resolve().parents[2]
@@ -35,6 +35,14 @@ def test_checkpoint_fits_its_recipe(name):
     assert sorted(ckpt) in (["meta", "model", "step"], ["meta", "metrics", "model", "step"],
                             ["meta", "model", "step", "weights_dtype"])
     check_compatible(ckpt, model_meta(load_cfg(str(REPO / PUBLISHED[name][0]))), ZOO / name)
+
+
+def test_a_recipe_that_writes_out_a_default_still_fits_and_a_changed_argument_does_not():
+    ckpt = load_checkpoint(ZOO / "ped2_unet_native.pth")
+    recipe = str(REPO / PUBLISHED["ped2_unet_native.pth"][0])
+    check_compatible(ckpt, model_meta(load_cfg(recipe, ["MODEL.ARGS.fast_history", "None"])), "x.pth")  # its default
+    with pytest.raises(CheckpointError, match="MODEL.ARGS.residual is True there but False"):
+        check_compatible(ckpt, model_meta(load_cfg(recipe, ["MODEL.ARGS.residual", "False"])), "x.pth")
 
 
 @pytest.mark.skipif(not (PED2 / "ped2.mat").is_file(), reason=f"real Ped2 not present at {PED2}")
