@@ -115,6 +115,15 @@ def accepted_arguments(obj_cls: Any) -> set[str] | None:
     return {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
 
 
+def default_arguments(obj_cls: Any) -> dict[str, Any]:
+    """Keyword names of ``obj_cls`` that have a default, with it (``{}`` when not inspectable)."""
+    try:
+        params = inspect.signature(obj_cls).parameters.values()
+    except (TypeError, ValueError):
+        return {}
+    return {p.name: p.default for p in params if p.default is not p.empty}
+
+
 def _check_arguments(obj_cls: Any, kwargs: dict[str, Any], kind: str) -> None:
     try:
         sig = inspect.signature(obj_cls)

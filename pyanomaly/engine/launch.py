@@ -7,7 +7,6 @@ wrapped in ``DistributedDataParallel``; only rank 0 writes files.
 from __future__ import annotations
 
 import gc
-import inspect
 import logging
 import math
 import os
@@ -22,7 +21,7 @@ from yacs.config import CfgNode
 from pyanomaly.config import cfg_to_dict, save_cfg
 from pyanomaly.datasets import build_dataset, build_test_dataset
 from pyanomaly.datasets.transforms import build_transforms
-from pyanomaly.registry import MODELS, build, import_plugins
+from pyanomaly.registry import MODELS, build, default_arguments, import_plugins
 from pyanomaly.utils import resolve_device, seed_everything
 
 from .checkpoint import (CheckpointError, check_compatible, load_checkpoint, load_model_weights,
@@ -107,12 +106,7 @@ def _plain_defaults(cls, leave_out: set[str]) -> dict:
     """The constructor defaults of ``cls`` that a checkpoint can store (plain values), so that
     an argument written out at its default compares equal to one left out."""
     plain = (type(None), bool, int, float, str, list, tuple, dict)
-    try:
-        params = inspect.signature(cls).parameters.items()
-    except (TypeError, ValueError):
-        return {}
-    return {k: p.default for k, p in params
-            if k not in leave_out and p.default is not p.empty and isinstance(p.default, plain)}
+    return {k: v for k, v in default_arguments(cls).items() if k not in leave_out and isinstance(v, plain)}
 
 
 def build_model(cfg: CfgNode, device: torch.device):
