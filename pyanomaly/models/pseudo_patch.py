@@ -46,7 +46,9 @@ class MovingPatch:
 
     def __init__(self, prob: float = 0.5, size: Sequence[int] | int = (16, 48),
                  speed: Sequence[float] | float = (2.0, 8.0), alpha: Sequence[float] | float = (0.5, 1.0)):
-        self.prob = _pair(prob, "prob", 0.0, 1.0)[0]
+        if not isinstance(prob, (int, float)) or not 0.0 <= prob <= 1.0:
+            raise ValueError(f"MODEL.ARGS.pseudo_patch.prob must be a number in [0, 1], got {prob!r}")
+        self.prob = float(prob)
         self.size = _pair(size, "size", 1, math.inf)
         self.speed = _pair(speed, "speed", 0.0, math.inf)
         self.alpha = _pair(alpha, "alpha", 1e-6, 1.0)

@@ -50,6 +50,7 @@ def test_the_same_seed_draws_the_same_patches():
 
 
 @pytest.mark.parametrize("spec, message", [({"prob": 1.5}, "pseudo_patch.prob"),
+                                           ({"prob": [0.2, 0.5]}, "pseudo_patch.prob"),
                                            ({"size": [48, 16]}, "pseudo_patch.size"),
                                            ({"alpha": 0.0}, "pseudo_patch.alpha"),
                                            ({"speed": [1, 2, 3]}, "pseudo_patch.speed"),
