@@ -6,6 +6,8 @@ import logging
 import sys
 from typing import Callable, Sequence
 
+from pyanomaly.errors import KNOWN_ERRORS
+
 
 class ConfigArgumentParser(argparse.ArgumentParser):
     """An ``ArgumentParser`` whose options may also follow the ``KEY VALUE`` overrides.
@@ -49,19 +51,12 @@ def run_cli(main: Callable[[], object]) -> None:
     The line also goes to the run's ``log.txt`` when one is open, so a long run's log says
     why it ended.
     """
-    from pyanomaly.config import ConfigError
-    from pyanomaly.datasets.base import DatasetError
-    from pyanomaly.engine.checkpoint import CheckpointError
-    from pyanomaly.engine.hooks import NonFiniteLossError
-    from pyanomaly.registry import RegistryError
-    known = (ConfigError, DatasetError, CheckpointError, RegistryError, NonFiniteLossError,
-             FileNotFoundError, ModuleNotFoundError, PermissionError, OSError, ValueError)
     try:
         main()
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
-    except known as exc:
+    except KNOWN_ERRORS as exc:
         message = f"error: {exc}"
         _log_to_files(message)
         print(message, file=sys.stderr)

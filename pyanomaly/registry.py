@@ -29,6 +29,8 @@ from typing import Any, Iterable
 
 from mmengine.registry import Registry
 
+from pyanomaly.errors import RegistryError
+
 __all__ = [
     "NETWORKS", "MODELS", "DATASETS", "TRANSFORMS", "LOSSES", "SCORERS", "NORMALIZERS", "EVALUATORS",
     "HOOKS", "DEMARCATIONS", "build", "accepted_arguments", "import_plugins", "RegistryError",
@@ -57,13 +59,6 @@ EVALUATORS = Registry("evaluator", scope=_SCOPE, locations=["pyanomaly.evaluatio
 HOOKS = Registry("hook", scope=_SCOPE, locations=["pyanomaly.engine.hooks"])
 # STREAMER event-demarcation rules: (loss, buffer length) -> why the event closes, or None.
 DEMARCATIONS = Registry("demarcation", scope=_SCOPE, locations=["pyanomaly.networks.meta.streamer.demarcation"])
-
-
-class RegistryError(KeyError):
-    """An unknown name, or arguments a registered class does not take."""
-
-    def __str__(self) -> str:  # KeyError would print the message in quotes
-        return str(self.args[0])
 
 
 def registered_names(registry: Registry) -> list[str]:

@@ -12,6 +12,8 @@ from typing import Callable
 import numpy as np
 import torch
 
+from pyanomaly.errors import ConfigError
+
 
 def atomic_write(path: str | Path, write: Callable[[str], None]) -> None:
     """Call ``write(tmp_path)`` then rename the temp file over ``path`` (fsynced).
@@ -101,6 +103,5 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        from pyanomaly.config import ConfigError
         raise ConfigError("SYSTEM.DEVICE is 'cuda' but no CUDA device is available; use 'auto' or 'cpu'")
     return torch.device(name)

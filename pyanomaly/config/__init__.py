@@ -16,13 +16,12 @@ from typing import Any, Sequence
 import yaml
 from yacs.config import CfgNode
 
+from pyanomaly.errors import ConfigError
+from pyanomaly.utils import atomic_write_text
+
 from .defaults import get_defaults
 
 __all__ = ["CfgNode", "ConfigError", "get_cfg", "load_cfg", "cfg_to_dict", "save_cfg"]
-
-
-class ConfigError(ValueError):
-    """A config file, key or value that cannot be used; the message names it."""
 
 
 def get_cfg() -> CfgNode:
@@ -50,7 +49,9 @@ def load_cfg(path: str | Path | None = None, opts: Sequence[str] = (), freeze: b
     for key, raw in zip(opts[0::2], opts[1::2]):
         node, leaf = _locate(cfg, key)
         value = _decode(raw)
-        if leaf in node:
+        if leaf in node and is_spec(node[leaf]):
+            value = _spec(value, node[leaf], key, "override")
+        elif leaf in node:
             value = _coerce(value, node[leaf], key)
         node[leaf] = _to_node(value)
     _validate(cfg)
@@ -67,7 +68,9 @@ def _merge(node: CfgNode, data: dict, keys: list[str], source: str) -> None:
                 node[k] = _to_node(v)
                 continue
             raise ConfigError(f"{source}: unknown config key '{full}'{_suggest(k, node)}")
-        if isinstance(node[k], CfgNode):
+        if is_spec(node[k]):
+            node[k] = _spec(v, node[k], full, source)
+        elif isinstance(node[k], CfgNode):
             if not isinstance(v, dict):
                 raise ConfigError(f"{source}: '{full}' is a section; expected a mapping, got {v!r}")
             _merge(node[k], v, keys + [str(k)], source)
@@ -88,9 +91,30 @@ def _locate(cfg: CfgNode, key: str) -> tuple[CfgNode, str]:
     leaf = parts[-1]
     if leaf not in node and not node.is_new_allowed():
         raise ConfigError(f"unknown config key '{key}'{_suggest(leaf, node)}")
-    if leaf in node and isinstance(node[leaf], CfgNode):
+    if leaf in node and isinstance(node[leaf], CfgNode) and not is_spec(node[leaf]):
         raise ConfigError(f"'{key}' is a section; override one of its keys: {', '.join(node[leaf])}")
     return node, leaf
+
+
+def is_spec(node: Any) -> bool:
+    """True for a *spec* key: a part built from a registry, ``{type: NAME, <its arguments>}``."""
+    return isinstance(node, CfgNode) and node.is_new_allowed() and "type" in node
+
+
+def _spec(value: Any, default: CfgNode, key: str, source: str) -> CfgNode:
+    """A new value of a spec key. A bare name stands for ``{type: NAME}``; a mapping without a
+    ``type`` changes the arguments of the current one; one with another ``type`` replaces it
+    whole (the old part's arguments do not carry over to a part that may not take them)."""
+    if isinstance(value, str):
+        value = {"type": value}
+    if isinstance(value, CfgNode):
+        value = cfg_to_dict(value)
+    if not isinstance(value, dict):
+        raise ConfigError(f"{source}: '{key}' names a registered part: give its name or a mapping "
+                          f"{{type: NAME, <arguments>}}, got {value!r}")
+    if "type" not in value or value["type"] == default["type"]:
+        value = {**cfg_to_dict(default), **value}
+    return _to_node(value)
 
 
 def _suggest(key: str, node: CfgNode) -> str:
@@ -185,6 +209,4 @@ def cfg_to_dict(cfg: CfgNode) -> dict:
 
 def save_cfg(cfg: CfgNode, path: str | Path) -> None:
     """Write the merged config as YAML (atomically)."""
-    from pyanomaly.utils import atomic_write_text
-
     atomic_write_text(path, yaml.safe_dump(cfg_to_dict(cfg), sort_keys=False))

@@ -23,12 +23,10 @@ from typing import Sequence
 import cv2
 import numpy as np
 
+from pyanomaly.errors import DatasetError
+
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
 VIDEO_EXTENSIONS = (".avi", ".mp4", ".mov", ".mkv", ".mpg", ".mpeg", ".wmv", ".m4v", ".webm")
-
-
-class DatasetError(ValueError):
-    """Data that cannot be used as it is; the message names the file or video and the numbers."""
 
 
 @dataclass

@@ -22,12 +22,9 @@ import numpy as np
 import torch
 
 from pyanomaly.utils import atomic_write, atomic_write_text
+from pyanomaly.errors import CheckpointError
 
 SUMS_FILE = "SHA256SUMS"  # beside published checkpoints: "<sha256>  <file name>" per line
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint that is missing, unreadable or made for another model."""
 
 
 def rng_state() -> dict:

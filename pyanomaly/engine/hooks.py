@@ -29,6 +29,7 @@ from pathlib import Path
 import torch
 
 from pyanomaly.registry import HOOKS
+from pyanomaly.errors import NonFiniteLossError
 
 logger = logging.getLogger("pyanomaly")
 
@@ -69,10 +70,6 @@ class LRSchedulerHook(HookBase):
     def after_step(self):
         if self.trainer.scheduler is not None:
             self.trainer.scheduler.step()
-
-
-class NonFiniteLossError(FloatingPointError):
-    """Training produced NaN or Inf."""
 
 
 @HOOKS.register_module()

@@ -21,7 +21,8 @@ from yacs.config import CfgNode
 from pyanomaly.config import cfg_to_dict, save_cfg
 from pyanomaly.datasets import build_dataset, build_test_dataset
 from pyanomaly.datasets.transforms import build_transforms
-from pyanomaly.registry import MODELS, build, default_arguments, import_plugins
+from pyanomaly.models.build import build_model, model_meta
+from pyanomaly.registry import import_plugins
 from pyanomaly.utils import resolve_device, seed_everything
 
 from .checkpoint import (CheckpointError, check_compatible, load_checkpoint, load_model_weights,
@@ -87,33 +88,6 @@ def setup_logging(log_file: Path | None, level: str = "INFO") -> None:
         fh.setFormatter(fmt)
         root.addHandler(fh)
     root.propagate = False
-
-
-def model_meta(cfg: CfgNode) -> dict:
-    """Plain-typed identity of the model, stored in checkpoints and compared on load.
-
-    Arguments that only change how a trained model is run (the method's ``inference_args``,
-    e.g. a test window) are left out, so they can differ between training and testing.
-    """
-    cls = MODELS.get(cfg.MODEL.NAME)
-    runtime = set(getattr(cls, "inference_args", ()))
-    args = {k: v for k, v in cfg_to_dict(cfg.MODEL.ARGS).items() if k not in runtime}
-    return {"model_name": cfg.MODEL.NAME, "model_args": args, "model_defaults": _plain_defaults(cls, runtime),
-            "image_size": list(cfg.DATASET.IMAGE_SIZE), "channels": cfg.DATASET.CHANNELS}
-
-
-def _plain_defaults(cls, leave_out: set[str]) -> dict:
-    """The constructor defaults of ``cls`` that a checkpoint can store (plain values), so that
-    an argument written out at its default compares equal to one left out."""
-    plain = (type(None), bool, int, float, str, list, tuple, dict)
-    return {k: v for k, v in default_arguments(cls).items() if k not in leave_out and isinstance(v, plain)}
-
-
-def build_model(cfg: CfgNode, device: torch.device):
-    """The method named by ``MODEL.NAME`` with ``MODEL.ARGS`` (+ ``clip_length`` if it takes one)."""
-    args = dict(type=cfg.MODEL.NAME, **cfg_to_dict(cfg.MODEL.ARGS))
-    model = build(MODELS, args, clip_length=cfg.DATASET.CLIP_LENGTH)
-    return model.to(device)
 
 
 def _lr_lambda(cfg: CfgNode):

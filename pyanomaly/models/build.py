@@ -1,0 +1,40 @@
+"""Building a method from the config: the only code under ``models/`` that reads it.
+
+Example:
+    >>> model = build_model(load_cfg("configs/prednet.yaml"))
+    >>> meta = model_meta(cfg)            # what a checkpoint stores to be matched on load
+"""
+from __future__ import annotations
+
+from pyanomaly.config import CfgNode, cfg_to_dict
+from pyanomaly.registry import MODELS, build, default_arguments
+
+__all__ = ["build_model", "model_meta"]
+
+
+def build_model(cfg: CfgNode, device=None):
+    """The method named by ``MODEL.NAME`` with ``MODEL.ARGS`` (+ ``clip_length`` =
+    ``DATASET.CLIP_LENGTH`` if it takes one), moved to ``device`` when given."""
+    args = dict(type=cfg.MODEL.NAME, **cfg_to_dict(cfg.MODEL.ARGS))
+    model = build(MODELS, args, clip_length=cfg.DATASET.CLIP_LENGTH)
+    return model if device is None else model.to(device)
+
+
+def model_meta(cfg: CfgNode) -> dict:
+    """Plain-typed identity of the model, stored in checkpoints and compared on load.
+
+    Arguments that only change how a trained model is run (the method's ``inference_args``,
+    e.g. a test window) are left out, so they can differ between training and testing.
+    """
+    cls = MODELS.get(cfg.MODEL.NAME)
+    runtime = set(getattr(cls, "inference_args", ()))
+    args = {k: v for k, v in cfg_to_dict(cfg.MODEL.ARGS).items() if k not in runtime}
+    return {"model_name": cfg.MODEL.NAME, "model_args": args, "model_defaults": _plain_defaults(cls, runtime),
+            "image_size": list(cfg.DATASET.IMAGE_SIZE), "channels": cfg.DATASET.CHANNELS}
+
+
+def _plain_defaults(cls, leave_out: set[str]) -> dict:
+    """The constructor defaults of ``cls`` that a checkpoint can store (plain values), so that
+    an argument written out at its default compares equal to one left out."""
+    plain = (type(None), bool, int, float, str, list, tuple, dict)
+    return {k: v for k, v in default_arguments(cls).items() if k not in leave_out and isinstance(v, plain)}
