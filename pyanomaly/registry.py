@@ -32,7 +32,7 @@ from mmengine.registry import Registry
 from pyanomaly.errors import RegistryError
 
 __all__ = [
-    "NETWORKS", "MODELS", "DATASETS", "TRANSFORMS", "LOSSES", "SCORERS", "NORMALIZERS", "EVALUATORS",
+    "NETWORKS", "MODELS", "DATASETS", "TRANSFORMS", "LOSSES", "SCORERS", "NORMALIZERS", "EVALUATORS", "TASKS",
     "HOOKS", "DEMARCATIONS", "build", "accepted_arguments", "import_plugins", "RegistryError",
 ]
 
@@ -55,6 +55,8 @@ SCORERS = Registry("scorer", scope=_SCOPE, locations=["pyanomaly.scoring"])
 NORMALIZERS = Registry("normalizer", scope=_SCOPE, locations=["pyanomaly.scoring"])
 # Evaluators: per-video scores and labels -> dict of metrics.
 EVALUATORS = Registry("evaluator", scope=_SCOPE, locations=["pyanomaly.evaluation"])
+# Evaluation tasks: (method, split) -> metrics and files (anomaly detection, forecasting, classification).
+TASKS = Registry("task", scope=_SCOPE, locations=["pyanomaly.evaluation.tasks"])
 # Trainer hooks (see engine/hooks.py).
 HOOKS = Registry("hook", scope=_SCOPE, locations=["pyanomaly.engine.hooks"])
 # STREAMER event-demarcation rules: (loss, buffer length) -> why the event closes, or None.

@@ -23,7 +23,7 @@ def main() -> None:
     from pyanomaly.config import load_cfg
     cfg = load_cfg(args.cfg, args.opts)
     if args.scores:
-        from pyanomaly.engine.inference import rescore
+        from pyanomaly.engine.rescore import rescore
         rescore(cfg, args.scores, config_path=args.cfg)
     else:
         from pyanomaly.engine.launch import test

@@ -77,8 +77,9 @@ def stream_end_to_end(device: torch.device, model: str = "prednet_ped2", variant
     does (worst 16x16 patch PSNR, causal normalisation).
     """
     from pyanomaly.config import get_cfg
-    from pyanomaly.engine.streaming import StreamScorer, find_sources, read_chunks, stream_pipeline, to_tensor
-    from pyanomaly.engine.inference import build_scorer
+    from pyanomaly.datasets.sources import find_sources, read_chunks, to_tensor
+    from pyanomaly.scoring.build import build_scorer, build_stream_pipeline
+    from pyanomaly.scoring.video import VideoScorer
 
     from .models import MODEL_CONFIGS, build_model
 
@@ -97,12 +98,14 @@ def stream_end_to_end(device: torch.device, model: str = "prednet_ped2", variant
         scorer = build_scorer(cfg)
 
         def run(v: str) -> int:  # exactly score_video's loop, without the writing
-            stream = StreamScorer(net, scorer, stream_pipeline(cfg, scorer.higher_is_anomalous), device,
-                                  "bf16" if v.endswith("bf16") else "fp32", fused_update=v.startswith("fused"))
+            loop = VideoScorer(net, scorer, build_stream_pipeline(cfg, scorer.higher_is_anomalous), device,
+                               "bf16" if v.endswith("bf16") else "fp32",
+                               context=fast.fused_update if v.startswith("fused") else None)
+            stream = loop.start()
             with fast.reference_mode() if v == "reference" else nullcontext():
                 for frames, _ in read_chunks(source, cfg.TEST.CHUNK, (h, w), c):
                     stream.push(to_tensor(frames))
-            return stream.frames
+            return stream.position
 
         calls = {v: (lambda v=v: run(v)) for v in variants}
         log(f"  end-to-end stream: {model} {', '.join(variants)} on {folder} ...")

@@ -173,6 +173,7 @@ _CHOICES = {
     "TRAIN.LR_SCHEDULE": ("constant", "cosine", "step"),
     "TRAIN.BEST_MODE": ("max", "min"),
     "SCORE.MISSING": ("exclude", "fill"),
+    "STREAM.RENDER_FORMAT": ("mp4", "avi"),
     "TEST.PRECISION": ("fp32", "bf16"),
     "TEST.PSEUDO_ANOMALY": ("", "frame_skip", "fast_object"),
 }

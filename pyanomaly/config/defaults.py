@@ -73,8 +73,6 @@ _C.TEST.PSEUDO_MARGIN = 0  # pseudo-anomalies: normal frames before each segment
 _C.TEST.PSEUDO_SPEED = 0.012  # fast_object pseudo-anomalies: the object's speed, in frame widths per frame
 _C.TEST.PSEUDO_SIZE = 0.15  # fast_object pseudo-anomalies: the object's height, as a fraction of the frame height
 _C.TEST.FUSED_UPDATE = False  # test-time: the LSTM cell update as one torch.compile'd pass (needs a C++ compiler; seconds to compile once, then 1.1-1.3x faster recurrent models)
-_C.TEST.FPS = 0.0  # tools/score_video.py: frame rate for time_s; 0 = the video's own (25 if it has none)
-_C.TEST.RENDER_FORMAT = "mp4"  # tools/score_video.py --render: "mp4" (mp4v codec) or "avi" (MJPG)
 
 # ---------------------------------------------------------------------------------------
 _C.SCORE = CN()
@@ -82,16 +80,20 @@ _C.SCORE.ERROR = "PSNR"  # registered scorer: "PSNR" (dB, lower = anomalous), "M
 _C.SCORE.MAX_VAL = 1.0  # peak value of a frame: PSNR's peak, the unit of PIXEL_THRESHOLD (frames are in [0, 1])
 _C.SCORE.PATCH = 0  # >0: error is the worst PATCH x PATCH patch instead of the frame mean
 _C.SCORE.PIXEL_THRESHOLD = 0.05  # AREA: a pixel is mispredicted when its absolute error exceeds this fraction of MAX_VAL
-_C.SCORE.NORMALIZE = "minmax"  # registered normaliser: "minmax" (per video, offline), "none", "causal" (streams)
-_C.SCORE.CAUSAL_WINDOW = 300  # causal: frames of recent normal history the running mean/std are taken over
-_C.SCORE.CAUSAL_WARMUP = 25  # causal: frames of history needed before frames are scored (earlier ones: no score)
-_C.SCORE.CAUSAL_EXCLUDE_ABOVE = 3.0  # causal: frames scoring above this stay out of the history; 0 = keep all
-_C.SCORE.CAUSAL_MIN_STD = 0.0  # causal: smallest std scores are divided by, in the error's units (AREA on a static camera: a few pixels' share, e.g. 0.0002)
+_C.SCORE.NORMALIZE = CN({"type": "minmax"}, new_allowed=True)  # registered normaliser {type: NAME, <args>}: "minmax" (per video, offline), "none", or "causal" (args: window, warmup, exclude_above, min_std; see STREAM.NORMALIZE)
 _C.SCORE.SMOOTH_SIGMA = 0.0  # Gaussian smoothing of scores in frames; 0 = off (fixed before testing)
 _C.SCORE.SMOOTH_MODE = "centred"  # "centred" (offline, reads later frames) or "causal" (earlier frames only)
 _C.SCORE.MISSING = "exclude"  # frames without a prediction: "exclude" from metrics or "fill" (nearest scored frame)
-_C.SCORE.ALARM_THRESHOLD = 3.0  # tools/score_video.py: a frame alarms when its score exceeds this
-_C.SCORE.ALARM_MIN_FRAMES = 5  # tools/score_video.py: alarms need at least this many consecutive alarming frames
+
+# ---------------------------------------------------------------------------------------
+# Live scoring (tools/score_video.py): every score final when its frame is read.
+_C.STREAM = CN()
+_C.STREAM.NORMALIZE = CN({"type": "causal", "window": 300, "warmup": 25, "exclude_above": 3.0, "min_std": 0.0}, new_allowed=True)  # causal normaliser: z-score against the last `window` normal frames, none for the first `warmup`, frames above `exclude_above` kept out of the history, std floored at `min_std` (error units; AREA on a static camera: ~0.0002)
+_C.STREAM.SMOOTH_SIGMA = 0.0  # one-sided (causal) Gaussian smoothing of the scores in frames; 0 = off
+_C.STREAM.ALARM_THRESHOLD = 3.0  # a frame alarms when its score exceeds this
+_C.STREAM.ALARM_MIN_FRAMES = 5  # an alarm needs at least this many consecutive alarming frames
+_C.STREAM.FPS = 0.0  # frame rate for time_s and alarm times; 0 = the video's own (25 if it has none)
+_C.STREAM.RENDER_FORMAT = "mp4"  # --render: "mp4" (mp4v codec) or "avi" (MJPG)
 
 # ---------------------------------------------------------------------------------------
 _C.EVAL = CN()

@@ -28,8 +28,9 @@ from pathlib import Path
 
 import torch
 
-from pyanomaly.registry import HOOKS
 from pyanomaly.errors import NonFiniteLossError
+from pyanomaly.evaluation.metrics import format_metrics
+from pyanomaly.registry import HOOKS
 
 logger = logging.getLogger("pyanomaly")
 
@@ -286,7 +287,6 @@ class LoggerHook(HookBase):
         if t.metrics is None or t.metrics_step == self._logged_metrics:
             return False
         self._logged_metrics = t.metrics_step
-        from pyanomaly.engine.inference import format_metrics
         logger.info("eval at step %d: %s", t.metrics_step, format_metrics(t.metrics))
         if self.writer is None:
             return False

@@ -21,6 +21,8 @@ from yacs.config import CfgNode
 from pyanomaly.config import cfg_to_dict, save_cfg
 from pyanomaly.datasets import build_dataset, build_test_dataset
 from pyanomaly.datasets.transforms import build_transforms
+from pyanomaly.evaluation.build import build_task
+from pyanomaly.evaluation.metrics import format_metrics
 from pyanomaly.models.build import build_model, model_meta
 from pyanomaly.registry import import_plugins
 from pyanomaly.utils import resolve_device, seed_everything
@@ -28,7 +30,6 @@ from pyanomaly.utils import resolve_device, seed_everything
 from .checkpoint import (CheckpointError, check_compatible, load_checkpoint, load_model_weights,
                          remove_stale_temporaries, rng_state, save_checkpoint, set_rng_state)
 from .hooks import build_hooks
-from .inference import format_metrics
 from .sampler import InfiniteSampler
 from .trainer import Trainer
 
@@ -144,8 +145,9 @@ def train(cfg: CfgNode, resume: bool = False, config_path: str | None = None) ->
     loader = DataLoader(train_set, batch_size=cfg.TRAIN.BATCH_SIZE, sampler=sampler,
                         num_workers=cfg.DATASET.NUM_WORKERS, pin_memory=device.type == "cuda",
                         persistent_workers=cfg.DATASET.NUM_WORKERS > 0)
+    task = build_task(cfg, model.task)
     trainer = Trainer(model, forward, optimizer, scheduler, loader, cfg.TRAIN.MAX_STEPS, build_hooks(cfg), out,
-                      evaluate=lambda: model.evaluate(test_set, cfg, device, out if rank == 0 else None),
+                      evaluate=lambda: task.evaluate(model, test_set, device, out if rank == 0 else None),
                       meta=model_meta(cfg), device=device, grad_clip=cfg.TRAIN.GRAD_CLIP,
                       scaler=torch.amp.GradScaler("cuda") if amp else None, autocast=amp,
                       samples_per_step=per_step, is_main=rank == 0,
@@ -182,8 +184,8 @@ def _train_online(cfg: CfgNode, model, train_set, test_set, ckpt: dict | None, o
                   world: int) -> dict:
     """Train a method that learns online (``model.online``) in one pass over the training stream.
 
-    Instead of the step-based :class:`Trainer`, the method's ``fit_online(train_set, cfg,
-    device, save, position)`` streams the training videos and calls ``save(position)``
+    Instead of the step-based :class:`Trainer`, the method's ``fit_online(train_set, device,
+    save, position, ...)`` streams the training videos and calls ``save(position)``
     every ``TRAIN.CHECKPOINT_PERIOD`` frames; ``position`` is a dict of plain types saying
     where the stream stands, stored in ``checkpoints/last.pth`` beside the model's state
     and the RNG states, and handed back on ``--resume``. When the pass ends, ``last.pth``
@@ -209,9 +211,10 @@ def _train_online(cfg: CfgNode, model, train_set, test_set, ckpt: dict | None, o
         for name in names:
             save_checkpoint(checkpoints / f"{name}.pth", state)
 
-    final = model.fit_online(train_set, cfg, device, save, position)
+    final = model.fit_online(train_set, device, save, position, checkpoint_period=cfg.TRAIN.CHECKPOINT_PERIOD,
+                             log_period=cfg.TRAIN.LOG_PERIOD, progress=cfg.LOG.PROGRESS, out_dir=out)
     save(final, ("last", "best"))
-    metrics = model.evaluate(test_set, cfg, device, out)
+    metrics = build_task(cfg, model.task).evaluate(model, test_set, device, out)
     logger.info("final: %s", format_metrics(metrics))
     _log_outputs(out)
     _teardown()
@@ -287,7 +290,7 @@ def test(cfg: CfgNode, checkpoint: str | Path, config_path: str | None = None) -
     logger.info("scoring %d videos (%d frames) of %s with %s (step %s)%s", len(test_set.videos),
                 sum(test_set.lengths), cfg.DATASET.ROOT, checkpoint, ckpt.get("step"),
                 f", with {cfg.TEST.PSEUDO_ANOMALY} pseudo-anomalies" if cfg.TEST.PSEUDO_ANOMALY else "")
-    metrics = model.evaluate(test_set, cfg, device, out if rank == 0 else None)
+    metrics = build_task(cfg, model.task).evaluate(model, test_set, device, out if rank == 0 else None)
     logger.info("%s", format_metrics(metrics))
     if rank == 0:
         _log_outputs(out)

@@ -164,3 +164,15 @@ class PerGroupEvaluator:
         if groups is None:
             return {}
         return {"per_group": group_metrics(names, scores, labels, groups)}
+
+
+def format_metrics(metrics: dict) -> str:
+    """One line that always says which AUC is which (other tasks: their scalar metrics)."""
+    def f(k):
+        v = metrics.get(k)
+        return "n/a" if v is None else f"{v:.4f}"
+    if "protocol" not in metrics:
+        return " | ".join(f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, float))
+    return (f"frame AUC micro (all frames) {f('auc_micro')} | AUC macro (mean per video) {f('auc_macro')} | "
+            f"EER {f('eer')} | AP {f('ap')} | {metrics.get('frames_evaluated', 0)} frames, "
+            f"{metrics['protocol']['frames_without_score']} without score")

@@ -12,13 +12,17 @@ A method owns its networks and its loss, and says how a video is predicted as a 
   of a video). ``prediction[i]`` predicts ``frames[i]`` from earlier frames only;
   ``valid[i]`` is False where there is not enough history yet. Feeding a video in chunks
   gives the same result as feeding it whole.
-* ``online = True`` with ``fit_online(train_set, cfg, device, save, position)``: a method
+* ``online = True`` with ``fit_online(train_set, device, save, position, ...)``: a method
   that learns from the stream in one pass instead of by optimisation steps;
   ``tools/train.py`` calls it in place of the trainer (see :mod:`pyanomaly.engine.launch`).
-* ``evaluate(dataset, cfg, device, out_dir) -> dict``: the metrics of the method on a test
-  split, used by periodic and final evaluation. The default scores frames by prediction
-  error (:func:`pyanomaly.engine.inference.evaluate`); a method with another task (a
-  forecaster, a classifier) overrides it.
+* ``task``: the name of the evaluation task (``TASKS``) that measures the method:
+  ``"anomaly_detection"`` (frames scored by prediction error) unless a method says otherwise
+  (``"forecasting"``, ``"classification"``); the task, not the method, computes metrics and
+  writes files (:mod:`pyanomaly.evaluation.tasks`).
+* optionally ``write_outputs(out_dir, names, split)``: files a method makes of the videos it
+  has just predicted, besides their scores (STREAMER's ``events.json``).
+
+A method never sees the config: :mod:`pyanomaly.models.build` builds it from ``MODEL.*``.
 """
 from __future__ import annotations
 
@@ -34,6 +38,8 @@ class VADModel(nn.Module):
     #: constructor arguments that only change how a trained model is run, not its weights;
     #: a checkpoint is accepted whatever their values
     inference_args: tuple[str, ...] = ()
+    #: the evaluation task (registered in ``TASKS``) that measures the method
+    task: str = "anomaly_detection"
 
     def forward(self, batch: dict) -> dict[str, torch.Tensor]:
         raise NotImplementedError
@@ -64,11 +70,6 @@ class VADModel(nn.Module):
     @torch.no_grad()
     def predict_stream(self, frames: torch.Tensor, state: Any = None):
         raise NotImplementedError
-
-    def evaluate(self, dataset, cfg, device: torch.device, out_dir=None) -> dict:
-        """Metrics on ``dataset``; with ``out_dir`` also write them (and scores, plots) there."""
-        from pyanomaly.engine.inference import evaluate
-        return evaluate(self, dataset, cfg, device, out_dir)
 
     @torch.no_grad()
     def stream_windows(self, frames: torch.Tensor, state: Any, history: int, predict_next,

@@ -8,9 +8,8 @@ with their sequence API) reads them, and the last layer's final hidden state, av
 max-pooled over positions, goes through dropout to a linear layer of ``num_classes`` logits.
 Training minimises cross-entropy against ``batch["target"]``.
 
-Evaluation (:meth:`Classifier.evaluate`) reports clip accuracy, video accuracy (the mean of a
-video's clip probabilities), per-class accuracy and the clip confusion matrix (rows: true
-class, columns: predicted), writes ``metrics.json`` and ``plots/confusion_matrix.png``.
+Its task is ``"classification"`` (:mod:`pyanomaly.evaluation.tasks.classification`: clip and
+video accuracy, per-class accuracy, the confusion matrix).
 
 Example:
     >>> model = Classifier(num_classes=6, hidden_channels=(16,))
@@ -80,9 +79,11 @@ class Classifier(VADModel):
     Args:
         num_classes: number of classes (6 for KTH).
         label_smoothing: of the cross-entropy.
-        eval_batch: clips per forward pass in :meth:`evaluate`.
+        eval_batch: clips per forward pass in evaluation.
         The rest are :class:`ClipClassifier`'s arguments.
     """
+
+    task = "classification"
 
     def __init__(self, num_classes: int = 6, in_channels: int = 1, hidden_channels: Sequence[int] = (32,),
                  kernel_size: int = 3, downsample: int = 4, base_channels: int = 8, cell: str = "ConvLSTM",
@@ -121,63 +122,3 @@ class Classifier(VADModel):
         finally:
             self.train(was_training)
         return np.concatenate(probs), np.asarray(targets), np.asarray(videos)
-
-    def evaluate(self, dataset, cfg, device: torch.device, out_dir=None) -> dict:
-        """Accuracy (clips and videos), per-class accuracy and confusion matrix on ``dataset``."""
-        probs, targets, videos = self.predict_clips(dataset, device)
-        k = self.num_classes
-        if targets.size and (targets.min() < 0 or targets.max() >= k):
-            raise ValueError(f"Classifier has {k} classes but the dataset has targets up to {targets.max()}")
-        pred = probs.argmax(1)
-        confusion = np.zeros((k, k), dtype=np.int64)
-        np.add.at(confusion, (targets, pred), 1)
-        vids = np.unique(videos)
-        video_hits = [probs[videos == v].mean(0).argmax() == targets[videos == v][0] for v in vids]
-        names = list(getattr(dataset, "classes", [str(i) for i in range(k)]))[:k]
-        per_class = {n: float(confusion[i, i] / confusion[i].sum()) if confusion[i].sum() else None
-                     for i, n in enumerate(names)}
-        metrics = {
-            "task": "classification",
-            "accuracy": float((pred == targets).mean()) if targets.size else 0.0,
-            "video_accuracy": float(np.mean(video_hits)) if video_hits else 0.0,
-            "clips": int(targets.size), "videos": int(vids.size),
-            "classes": names,
-            "per_class_accuracy": per_class,
-            "confusion_matrix": confusion.tolist(),
-            "units": "accuracy: fraction of clips classified right; video_accuracy: of videos, by their mean clip "
-                     "probability; confusion_matrix[true][predicted] counts clips",
-        }
-        if out_dir is not None:
-            from pyanomaly.evaluation.export import write_metrics
-            out_dir = Path(out_dir)
-            write_metrics(out_dir / "metrics.json", metrics)
-            plot_confusion(out_dir / "plots" / "confusion_matrix.png", confusion, names,
-                           f"clip accuracy {metrics['accuracy']:.3f} ({targets.size} clips)")
-        return metrics
-
-
-def plot_confusion(path: str | Path, confusion: np.ndarray, names: Sequence[str], title: str = "") -> None:
-    """PNG of a confusion matrix (rows: true class, columns: predicted), counts in the cells."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    k = len(names)
-    rates = confusion / np.maximum(confusion.sum(1, keepdims=True), 1)
-    fig, ax = plt.subplots(figsize=(1.0 * k + 2.5, 1.0 * k + 1.5))
-    ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
-    for i in range(k):
-        for j in range(k):
-            ax.text(j, i, str(confusion[i, j]), ha="center", va="center",
-                    color="white" if rates[i, j] > 0.5 else "black", fontsize=9)
-    ax.set_xticks(range(k), names, rotation=45, ha="right")
-    ax.set_yticks(range(k), names)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    if title:
-        ax.set_title(title)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
-    plt.close(fig)

@@ -10,10 +10,8 @@ decoded to a frame at every step. ``cell`` picks the recurrent stack by its regi
 ``"ConvLSTM"`` or ``"SAConvLSTM"`` (Lin et al., AAAI 2020), or any network with their
 sequence API; ``cell_args`` go to it.
 
-Evaluation (:meth:`Forecaster.evaluate`) reports per-frame MSE (per pixel, frames in [0, 1])
-and SSIM of the forecast and of two baselines (copy the last observed frame; an all-zero
-frame, which on mostly empty frames scores a high SSIM), writes ``metrics.json`` and
-``plots/forecast.png`` (input / truth / forecast).
+Its task is ``"forecasting"`` (:mod:`pyanomaly.evaluation.tasks.forecasting`: per-frame MSE
+and SSIM of the forecast and of two baselines that learn nothing, ``plots/forecast.png``).
 
 Example:
     >>> model = Forecaster(input_frames=10, clip_length=20, hidden_channels=(16, 16))
@@ -37,39 +35,6 @@ from pyanomaly.registry import MODELS, NETWORKS, build
 from .base import VADModel
 
 logger = logging.getLogger("pyanomaly")
-
-
-def gaussian_window(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
-    """Normalised 1-D Gaussian ``(size,)``."""
-    x = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
-    w = torch.exp(-x ** 2 / (2 * sigma ** 2))
-    return (w / w.sum()).float()
-
-
-def ssim(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0, window: int = 11,
-         sigma: float = 1.5) -> torch.Tensor:
-    """Structural similarity (Wang et al. 2004) of ``x`` and ``y`` ``(N, C, H, W)`` -> ``(N,)``.
-
-    Local means, variances and covariance under a ``window x window`` Gaussian (``sigma``),
-    computed where the window fits inside the image (no padding); ``C1 = (0.01 L)^2``,
-    ``C2 = (0.03 L)^2`` with ``L = data_range``; the SSIM map is averaged over positions and
-    channels. Images smaller than the window use a window of their size.
-    """
-    if x.shape != y.shape or x.dim() != 4:
-        raise ValueError(f"ssim expects two (N, C, H, W) tensors of one shape, got {tuple(x.shape)}, {tuple(y.shape)}")
-    x, y = x.double(), y.double()
-    window = min(window, x.shape[-2], x.shape[-1])
-    g = gaussian_window(window, sigma).to(x)
-    c = x.shape[1]
-    gy, gx = g.view(1, 1, -1, 1).expand(c, 1, -1, 1), g.view(1, 1, 1, -1).expand(c, 1, 1, -1)
-
-    def blur(t):  # separable, per channel
-        return F.conv2d(F.conv2d(t, gy, groups=c), gx, groups=c)
-    mx, my = blur(x), blur(y)
-    vx, vy, cov = blur(x * x) - mx ** 2, blur(y * y) - my ** 2, blur(x * y) - mx * my
-    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
-    s = ((2 * mx * my + c1) * (2 * cov + c2)) / ((mx ** 2 + my ** 2 + c1) * (vx + vy + c2))
-    return s.flatten(1).mean(1).float()
 
 
 class SequenceForecaster(nn.Module):
@@ -122,13 +87,15 @@ class Forecaster(VADModel):
         input_frames: observed frames per clip; the other ``clip_length - input_frames`` are forecast.
         clip_length: frames per clip (``DATASET.CLIP_LENGTH`` unless given).
         loss: ``"bce"`` (per-pixel cross-entropy, as Shi et al. train) or ``"mse"``.
-        eval_batch: sequences per forward pass in :meth:`evaluate`.
+        eval_batch: sequences per forward pass in evaluation.
         strip_sequences: sequences drawn in ``plots/forecast.png``.
         The rest are :class:`SequenceForecaster`'s arguments.
 
     ``predict_stream`` predicts each frame from the ``input_frames`` before it (the first
     forecast step), so the method can also score videos like a next-frame predictor.
     """
+
+    task = "forecasting"
 
     def __init__(self, input_frames: int = 10, clip_length: int = 20, in_channels: int = 1,
                  hidden_channels: Sequence[int] = (32, 32), kernel_size: int = 3, downsample: int = 4,
@@ -163,89 +130,6 @@ class Forecaster(VADModel):
         return self.stream_windows(frames, state, self.input_frames, lambda w: self.net(w, future=1)[:, 0],
                                    self.eval_batch)
 
-    @torch.no_grad()
-    def evaluate(self, dataset, cfg, device: torch.device, out_dir=None) -> dict:
-        """Per-frame MSE and SSIM of the forecast and of the baselines on every sequence of ``dataset``."""
-        was_training = self.training
-        self.eval()
-        sums = {k: 0.0 for k in ("mse", "ssim", "mse_copy_last", "ssim_copy_last", "mse_zeros", "ssim_zeros")}
-        per_frame: dict[str, torch.Tensor] = {}
-        shown, n = None, 0
-        try:
-            for start in range(0, len(dataset), self.eval_batch):
-                idx = range(start, min(start + self.eval_batch, len(dataset)))
-                clips = torch.stack([dataset[i]["frames"] for i in idx]).to(device)
-                observed, target = self.split(clips)
-                forecast = self.net(observed, future=target.shape[1]).float()
-                last = observed[:, -1:].expand_as(target)
-                b, k = target.shape[:2]
-                flat = lambda t: t.reshape(b * k, *t.shape[2:])  # noqa: E731
-                stats = {
-                    "mse": (forecast - target).pow(2).mean(dim=(2, 3, 4)),
-                    "ssim": ssim(flat(forecast), flat(target)).view(b, k),
-                    "mse_copy_last": (last - target).pow(2).mean(dim=(2, 3, 4)),
-                    "ssim_copy_last": ssim(flat(last), flat(target)).view(b, k),
-                    "mse_zeros": target.pow(2).mean(dim=(2, 3, 4)),
-                    "ssim_zeros": ssim(torch.zeros_like(flat(target)), flat(target)).view(b, k),
-                }
-                for key, v in stats.items():
-                    per_frame[key] = per_frame.get(key, 0) + v.double().sum(0).cpu()
-                n += b
-                if shown is None:
-                    m = min(self.strip_sequences, b)
-                    shown = (observed[:m].cpu(), target[:m].cpu(), forecast[:m].cpu())
-        finally:
-            self.train(was_training)
-        per_frame = {key: (v / n).tolist() for key, v in per_frame.items()}
-        for key in sums:
-            sums[key] = float(np.mean(per_frame[key]))
-        metrics = {
-            "task": "forecasting",
-            **sums,
-            "mse_reduction_vs_copy_last": 1.0 - sums["mse"] / max(sums["mse_copy_last"], 1e-12),
-            "sequences": n, "input_frames": self.input_frames, "forecast_frames": len(per_frame["mse"]),
-            "per_frame": per_frame,
-            "units": "mse: mean squared error per pixel, frames in [0, 1]; ssim: Gaussian window 11, sigma 1.5; "
-                     "per_frame[key][j]: forecast step j + 1, averaged over sequences",
-        }
-        if out_dir is not None:
-            from pyanomaly.evaluation.export import write_metrics
-            out_dir = Path(out_dir)
-            write_metrics(out_dir / "metrics.json", metrics)
-            if shown is not None:
-                save_forecast_strip(out_dir / "plots" / "forecast.png", *shown)
-        return metrics
-
-
-def save_forecast_strip(path: str | Path, observed: torch.Tensor, truth: torch.Tensor,
-                        forecast: torch.Tensor) -> None:
-    """PNG: per sequence three rows, the observed frames, the true future and the forecast.
-
-    ``observed`` ``(S, T, C, H, W)``, ``truth`` and ``forecast`` ``(S, K, C, H, W)``, in [0, 1].
-    """
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    def row(frames: torch.Tensor) -> np.ndarray:  # (T, C, H, W) -> (H, T*(W+1)) gray or RGB
-        f = frames.clamp(0, 1).numpy()
-        f = np.pad(f, ((0, 0), (0, 0), (0, 0), (0, 1)), constant_values=0.5)
-        img = np.concatenate(list(f), axis=-1)
-        return img[0] if img.shape[0] == 1 else img.transpose(1, 2, 0)
-
-    s = observed.shape[0]
-    fig, axes = plt.subplots(3 * s, 1, figsize=(1.0 * max(observed.shape[1], truth.shape[1]) + 1, 3.2 * s),
-                             squeeze=False)
-    names = ("input", "truth", "forecast")
-    for i in range(s):
-        for j, frames in enumerate((observed[i], truth[i], forecast[i])):
-            ax = axes[3 * i + j, 0]
-            ax.imshow(row(frames), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-            ax.set_xticks([])
-            ax.set_yticks([])
-            ax.set_ylabel(names[j], rotation=0, ha="right", va="center")
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
+    def forecast(self, observed: torch.Tensor, future: int) -> torch.Tensor:
+        """The ``future`` frames after ``observed`` ``(B, T, C, H, W)``: ``(B, future, C, H, W)``."""
+        return self.net(observed, future=future)

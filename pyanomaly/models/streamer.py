@@ -106,23 +106,24 @@ class Streamer(VADModel):
         return self.stream(frames, state, self.learn_at_test)
 
     # -- training: one online pass ------------------------------------------------------------
-    def fit_online(self, train_set, cfg, device: torch.device, save: Callable[[dict], None],
-                   position: dict | None = None) -> dict:
+    def fit_online(self, train_set, device: torch.device, save: Callable[[dict], None],
+                   position: dict | None = None, checkpoint_period: int = 500, log_period: int = 20,
+                   progress: bool = True, out_dir: str | Path | None = None) -> dict:
         """Stream every video of ``train_set`` once, learning online; returns the final position.
 
         ``position`` (from a checkpoint) says where to go on: ``{"video", "frame", "frames"}``
         (next video index, next frame in it, frames streamed so far). ``save(position)`` is
-        called every ``TRAIN.CHECKPOINT_PERIOD`` frames; progress is logged every
-        ``TRAIN.LOG_PERIOD`` frames. Writes ``events_training.json`` to ``SYSTEM.OUTPUT_DIR``.
+        called every ``checkpoint_period`` frames; progress is logged every ``log_period``
+        frames (a bar with ``progress``). Writes ``events_training.json`` to ``out_dir``.
         """
         self.to(device).train()
         pos = dict(position or {"video": 0, "frame": 0, "frames": 0})
         total = sum(train_set.lengths)
-        period, log_period = max(cfg.TRAIN.CHECKPOINT_PERIOD, 1), max(cfg.TRAIN.LOG_PERIOD, 1)
+        period, log_period = max(int(checkpoint_period), 1), max(int(log_period), 1)
         logger.info("streaming %d training videos (%d frames) once, learning online; %s", len(train_set.videos), total,
                     "starting" if pos["frames"] == 0 else f"resuming at frame {pos['frame']} of video "
                     f"{pos['video']} ({pos['frames']} frames done)")
-        bar = tqdm(total=total, initial=pos["frames"], desc="streamer", unit="frame", disable=not cfg.LOG.PROGRESS,
+        bar = tqdm(total=total, initial=pos["frames"], desc="streamer", unit="frame", disable=not progress,
                    dynamic_ncols=True)
         start, done_here, losses = time.perf_counter(), 0, []
         try:
@@ -146,7 +147,8 @@ class Streamer(VADModel):
                     save(dict(pos))
         finally:
             bar.close()
-        self.write_events(Path(cfg.SYSTEM.OUTPUT_DIR) / "events_training.json", train_set.names, "training")
+        if out_dir is not None:
+            self.write_events(Path(out_dir) / "events_training.json", train_set.names, "training")
         return pos
 
     def _log_progress(self, pos, total, losses, done_here, seconds, bar) -> None:
@@ -159,18 +161,10 @@ class Streamer(VADModel):
                     total, self.stack.num_layers, found, mean, done_here / max(seconds, 1e-9))
 
     # -- evaluation and outputs -------------------------------------------------------------
-    def evaluate(self, dataset, cfg, device: torch.device, out_dir=None) -> dict:
-        """The frame-score evaluation of every method, then ``events.json`` for the test videos."""
-        from pyanomaly.engine.inference import evaluate
-        self.stack.videos = []
-        metrics = evaluate(self, dataset, cfg, device, out_dir)
-        if out_dir is not None:
-            self.write_events(Path(out_dir) / "events.json", dataset.names, cfg.TEST.SPLIT)
-        return metrics
-
-    def write_stream_outputs(self, out_dir: str | Path, names: Sequence[str]) -> None:
-        """``events.json`` in ``out_dir`` for the last ``len(names)`` videos streamed (``tools/score_video.py``)."""
-        self.write_events(Path(out_dir) / "events.json", names, "stream", last=True)
+    def write_outputs(self, out_dir: str | Path, names: Sequence[str], split: str) -> None:
+        """``events.json`` in ``out_dir`` for the last ``len(names)`` videos streamed (their scores
+        are written by the evaluation task or ``tools/score_video.py``)."""
+        self.write_events(Path(out_dir) / "events.json", names, split, last=True)
 
     def events_document(self, names: Sequence[str], split: str, last: bool = False) -> dict:
         """``events.json``'s content: per video and layer, the events with frames, times and children.

@@ -54,7 +54,7 @@ class Normalizer:
     def stream(self):
         raise ValueError(
             f"normaliser '{type(self).__name__}' needs the whole video before it can score a frame, so it "
-            "cannot score a stream; use SCORE.NORMALIZE causal")
+            "cannot score a stream; use a causal one (STREAM.NORMALIZE causal)")
 
 
 @NORMALIZERS.register_module(name="minmax")

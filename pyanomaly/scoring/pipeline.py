@@ -71,6 +71,12 @@ class ScorePipeline:
                              "set SCORE.SMOOTH_MODE causal or SCORE.SMOOTH_SIGMA 0")
         return ScoreStream(self)
 
+    def start(self) -> "ScoreStream | BufferedScores":
+        """A fresh per-video scorer fed chunk by chunk: a :class:`ScoreStream` (scores final as
+        the frames come) when the pipeline is causal, else :class:`BufferedScores` (scores at
+        ``finish``, when the whole video is known). Both end with ``finish()``."""
+        return ScoreStream(self) if self.causal else BufferedScores(self)
+
     def _oriented(self, error, valid) -> np.ndarray:
         error = np.asarray(error, dtype=np.float64).reshape(-1)
         ok = np.isfinite(error) if valid is None else (np.asarray(valid, dtype=bool) & np.isfinite(error))
@@ -91,16 +97,47 @@ class ScorePipeline:
 
 
 class ScoreStream:
-    """Per-video state of a :class:`ScorePipeline` fed chunk by chunk (no fill)."""
+    """Per-video state of a causal :class:`ScorePipeline` fed chunk by chunk (no fill)."""
 
     def __init__(self, pipeline: ScorePipeline):
         self.pipeline = pipeline
         self.normalizer = pipeline.normalizer.stream()
         self.smoother = CausalGaussianStream(pipeline.sigma)
+        self._scores: list[np.ndarray] = []
 
     def push(self, error: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
-        """Scores ``(n,)`` of the next ``n`` frames (NaN: no score yet)."""
-        return self.smoother.push(self.normalizer.push(self.pipeline._oriented(error, valid)))
+        """Scores ``(n,)`` of the next ``n`` frames (NaN: no score, and none will come)."""
+        scores = self.smoother.push(self.normalizer.push(self.pipeline._oriented(error, valid)))
+        self._scores.append(scores)
+        return scores
+
+    def finish(self) -> tuple[np.ndarray, int]:
+        """Every score pushed ``(N,)`` and how many frames have none."""
+        scores = np.concatenate(self._scores) if self._scores else np.empty(0)
+        return scores, int((~np.isfinite(scores)).sum())
+
+
+class BufferedScores:
+    """Per-video state of an offline :class:`ScorePipeline`: errors are kept as they come and
+    scored once the video ends (min-max and centred smoothing need the whole video)."""
+
+    def __init__(self, pipeline: ScorePipeline):
+        self.pipeline = pipeline
+        self._errors: list[np.ndarray] = []
+        self._valid: list[np.ndarray] = []
+
+    def push(self, error: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
+        """Keeps ``error`` ``(n,)``; returns ``(n,)`` NaN (no score is final before the video ends)."""
+        error = np.asarray(error, dtype=np.float64).reshape(-1)
+        self._errors.append(error)
+        self._valid.append(np.isfinite(error) if valid is None else np.asarray(valid, dtype=bool).reshape(-1))
+        return np.full(error.shape, np.nan)
+
+    def finish(self) -> tuple[np.ndarray, int]:
+        """Scores ``(N,)`` of the whole video and how many frames had no score (see ``ScorePipeline.score``)."""
+        if not self._errors:
+            return np.empty(0), 0
+        return self.pipeline.score(np.concatenate(self._errors), np.concatenate(self._valid))
 
 
 def fill_nearest(scores: np.ndarray) -> np.ndarray:

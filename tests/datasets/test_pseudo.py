@@ -57,8 +57,8 @@ def test_segments_follow_the_seed_and_short_videos_stay_normal(tiny_synthetic):
 
 @pytest.mark.parametrize("kind", ["frame_skip", "fast_object"])
 def test_pseudo_anomalies_score_like_a_test_split(tiny_synthetic, kind):
-    from pyanomaly.engine.inference import evaluate
-    from pyanomaly.engine.launch import build_model
+    from pyanomaly.evaluation.build import build_task
+    from pyanomaly.models.build import build_model
     cfg = _cfg(tiny_synthetic)
     cfg.TEST.PSEUDO_ANOMALY = kind
     cfg.MODEL.NAME = "PredNetPredictor"
@@ -68,7 +68,7 @@ def test_pseudo_anomalies_score_like_a_test_split(tiny_synthetic, kind):
     torch.manual_seed(0)
     data = build_test_dataset(cfg)
     assert isinstance(data, FastObjectAnomalies if kind == "fast_object" else FrameSkipAnomalies)
-    metrics = evaluate(build_model(cfg, torch.device("cpu")), data, cfg, torch.device("cpu"))
+    metrics = build_task(cfg).evaluate(build_model(cfg), data, torch.device("cpu"))
     assert 0.0 <= metrics["auc_micro"] <= 1.0
     assert metrics["frames_evaluated"] + metrics["frames_unscored"] == sum(data.lengths)
 

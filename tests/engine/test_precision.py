@@ -8,8 +8,10 @@ from yacs.config import CfgNode
 
 from pyanomaly.config import ConfigError, get_cfg, load_cfg
 from pyanomaly.datasets import build_dataset
-from pyanomaly.engine.inference import error_description, precision, predict_videos
-from pyanomaly.engine.launch import build_model
+from pyanomaly.evaluation.build import build_task
+from pyanomaly.models.build import build_model
+from pyanomaly.scoring.build import describe_error
+from pyanomaly.scoring.video import inference_precision
 
 
 def _cfg(root, name):
@@ -24,35 +26,35 @@ def _cfg(root, name):
 
 
 def test_bf16_errors_are_close_to_fp32_and_the_protocol_says_bf16(tiny_synthetic):
-    from pyanomaly.engine.inference import build_scorer
     out = {}
     for name in ("fp32", "bf16"):
         cfg = _cfg(tiny_synthetic, name)
         torch.manual_seed(0)
         model = build_model(cfg, torch.device("cpu"))
         data = build_dataset(cfg, "testing")
-        p = predict_videos(model, data, build_scorer(cfg), torch.device("cpu"), progress=False, precision_name=name)
-        out[name] = p
-    for e32, e16, v32, v16 in zip(out["fp32"].errors, out["bf16"].errors, out["fp32"].valid, out["bf16"].valid):
+        cfg.LOG.PROGRESS = False
+        results, _ = build_task(cfg).predict(model, data, torch.device("cpu"))
+        out[name] = results
+    for r32, r16 in zip(out["fp32"], out["bf16"]):
+        e32, e16, v32, v16 = r32.errors, r16.errors, r32.valid, r16.valid
         assert (v32 == v16).all() and v32.sum() > 0
         assert e16.dtype == np.float64 and np.isfinite(e16[v16]).all()
         assert np.abs(e16[v16] - e32[v32]).max() < 0.5  # dB of PSNR: bf16 has 8 bits of mantissa
         assert np.abs(e16[v16] - e32[v32]).max() > 0  # bf16 really ran
-    assert "bf16 prediction" in error_description(_cfg(tiny_synthetic, "bf16"))
-    assert "bf16" not in error_description(_cfg(tiny_synthetic, "fp32"))
+    assert "bf16 prediction" in describe_error(_cfg(tiny_synthetic, "bf16"))
+    assert "bf16" not in describe_error(_cfg(tiny_synthetic, "fp32"))
 
 
 def test_unknown_precision_is_refused(tmp_path):
     with pytest.raises(ConfigError, match="TEST.PRECISION"):
         load_cfg(None, ["TEST.PRECISION", "fp16"])
     with pytest.raises(ValueError, match="TEST.PRECISION"):
-        precision("int8", torch.device("cpu"))
+        inference_precision("int8", torch.device("cpu"))
 
 
 @pytest.mark.skipif(shutil.which("c++") is None and shutil.which("g++") is None,
                     reason="TEST.FUSED_UPDATE compiles with torch.compile, which needs a C++ compiler on CPU")
 def test_fused_update_setting_runs_the_compiled_update_with_the_same_metrics(tiny_synthetic, monkeypatch):
-    from pyanomaly.engine.inference import evaluate
     from pyanomaly.networks.meta import _fast as fast
     calls, real = [], fast._fused_update
 
@@ -67,6 +69,6 @@ def test_fused_update_setting_runs_the_compiled_update_with_the_same_metrics(tin
         cfg.LOG.PROGRESS = False
         torch.manual_seed(0)
         model = build_model(cfg, torch.device("cpu"))
-        metrics[fused] = evaluate(model, build_dataset(cfg, "testing"), cfg, torch.device("cpu"))
+        metrics[fused] = build_task(cfg).evaluate(model, build_dataset(cfg, "testing"), torch.device("cpu"))
         assert bool(calls) == fused
     assert metrics[True]["auc_micro"] == pytest.approx(metrics[False]["auc_micro"], abs=1e-6)

@@ -5,9 +5,11 @@ import sys
 
 import numpy as np
 import pytest
+from yacs.config import CfgNode
 
 from pyanomaly.config import get_cfg
-from pyanomaly.engine.inference import rescore, score_and_evaluate, write_outputs
+from pyanomaly.engine.rescore import rescore
+from pyanomaly.evaluation.build import build_task
 from pyanomaly.evaluation.export import load_scores
 from pyanomaly.scoring import CausalNormalizer, ScorePipeline
 
@@ -30,8 +32,7 @@ def fake_run(root, groups=("01", "01", "02")):
     cfg = get_cfg()
     cfg.SYSTEM.OUTPUT_DIR = str(root)
     cfg.LOG.PROGRESS = False
-    scores, metrics = score_and_evaluate(cfg, names, errors, valid, labels, list(groups), False)
-    write_outputs(root, names, errors, scores, labels, metrics, True, groups=list(groups), cfg=cfg)
+    metrics = build_task(cfg).evaluate_errors(names, errors, labels, list(groups), root)
     return cfg, names, errors, labels, metrics
 
 
@@ -51,8 +52,7 @@ def test_same_protocol_reproduces_the_metrics_exactly(tmp_path):
 def test_another_protocol_is_applied_to_the_error_column(tmp_path):
     cfg, names, errors, labels, metrics = fake_run(tmp_path / "run")
     cfg.SYSTEM.OUTPUT_DIR = str(tmp_path / "causal")
-    cfg.SCORE.NORMALIZE = "causal"  # (set directly: this test does not depend on the YAML checks)
-    cfg.SCORE.CAUSAL_WARMUP = 10
+    cfg.SCORE.NORMALIZE = CfgNode({"type": "causal", "warmup": 10}, new_allowed=True)
     cfg.SCORE.SMOOTH_SIGMA = 2.0
     cfg.SCORE.SMOOTH_MODE = "causal"
     cfg.EVAL.PLOTS = False
@@ -63,8 +63,7 @@ def test_another_protocol_is_applied_to_the_error_column(tmp_path):
     assert p["frames_without_prediction"] == 3 * 4 and p["frames_without_score"] == 3 * (4 + 10)
     assert p["error"] == "PSNR (frame mean)" and p["higher_error_is_anomalous"] is False
     back = load_scores(tmp_path / "causal/scores")
-    pipe = ScorePipeline(CausalNormalizer(cfg.SCORE.CAUSAL_WINDOW, 10, cfg.SCORE.CAUSAL_EXCLUDE_ABOVE), False,
-                         2.0, "causal")
+    pipe = ScorePipeline(CausalNormalizer(warmup=10), False, 2.0, "causal")
     for n, e in zip(names, errors):
         np.testing.assert_allclose(back[n]["score"], pipe(e), rtol=1e-9, equal_nan=True)
     assert m["auc_micro"] != metrics["auc_micro"]
@@ -107,8 +106,7 @@ def test_rescoring_a_real_evaluation_reproduces_it(tmp_path, tiny_synthetic, sou
     from yacs.config import CfgNode
 
     from pyanomaly.datasets import build_dataset
-    from pyanomaly.engine.inference import evaluate
-    from pyanomaly.engine.launch import build_model
+    from pyanomaly.models.build import build_model
 
     cfg = get_cfg()
     cfg.DATASET.NAME, cfg.DATASET.ROOT, cfg.DATASET.IMAGE_SIZE = "synthetic", str(tiny_synthetic), [32, 32]
@@ -120,7 +118,7 @@ def test_rescoring_a_real_evaluation_reproduces_it(tmp_path, tiny_synthetic, sou
     torch.manual_seed(0)
     model = build_model(cfg, torch.device("cpu"))
     data = build_dataset(cfg, "testing")
-    first = evaluate(model, data, cfg, torch.device("cpu"), tmp_path / "run")
+    first = build_task(cfg).evaluate(model, data, torch.device("cpu"), tmp_path / "run")
     assert first["protocol"]["frames_without_prediction"] == 2 * len(data.videos)
     csv_rows = (tmp_path / "run/scores/frame_scores.csv").read_text().splitlines()
     assert csv_rows[1].split(",")[2] == ""  # frame 0 of the first video: no prediction, no error

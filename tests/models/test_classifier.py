@@ -9,7 +9,7 @@ import torch
 
 from pyanomaly.models.classifier import Classifier, ClipClassifier
 from pyanomaly.networks.meta.sa_convlstm import SAConvLSTM
-from pyanomaly.registry import MODELS, build
+from pyanomaly.registry import MODELS, TASKS, build
 from testutils import REPO, tool_env
 
 TINY = dict(num_classes=3, hidden_channels=(6,), base_channels=4, downsample=2)
@@ -77,7 +77,8 @@ def test_evaluate_counts_the_confusion_and_writes_files(tmp_path):
     model = Classifier(eval_batch=4, **TINY)
     data = _Clips()
     probs, targets, videos = model.predict_clips(data, torch.device("cpu"))
-    metrics = model.evaluate(data, None, torch.device("cpu"), tmp_path)
+    assert model.task == "classification"
+    metrics = build(TASKS, dict(type=model.task)).evaluate(model, data, torch.device("cpu"), tmp_path)
     pred = probs.argmax(1)
     confusion = np.array(metrics["confusion_matrix"])
     assert confusion.sum() == 9 and confusion.sum(1).tolist() == [3, 3, 3]

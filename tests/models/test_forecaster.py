@@ -7,7 +7,9 @@ import pytest
 import torch
 
 from pyanomaly.datasets.moving_digits import MovingDigitsDataset
-from pyanomaly.models.forecaster import Forecaster, gaussian_window, ssim
+from pyanomaly.evaluation.ssim import gaussian_window, ssim
+from pyanomaly.models.forecaster import Forecaster
+from pyanomaly.registry import TASKS, build
 from pyanomaly.networks.meta.sa_convlstm import SAConvLSTM
 from pyanomaly.registry import MODELS, build
 from testutils import REPO, moving_bar, tool_env
@@ -73,7 +75,8 @@ def test_evaluate_reports_model_and_baselines_and_writes_files(tmp_path):
     torch.manual_seed(0)
     data = MovingDigitsDataset(split="testing", clip_length=5, image_size=(32, 32), digit_size=12, num_test=5)
     model = Forecaster(eval_batch=2, strip_sequences=2, **TINY)
-    metrics = model.evaluate(data, None, torch.device("cpu"), tmp_path)
+    assert model.task == "forecasting"
+    metrics = build(TASKS, dict(type=model.task)).evaluate(model, data, torch.device("cpu"), tmp_path)
     clips = torch.stack([data[i]["frames"] for i in range(5)])
     copy_last = (clips[:, 2:3] - clips[:, 3:]).pow(2).mean(dim=(0, 2, 3, 4))
     assert metrics["per_frame"]["mse_copy_last"] == pytest.approx(copy_last.tolist(), rel=1e-5)

@@ -92,7 +92,7 @@ def test_forecaster_swaps_in_the_attention_stacks():
 def test_frame_predictor_config_uses_it_by_name(tmp_path):
     """configs/convlstm.yaml with the network swapped on the command line builds and trains."""
     from pyanomaly.config import load_cfg
-    from pyanomaly.engine.launch import build_model
+    from pyanomaly.models.build import build_model
     cfg = load_cfg(str(ROOT / "configs" / "convlstm.yaml"),
                    ["MODEL.ARGS.network.type", "SAConvLSTMForecaster", "MODEL.ARGS.network.hidden_channels", "[4, 4]"])
     model = build_model(cfg, torch.device("cpu"))

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from pyanomaly.config import ConfigError, load_cfg
-from pyanomaly.engine.inference import build_scorer, error_description, score_and_evaluate
+from pyanomaly.evaluation.build import build_task
+from pyanomaly.scoring.build import build_scorer, describe_error
 from pyanomaly.scoring import MSE, ErrorArea
 
 
@@ -47,20 +48,22 @@ def test_bad_thresholds_name_the_key():
         ErrorArea(threshold=-0.1)
 
 
-def test_built_from_the_config_and_described_in_the_protocol():
+def test_built_from_the_config_and_described_in_the_protocol(tmp_path):
     cfg = load_cfg(None, ["SCORE.ERROR", "AREA", "SCORE.PIXEL_THRESHOLD", "0.2", "SCORE.PATCH", "8"])
     scorer = build_scorer(cfg)
     assert isinstance(scorer, ErrorArea) and (scorer.threshold, scorer.patch) == (0.2, 8)
-    assert "|error| > 0.2" in error_description(cfg) and "worst 8x8 patch" in error_description(cfg)
+    assert "|error| > 0.2" in describe_error(cfg) and "worst 8x8 patch" in describe_error(cfg)
     # scorers without a threshold are built as before, and say nothing of one
     psnr = load_cfg(None, ["SCORE.PIXEL_THRESHOLD", "0.2"])
-    assert not hasattr(build_scorer(psnr), "threshold") and "error|" not in error_description(psnr)
+    assert not hasattr(build_scorer(psnr), "threshold") and "error|" not in describe_error(psnr)
     # the direction reaches the protocol: more area = more anomalous
     area = np.array([0.0, 0.01, 0.2, 0.3])
-    scores, metrics = score_and_evaluate(cfg, ["v"], [area], [np.ones(4, bool)], [np.array([0, 0, 1, 1])], None,
-                                         scorer.higher_is_anomalous)
+    cfg.defrost()
+    cfg.SYSTEM.OUTPUT_DIR = str(tmp_path)
+    metrics = build_task(cfg).evaluate_errors(["v"], [area], [np.array([0, 0, 1, 1])], None, tmp_path)
     assert metrics["auc_micro"] == 1.0 and metrics["protocol"]["higher_error_is_anomalous"] is True
-    assert np.allclose(scores[0], [0.0, 0.01 / 0.3, 0.2 / 0.3, 1.0])
+    scores = np.load(tmp_path / "scores" / "npy" / "v_score.npy")
+    assert np.allclose(scores, [0.0, 0.01 / 0.3, 0.2 / 0.3, 1.0])
 
 
 def test_a_plugin_scorer_gets_the_threshold_only_when_it_takes_one():
@@ -82,6 +85,6 @@ def test_a_plugin_scorer_gets_the_threshold_only_when_it_takes_one():
             super().__init__(max_val, patch)
 
     cfg = load_cfg(None, ["SCORE.ERROR", "TestThresholdScorer", "SCORE.PIXEL_THRESHOLD", "0.3"])
-    assert build_scorer(cfg).threshold == 0.3 and "|error| > 0.3" in error_description(cfg)
+    assert build_scorer(cfg).threshold == 0.3 and "|error| > 0.3" in describe_error(cfg)
     plain = load_cfg(None, ["SCORE.ERROR", "TestPlainScorer", "SCORE.PIXEL_THRESHOLD", "0.3"])
-    assert build_scorer(plain).threshold == 0.0 and "error|" not in error_description(plain)
+    assert build_scorer(plain).threshold == 0.0 and "error|" not in describe_error(plain)

@@ -10,7 +10,7 @@ import pytest
 
 from pyanomaly.config import load_cfg
 from pyanomaly.engine.checkpoint import SUMS_FILE, CheckpointError, check_compatible, listed_sums, load_checkpoint, sha256
-from pyanomaly.engine.launch import model_meta
+from pyanomaly.models.build import model_meta
 
 REPO = Path(__file__).resolve().parents[2]
 ZOO = REPO / "checkpoints"

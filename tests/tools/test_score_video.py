@@ -15,10 +15,11 @@ import torch
 from pyanomaly.config import load_cfg
 from pyanomaly.datasets.video import DatasetError, VideoRecord, decode, sorted_frames
 from pyanomaly.engine.checkpoint import save_checkpoint
-from pyanomaly.engine.inference import build_scorer
-from pyanomaly.engine.launch import build_model, model_meta
-from pyanomaly.engine.streaming import (StreamScorer, find_sources, prepare, read_chunks, score_video,
-                                        stream_pipeline, to_tensor)
+from pyanomaly.datasets.sources import find_sources, prepare, read_chunks, to_tensor
+from pyanomaly.engine.streaming import score_video
+from pyanomaly.models.build import build_model, model_meta
+from pyanomaly.scoring.build import build_scorer, build_stream_pipeline
+from pyanomaly.scoring.video import VideoScorer
 from pyanomaly.models.base import VADModel
 from pyanomaly.registry import MODELS
 
@@ -40,9 +41,8 @@ MODEL:
       R_filter_sizes: [3, 3]
 TEST:
   CHUNK: 16
-SCORE:
-  CAUSAL_WINDOW: 20
-  CAUSAL_WARMUP: 5
+STREAM:
+  NORMALIZE: {window: 20, warmup: 5}
   ALARM_THRESHOLD: 2.0
   ALARM_MIN_FRAMES: 2
 LOG:
@@ -123,14 +123,15 @@ def test_stream_is_stateful_and_chunk_invariant(clip, tiny):
     results = []
     for chunk in (7, 64):
         counting = Counting(model)
-        s = StreamScorer(counting, scorer, stream_pipeline(cfg, scorer.higher_is_anomalous), torch.device("cpu"))
+        s = VideoScorer(counting, scorer, build_stream_pipeline(cfg, scorer.higher_is_anomalous),
+                        torch.device("cpu")).start()
         out = [s.push(to_tensor(frames[a:a + chunk])) for a in range(0, N, chunk)]
-        results.append((np.concatenate([e for e, _ in out]), np.concatenate([c for _, c in out])))
+        results.append((np.concatenate([c.errors for c in out]), np.concatenate([c.scores for c in out])))
         assert sum(n for n, _ in counting.calls) == N  # every frame fed once
         assert [fresh for _, fresh in counting.calls] == [True] + [False] * (len(counting.calls) - 1)
     np.testing.assert_allclose(results[0][0], results[1][0], rtol=1e-5, equal_nan=True)
     np.testing.assert_allclose(results[0][1], results[1][1], rtol=1e-4, atol=1e-4, equal_nan=True)
-    first = 3 + 5  # CLIP_LENGTH - 1 frames without prediction, then CAUSAL_WARMUP
+    first = 3 + 5  # CLIP_LENGTH - 1 frames without prediction, then STREAM.NORMALIZE.warmup
     assert np.isnan(results[0][1][:first]).all() and np.isfinite(results[0][1][first:]).all()
 
 
@@ -152,7 +153,7 @@ class CopyLastTestModel(VADModel):
 def test_alarms_and_rendering_in_process(clip, tmp_path):
     cfg_path = tmp_path / "copy.yaml"
     cfg_path.write_text("DATASET:\n  IMAGE_SIZE: [24, 32]\nMODEL:\n  NAME: CopyLastTestModel\nTEST:\n  CHUNK: 9\n"
-                        "SCORE:\n  ERROR: MSE\n  CAUSAL_WARMUP: 10\n  ALARM_THRESHOLD: 5.0\n  ALARM_MIN_FRAMES: 1\n"
+                        "SCORE:\n  ERROR: MSE\nSTREAM:\n  NORMALIZE: {warmup: 10}\n  ALARM_THRESHOLD: 5.0\n  ALARM_MIN_FRAMES: 1\n"
                         "LOG:\n  PROGRESS: False\n")
     cfg = load_cfg(cfg_path)
     ckpt = tmp_path / "copy.pth"

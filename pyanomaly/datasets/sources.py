@@ -1,0 +1,126 @@
+"""Videos read as streams: a file OpenCV decodes, a frame folder, or a folder of videos.
+
+Frames are read one chunk at a time and resized exactly as the datasets' decode does
+(:func:`pyanomaly.datasets.video.prepare_frame`: gray or RGB, ``INTER_AREA`` to the frame
+size), so a model sees the same pixels whether a video is scored from a dataset or as a stream.
+
+Example:
+    >>> for source in find_sources("clips/"):
+    ...     for frames, _ in read_chunks(source, 64, (240, 360), 1):   # (n, H, W, C) uint8
+    ...         x = to_tensor(frames)                                   # (n, C, H, W) float in [0, 1]
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import cv2
+import numpy as np
+import torch
+
+from .video import VIDEO_EXTENSIONS, DatasetError, _read_image, check_frame_files, prepare_frame, sorted_frames
+
+__all__ = ["StreamSource", "find_sources", "prepare", "read_chunks", "to_tensor"]
+
+
+@dataclass
+class StreamSource:
+    """One input video: a file OpenCV decodes, or a frame folder (``frames``: its files in order)."""
+
+    name: str
+    path: Path
+    frames: list[Path] | None = None
+
+    def fps(self) -> float | None:
+        if self.frames is not None:
+            return None
+        cap = cv2.VideoCapture(str(self.path))
+        fps = float(cap.get(cv2.CAP_PROP_FPS)) if cap.isOpened() else 0.0
+        cap.release()
+        return fps if fps > 0 else None
+
+    def announced_frames(self) -> int | None:
+        """Frame count for the progress bar (a container's count may be off; never used for results)."""
+        if self.frames is not None:
+            return len(self.frames)
+        cap = cv2.VideoCapture(str(self.path))
+        n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if cap.isOpened() else 0
+        cap.release()
+        return n if n > 0 else None
+
+
+def find_sources(path: str | Path) -> list[StreamSource]:
+    """``--video``: a video file, a frame folder (image files), or a folder of video files."""
+    path = Path(path)
+    if path.is_file():
+        return [StreamSource(path.stem, path)]
+    if not path.is_dir():
+        raise FileNotFoundError(f"--video: no such file or folder: {path}")
+    images = sorted_frames(path)
+    if images:
+        check_frame_files(path.name, images)
+        return [StreamSource(path.name, path, images)]
+    videos = sorted(p for p in path.iterdir() if p.suffix.lower() in VIDEO_EXTENSIONS and not p.name.startswith("."))
+    if not videos:
+        raise DatasetError(f"--video: {path} holds neither image files nor video files ({', '.join(VIDEO_EXTENSIONS)})")
+    return [StreamSource(p.stem, p) for p in videos]
+
+
+def prepare(img: np.ndarray, size: tuple[int, int], channels: int) -> np.ndarray:
+    """A decoded frame -> uint8 ``(H, W, C)`` exactly as the datasets' decode does."""
+    return prepare_frame(img, size, channels)
+
+
+def read_chunks(source: StreamSource, chunk: int, size: tuple[int, int], channels: int,
+                keep_original: bool = False) -> Iterator[tuple[np.ndarray, list[np.ndarray] | None]]:
+    """Yield ``(frames (n, H, W, C) uint8 at size, originals BGR or None)`` chunk by chunk."""
+    first_shape = None
+
+    def check(img: np.ndarray, where: str) -> None:
+        nonlocal first_shape
+        if first_shape is None:
+            first_shape = img.shape[:2]
+        elif img.shape[:2] != first_shape:
+            raise DatasetError(f"video '{source.name}': {where} is {img.shape[1]}x{img.shape[0]} (WxH) but its first "
+                               f"frame is {first_shape[1]}x{first_shape[0]} (mixed frame sizes)")
+
+    if source.frames is not None:
+        flag = cv2.IMREAD_GRAYSCALE if channels == 1 else cv2.IMREAD_COLOR  # as decode() reads frame files
+        for s in range(0, len(source.frames), chunk):
+            files = source.frames[s:s + chunk]
+            imgs = [_read_image(f, flag, source.name) for f in files]
+            for f, img in zip(files, imgs):
+                check(img, f"frame file {f}")
+            originals = [_read_image(f, cv2.IMREAD_COLOR, source.name) for f in files] if keep_original else None
+            yield np.stack([prepare(img, size, channels) for img in imgs]), originals
+        return
+    cap = cv2.VideoCapture(str(source.path))
+    if not cap.isOpened():
+        raise DatasetError(f"video '{source.name}': OpenCV cannot open {source.path}")
+    try:
+        done = False
+        index = 0
+        while not done:
+            batch, originals = [], []
+            while len(batch) < chunk:
+                ok, img = cap.read()
+                if not ok:
+                    done = True
+                    break
+                check(img, f"frame {index} of {source.path}")
+                index += 1
+                batch.append(prepare(img, size, channels))
+                if keep_original:
+                    originals.append(img)
+            if batch:
+                yield np.stack(batch), originals if keep_original else None
+    finally:
+        cap.release()
+    if index == 0:
+        raise DatasetError(f"video '{source.name}': {source.path} decodes to no frames")
+
+
+def to_tensor(frames: np.ndarray) -> torch.Tensor:
+    """uint8 ``(n, H, W, C)`` -> float32 ``(n, C, H, W)`` in [0, 1] (as the datasets return)."""
+    return torch.from_numpy(np.ascontiguousarray(np.moveaxis(frames, -1, -3), dtype=np.float32)).div_(255.0)

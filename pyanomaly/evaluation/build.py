@@ -1,0 +1,51 @@
+"""Building the evaluation from the config: the only code under ``evaluation/`` that reads it.
+
+Example:
+    >>> task = build_task(cfg, model.task)           # "anomaly_detection", "forecasting", ...
+    >>> metrics = task.evaluate(model, test_set, device, out_dir)
+"""
+from __future__ import annotations
+
+from pyanomaly.config import CfgNode
+from pyanomaly.registry import EVALUATORS, TASKS, build
+from pyanomaly.scoring.build import build_pipeline, build_scorer, build_video_scorer, describe_error
+from pyanomaly.scoring.pipeline import ScorePipeline
+
+from .outputs import OutputOptions
+
+__all__ = ["build_evaluators", "build_task", "output_options", "protocol_settings"]
+
+
+def build_evaluators(cfg: CfgNode) -> list:
+    """The evaluators of ``EVAL.EVALUATORS`` (those taking ``thresholds`` get ``EVAL.THRESHOLDS``)."""
+    return [build(EVALUATORS, dict(type=name), thresholds=list(cfg.EVAL.THRESHOLDS)) for name in cfg.EVAL.EVALUATORS]
+
+
+def output_options(cfg: CfgNode) -> OutputOptions:
+    """The files an evaluation writes (``EVAL.PLOTS``, ``NPY``, ``REPORT``, ``THRESHOLDS``)."""
+    return OutputOptions(cfg.EVAL.PLOTS, cfg.EVAL.NPY, cfg.EVAL.REPORT, [float(t) for t in cfg.EVAL.THRESHOLDS])
+
+
+def protocol_settings(cfg: CfgNode) -> dict:
+    """The settings of a run that ``metrics.json``'s ``protocol`` block states beside the pipeline's."""
+    return {"error": describe_error(cfg), "max_val": cfg.SCORE.MAX_VAL, "clip_length": cfg.DATASET.CLIP_LENGTH,
+            "image_size": list(cfg.DATASET.IMAGE_SIZE), "thresholds": [float(t) for t in cfg.EVAL.THRESHOLDS]}
+
+
+def build_task(cfg: CfgNode, task: str = "anomaly_detection", pipeline: ScorePipeline | None = None):
+    """The evaluation task named ``task`` (a method's ``task`` attribute), built from ``SCORE.*``,
+    ``TEST.*`` and ``EVAL.*``; each task takes the parts it needs of those below.
+
+    ``pipeline`` replaces the one of ``SCORE.*`` (re-scoring errors of another direction).
+    """
+    scorer = build_scorer(cfg)
+    pipeline = pipeline if pipeline is not None else build_pipeline(cfg, scorer.higher_is_anomalous)
+
+    def video_scorer(model, device):
+        return build_video_scorer(cfg, model, device, pipeline, scorer)
+
+    parts = dict(pipeline=pipeline, video_scorer=video_scorer, evaluators=build_evaluators(cfg),
+                 protocol=protocol_settings(cfg), outputs=output_options(cfg), chunk=cfg.TEST.CHUNK,
+                 top_k=cfg.EVAL.REPORT_TOP_K if cfg.EVAL.REPORT else 0, progress=cfg.LOG.PROGRESS,
+                 split=cfg.TEST.SPLIT)
+    return build(TASKS, dict(type=task), **parts)

@@ -1,0 +1,169 @@
+"""The anomaly-detection task: per-frame scores of a split's videos, compared with their labels.
+
+Each video is predicted as one stream and scored by the scoring loop
+(:class:`~pyanomaly.scoring.video.VideoScorer`: method + scorer + pipeline); the evaluators
+turn scores and labels into metrics (micro and macro AUC, EER, AP, ...), and the run
+directory gets ``metrics.json`` with its ``protocol`` block, ``scores/``, ``plots/`` and
+``report.html``. Re-scoring exported errors (``tools/test.py --scores``) runs the same
+pipeline and evaluators without a model (:meth:`AnomalyDetection.evaluate_errors`).
+
+Under ``torchrun`` the videos are shared out across processes (video ``i`` to rank
+``i % world``) and gathered on every rank, so each test frame is scored exactly once.
+
+Example:
+    >>> task = build_task(cfg)                       # pyanomaly.evaluation.build
+    >>> metrics = task.evaluate(model, test_set, torch.device("cpu"), Path("outputs/run"))
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from tqdm import tqdm
+
+from pyanomaly.registry import TASKS
+from pyanomaly.scoring.pipeline import ScorePipeline
+from pyanomaly.scoring.video import VideoResult, VideoScorer
+
+from ..outputs import OutputOptions, write_outputs
+from ..topk import TopFrames, select_top
+
+AUC_WORDS = {
+    "auc_micro": "ROC AUC over all labelled test frames of all videos concatenated",
+    "auc_macro": "mean of per-video ROC AUCs over videos holding both classes; single-class videos left out and "
+                 "counted in videos_single_class",
+}
+
+
+def _world() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+@TASKS.register_module(name="anomaly_detection")
+class AnomalyDetection:
+    """Frame-level anomaly detection (see the module docstring).
+
+    Args:
+        pipeline: how raw errors become scores (``SCORE.*``).
+        video_scorer: ``(model, device) -> VideoScorer`` with that pipeline: the scoring loop.
+        evaluators: ``(names, scores, labels, groups) -> dict`` each, merged in order.
+        protocol: what else describes the protocol (error in words, frame size, clip length,
+            thresholds, ...), written into ``metrics.json``'s ``protocol`` block.
+        outputs: which files to write.
+        chunk: frames per forward pass.
+        top_k: top-scoring frames per video kept for the report (0 = none).
+        progress: show a progress bar.
+        split: name of the scored split, handed to a method's own ``write_outputs``.
+    """
+
+    def __init__(self, pipeline: ScorePipeline, video_scorer: Callable[..., VideoScorer], evaluators: Sequence = (),
+                 protocol: dict | None = None, outputs: OutputOptions | None = None, chunk: int = 64, top_k: int = 0,
+                 progress: bool = True, split: str = "testing"):
+        if int(chunk) < 1:
+            raise ValueError(f"TEST.CHUNK must be >= 1 frame, got {chunk}")
+        self.pipeline, self.video_scorer, self.evaluators = pipeline, video_scorer, list(evaluators)
+        self.protocol = dict(protocol or {})
+        self.outputs = outputs or OutputOptions()
+        self.chunk, self.top_k, self.progress, self.split = int(chunk), int(top_k), bool(progress), split
+
+    # -- with a model ---------------------------------------------------------------------
+    def evaluate(self, model, dataset, device: torch.device, out_dir: str | Path | None = None) -> dict:
+        """Score every video of ``dataset`` with ``model``; with ``out_dir`` (rank 0) write the run's files."""
+        start = time.perf_counter()
+        results, tops = self.predict(model, dataset, device)
+        seconds = time.perf_counter() - start
+        labels = [dataset.labels(i) for i in range(len(dataset.videos))]
+        names = list(dataset.names)
+        metrics = self.evaluate_scores(names, results, labels, dataset.groups)
+        metrics["inference_fps"] = sum(dataset.lengths) / max(seconds, 1e-9)
+        scores = [r.scores for r in results]
+        top = select_top(tops, dict(zip(names, scores)), self.top_k, dict(zip(names, labels)))
+        if out_dir is not None and _world()[0] == 0:
+            write_outputs(Path(out_dir), names, [r.errors for r in results], scores, labels, metrics, self.outputs,
+                          groups=dataset.groups, top=top)
+            own = getattr(model, "write_outputs", None)
+            if own is not None:  # what a method makes of the videos besides scores (STREAMER: events.json)
+                own(Path(out_dir), names, self.split)
+        return metrics
+
+    def predict(self, model, dataset, device: torch.device) -> tuple[list[VideoResult], list[TopFrames]]:
+        """Errors and scores of every video (in order), and each video's kept top frames."""
+        rank, world = _world()
+        video = self.video_scorer(model, device)
+        higher = self.pipeline.higher_is_anomalous
+        mine = list(range(rank, len(dataset.videos), world))
+        results: dict[int, tuple[VideoResult, TopFrames]] = {}
+        was_training = model.training
+        model.eval()
+        try:
+            for i in tqdm(mine, desc="scoring", unit="video", disable=not self.progress or rank != 0, leave=False):
+                top = TopFrames(dataset.names[i], self.top_k)
+
+                def keep(c, top=top):
+                    if self.top_k > 0:
+                        top.offer(c.errors if higher else -c.errors, c.start, c.frames, c.prediction)
+                n = dataset.lengths[i]
+                chunks = (dataset.video_frames(i, s, s + self.chunk) for s in range(0, n, self.chunk))
+                results[i] = (video.score(chunks, keep), top)
+        finally:
+            model.train(was_training)
+        if world > 1:
+            gathered: list = [None] * world
+            dist.all_gather_object(gathered, results)
+            results = {k: v for part in gathered for k, v in part.items()}
+        ordered = [results[i] for i in range(len(dataset.videos))]
+        return [r for r, _ in ordered], [t for _, t in ordered]
+
+    # -- from errors or scores ------------------------------------------------------------------
+    def evaluate_scores(self, names: Sequence[str], results: Sequence[VideoResult],
+                        labels: Sequence[np.ndarray | None], groups: Sequence[str] | None,
+                        error: str | None = None) -> dict:
+        """``metrics.json``'s content (with ``protocol``) from the videos' scores and labels."""
+        scores = [r.scores for r in results]
+        metrics: dict = {}
+        for ev in self.evaluators:
+            metrics.update(ev(list(names), scores, list(labels), groups))
+        no_prediction = int(sum((~(r.valid & np.isfinite(r.errors))).sum() for r in results))
+        metrics["protocol"] = self.describe(no_prediction, int(sum(r.unscored for r in results)), error)
+        return metrics
+
+    def evaluate_errors(self, names: Sequence[str], errors: Sequence[np.ndarray], labels: Sequence[np.ndarray | None],
+                        groups: Sequence[str] | None, out_dir: str | Path | None = None,
+                        error: str | None = None, note: str | None = None, protocol: dict | None = None) -> dict:
+        """Score exported raw errors (NaN = no prediction) with the pipeline, evaluate, write ``out_dir``.
+
+        ``error`` says what the errors are; ``note`` stands in the report where predictions
+        would be shown; ``protocol`` is added to the ``protocol`` block.
+        """
+        results = []
+        for e in errors:
+            e = np.asarray(e, dtype=np.float64)
+            scores, unscored = self.pipeline.score(e, np.isfinite(e))
+            results.append(VideoResult(e, np.isfinite(e), scores, unscored, 0.0))
+        metrics = self.evaluate_scores(names, results, labels, groups, error)
+        metrics["protocol"].update(protocol or {})
+        if out_dir is not None:
+            write_outputs(Path(out_dir), list(names), list(errors), [r.scores for r in results], list(labels), metrics,
+                          self.outputs, groups=groups, top_note=note)
+        return metrics
+
+    def describe(self, frames_without_prediction: int, frames_without_score: int, error: str | None = None) -> dict:
+        """The ``protocol`` block: what was done to the raw errors, written beside every metric."""
+        out = {"error": error or self.protocol.get("error", "raw error"),
+               "higher_error_is_anomalous": self.pipeline.higher_is_anomalous}
+        out.update({k: v for k, v in self.protocol.items() if k != "error"})
+        out.update(self.pipeline.describe())
+        out.update({
+            "frames_without_prediction": frames_without_prediction,
+            "frames_without_score": frames_without_score,
+            "frames_without_score_handling": ("excluded from metrics" if self.pipeline.missing == "exclude" else
+                                              "filled with the nearest scored frame's score"),
+            **AUC_WORDS,
+        })
+        return out

@@ -1,0 +1,77 @@
+"""Building the scoring parts from the config: the only code under ``scoring/`` that reads it.
+
+``SCORE.*`` is the offline protocol (evaluation, ``tools/test.py``, re-scoring); ``STREAM.*``
+is the protocol of live scoring (``tools/score_video.py``): a causal normaliser, causal
+smoothing and the alarm rule. Both are written to every run's ``config.yaml``.
+
+Example:
+    >>> scorer = build_scorer(cfg)                                   # (pred, frame) -> (N,)
+    >>> offline = build_pipeline(cfg, scorer.higher_is_anomalous)    # SCORE.*
+    >>> live = build_stream_pipeline(cfg, scorer.higher_is_anomalous)  # STREAM.*, causal
+"""
+from __future__ import annotations
+
+from pyanomaly.config import CfgNode, cfg_to_dict
+from pyanomaly.errors import ConfigError
+from pyanomaly.networks.meta import fused_update
+from pyanomaly.registry import NORMALIZERS, SCORERS, accepted_arguments, build
+
+from .pipeline import ScorePipeline
+from .video import VideoScorer
+
+__all__ = ["build_scorer", "build_normalizer", "build_pipeline", "build_stream_pipeline", "build_video_scorer",
+           "describe_error"]
+
+
+def build_scorer(cfg: CfgNode):
+    """The raw-error scorer named by ``SCORE.ERROR`` (``(pred, frame) -> (N,)``); it gets
+    ``SCORE.PIXEL_THRESHOLD`` as ``threshold`` when it takes one."""
+    try:
+        return build(SCORERS, dict(type=cfg.SCORE.ERROR, max_val=cfg.SCORE.MAX_VAL, patch=cfg.SCORE.PATCH),
+                     threshold=cfg.SCORE.PIXEL_THRESHOLD)
+    except ValueError as exc:
+        raise ConfigError(f"SCORE.ERROR {cfg.SCORE.ERROR}: {exc}") from None
+
+
+def build_normalizer(spec: CfgNode | dict, key: str = "SCORE.NORMALIZE"):
+    """The normaliser of a spec ``{type: NAME, <arguments>}`` (``key`` names it in errors)."""
+    spec = cfg_to_dict(spec) if isinstance(spec, CfgNode) else dict(spec)
+    try:
+        return build(NORMALIZERS, spec)
+    except (KeyError, ValueError) as exc:
+        raise ConfigError(f"{key} {spec}: {exc}") from None
+
+
+def build_pipeline(cfg: CfgNode, higher_is_anomalous: bool) -> ScorePipeline:
+    """The offline protocol of ``SCORE.*`` for errors of the given direction."""
+    s = cfg.SCORE
+    return ScorePipeline(build_normalizer(s.NORMALIZE), higher_is_anomalous, s.SMOOTH_SIGMA, s.SMOOTH_MODE, s.MISSING)
+
+
+def build_stream_pipeline(cfg: CfgNode, higher_is_anomalous: bool) -> ScorePipeline:
+    """The live protocol of ``STREAM.*``: its normaliser must be causal; smoothing is one-sided."""
+    pipeline = ScorePipeline(build_normalizer(cfg.STREAM.NORMALIZE, "STREAM.NORMALIZE"), higher_is_anomalous,
+                             cfg.STREAM.SMOOTH_SIGMA, "causal", "exclude")
+    if not pipeline.causal:
+        raise ConfigError(f"STREAM.NORMALIZE {cfg.STREAM.NORMALIZE.type!r} needs the whole video before it scores a "
+                          "frame; a stream needs a causal normaliser ('causal' or 'none')")
+    return pipeline
+
+
+def build_video_scorer(cfg: CfgNode, model, device, pipeline: ScorePipeline | None = None,
+                       scorer=None) -> VideoScorer:
+    """The scoring loop of ``model``: ``SCORE.ERROR``'s scorer, the offline pipeline unless one
+    is given, ``TEST.PRECISION`` and ``TEST.FUSED_UPDATE``."""
+    scorer = scorer if scorer is not None else build_scorer(cfg)
+    pipeline = pipeline if pipeline is not None else build_pipeline(cfg, scorer.higher_is_anomalous)
+    return VideoScorer(model, scorer, pipeline, device, cfg.TEST.PRECISION,
+                       context=fused_update if cfg.TEST.FUSED_UPDATE else None)
+
+
+def describe_error(cfg: CfgNode) -> str:
+    """What the raw error of ``SCORE.*`` is, in words (written into every protocol)."""
+    s = cfg.SCORE
+    where = f" (worst {s.PATCH}x{s.PATCH} patch)" if s.PATCH > 0 else " (frame mean)"
+    if "threshold" in (accepted_arguments(SCORERS.get(s.ERROR)) or ()):
+        where = f", pixels with |error| > {s.PIXEL_THRESHOLD * s.MAX_VAL:g}" + where
+    return s.ERROR + where + (f", {cfg.TEST.PRECISION} prediction" if cfg.TEST.PRECISION != "fp32" else "")

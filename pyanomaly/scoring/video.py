@@ -1,0 +1,149 @@
+"""The one loop from a video's frames to its anomaly scores, offline and as a stream.
+
+A method predicts every frame from earlier frames only (``predict_stream``, its state carried
+from chunk to chunk), a scorer turns prediction and frame into a raw error per frame, and a
+:class:`~pyanomaly.scoring.pipeline.ScorePipeline` turns the errors into scores. Offline
+evaluation (``tools/test.py``, the evaluation hook) and streaming (``tools/score_video.py``)
+run this same loop and differ only in the pipeline they give it: a causal pipeline makes
+every score final the moment its frame is pushed; an offline one (per-video min-max) gives
+the scores when the video ends.
+
+Example:
+    >>> video = VideoScorer(model, PSNR(), pipeline, torch.device("cpu"))
+    >>> run = video.start()
+    >>> for frames in chunks:                 # (n, C, H, W) float in [0, 1]
+    ...     chunk = run.push(frames)          # chunk.errors, chunk.scores: (n,)
+    >>> result = run.finish()                 # result.errors, result.scores: (N,)
+"""
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+import numpy as np
+import torch
+
+from .pipeline import ScorePipeline
+
+PRECISIONS = ("fp32", "bf16")
+
+
+def inference_precision(name: str, device: torch.device) -> contextlib.AbstractContextManager:
+    """The context test-time prediction runs in: ``"fp32"`` (none) or ``"bf16"`` (bfloat16 autocast)."""
+    if name not in PRECISIONS:
+        raise ValueError(f"TEST.PRECISION must be one of {PRECISIONS}, got {name!r}")
+    if name == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+@dataclass
+class Chunk:
+    """What one pushed chunk of ``n`` frames gave.
+
+    ``frames`` and ``prediction`` ``(n, C, H, W)`` float32 on the model's device; ``errors``
+    ``(n,)`` float64, NaN where there is no prediction; ``valid`` ``(n,)`` bool; ``scores``
+    ``(n,)``, NaN where no score is final yet (an offline pipeline scores at ``finish``) or none
+    will come; ``start``: index of the chunk's first frame in the video.
+    """
+
+    start: int
+    frames: torch.Tensor
+    prediction: torch.Tensor
+    errors: np.ndarray
+    valid: np.ndarray
+    scores: np.ndarray
+
+
+@dataclass
+class VideoResult:
+    """A whole video: ``errors``, ``valid``, ``scores`` ``(N,)``; ``unscored``: frames without a
+    score before the pipeline's fill; ``seconds`` spent predicting and scoring."""
+
+    errors: np.ndarray
+    valid: np.ndarray
+    scores: np.ndarray
+    unscored: int
+    seconds: float
+
+    @property
+    def frames(self) -> int:
+        return int(self.errors.size)
+
+
+class VideoScorer:
+    """Method + scorer + pipeline; :meth:`start` one run per video.
+
+    Args:
+        model: a method with ``predict_stream(frames, state) -> (prediction, valid, state)``.
+        scorer: raw error ``(prediction, frames) -> (n,)`` with ``higher_is_anomalous``.
+        pipeline: how errors become scores (its direction must be the scorer's).
+        device: where the model runs.
+        precision: ``"fp32"`` or ``"bf16"`` (autocast); errors are computed in float32.
+        context: extra context the model's prediction runs in (e.g. the fused LSTM update).
+    """
+
+    def __init__(self, model, scorer, pipeline: ScorePipeline, device: torch.device, precision: str = "fp32",
+                 context: Callable[[], contextlib.AbstractContextManager] | None = None):
+        if precision not in PRECISIONS:
+            raise ValueError(f"TEST.PRECISION must be one of {PRECISIONS}, got {precision!r}")
+        if bool(scorer.higher_is_anomalous) != pipeline.higher_is_anomalous:
+            raise ValueError("the pipeline's error direction differs from the scorer's")
+        self.model, self.scorer, self.pipeline, self.device = model, scorer, pipeline, device
+        self.precision, self.context = precision, context or contextlib.nullcontext
+
+    def start(self) -> "VideoRun":
+        """A fresh run over one video (the model's state and the pipeline's start empty)."""
+        return VideoRun(self)
+
+    def score(self, chunks: Iterable[torch.Tensor], on_chunk: Callable[[Chunk], None] | None = None) -> VideoResult:
+        """Push every chunk ``(n, C, H, W)`` of one video (calling ``on_chunk`` on each) and finish."""
+        run = self.start()
+        for frames in chunks:
+            chunk = run.push(frames)
+            if on_chunk is not None:
+                on_chunk(chunk)
+        return run.finish()
+
+
+class VideoRun:
+    """One video going through a :class:`VideoScorer`, chunk by chunk."""
+
+    def __init__(self, video: VideoScorer):
+        self.video = video
+        self.scores = video.pipeline.start()
+        self.state = None
+        self.position = 0
+        self.seconds = 0.0
+        self._errors: list[np.ndarray] = []
+        self._valid: list[np.ndarray] = []
+
+    @torch.no_grad()
+    def push(self, frames: torch.Tensor) -> Chunk:
+        """Predict and score the next frames ``(n, C, H, W)`` of the video."""
+        v = self.video
+        start = time.perf_counter()
+        x = frames.to(v.device)
+        with inference_precision(v.precision, v.device), v.context():
+            prediction, ok, self.state = v.model.predict_stream(x, self.state)
+        prediction = prediction.float()
+        valid = ok.cpu().numpy().astype(bool)
+        # NaN where there is no prediction: exported errors then say so, and a re-score from
+        # them cannot mistake the error of an empty prediction for a real one
+        errors = np.where(valid, v.scorer(prediction, x).double().cpu().numpy(), np.nan)
+        scores = self.scores.push(errors, valid)
+        self._errors.append(errors)
+        self._valid.append(valid)
+        chunk = Chunk(self.position, x, prediction, errors, valid, scores)
+        self.position += x.shape[0]
+        self.seconds += time.perf_counter() - start
+        return chunk
+
+    def finish(self) -> VideoResult:
+        """The whole video's errors and scores."""
+        scores, unscored = self.scores.finish()
+        errors = np.concatenate(self._errors) if self._errors else np.empty(0)
+        valid = np.concatenate(self._valid) if self._valid else np.empty(0, dtype=bool)
+        return VideoResult(errors, valid, scores, unscored, self.seconds)
