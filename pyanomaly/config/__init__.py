@@ -128,7 +128,13 @@ def _decode(raw: Any) -> Any:
     try:
         return literal_eval(raw)
     except (ValueError, SyntaxError):
-        return raw  # a plain string such as a path
+        pass
+    if raw.lstrip().startswith(("{", "[")):  # YAML flow style, as in a config file: {type: causal, window: 100}
+        try:
+            return yaml.safe_load(raw)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"override {raw!r} is neither a Python literal nor YAML: {exc}") from None
+    return raw  # a plain string such as a path
 
 
 def _coerce(value: Any, default: Any, key: str) -> Any:
