@@ -90,20 +90,6 @@ def setup_logging(log_file: Path | None, level: str = "INFO") -> None:
     root.propagate = False
 
 
-def _lr_lambda(cfg: CfgNode):
-    tr = cfg.TRAIN
-    def f(step: int) -> float:
-        if tr.LR_WARMUP_STEPS > 0 and step < tr.LR_WARMUP_STEPS:
-            return (step + 1) / tr.LR_WARMUP_STEPS
-        if tr.LR_SCHEDULE == "cosine":
-            span = max(tr.MAX_STEPS - tr.LR_WARMUP_STEPS, 1)
-            return 0.5 * (1 + math.cos(math.pi * min(step - tr.LR_WARMUP_STEPS, span) / span))
-        if tr.LR_SCHEDULE == "step":
-            return tr.LR_GAMMA ** sum(step >= s for s in tr.LR_STEPS)
-        return 1.0
-    return f
-
-
 def train(cfg: CfgNode, resume: bool = False, config_path: str | None = None) -> dict | None:
     """Train ``cfg``'s method; returns the final metrics after writing the run directory (rank 0).
 
@@ -253,13 +239,16 @@ def _build_datasets(cfg: CfgNode, world: int):
 
 
 def build_optimizer(cfg: CfgNode, model: torch.nn.Module):
-    """``TRAIN.OPTIMIZER`` (any ``torch.optim`` class) and its LR schedule (a ``LambdaLR``)."""
+    """``TRAIN.OPTIMIZER`` (any ``torch.optim`` class) and its LR schedule (a ``LambdaLR`` of
+    the ``TRAIN.LR_SCHEDULE`` registered in ``LR_SCHEDULES``, over ``TRAIN.MAX_STEPS``)."""
+    from .lr_schedules import build_lr_scheduler
+
     try:
         opt_cls = getattr(torch.optim, cfg.TRAIN.OPTIMIZER)
     except AttributeError:
         raise ValueError(f"TRAIN.OPTIMIZER: torch.optim has no optimizer '{cfg.TRAIN.OPTIMIZER}'") from None
     optimizer = opt_cls(model.parameters(), lr=cfg.TRAIN.LR, weight_decay=cfg.TRAIN.WEIGHT_DECAY)
-    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(cfg))
+    return optimizer, build_lr_scheduler(optimizer, cfg_to_dict(cfg.TRAIN.LR_SCHEDULE), cfg.TRAIN.MAX_STEPS)
 
 
 def _teardown() -> None:
@@ -286,7 +275,7 @@ def test(cfg: CfgNode, checkpoint: str | Path, config_path: str | None = None) -
     test_set = build_test_dataset(cfg)
     logger.info("scoring %d videos (%d frames) of %s with %s (step %s)%s", len(test_set.videos),
                 sum(test_set.lengths), cfg.DATASET.ROOT, checkpoint, ckpt.get("step"),
-                f", with {cfg.TEST.PSEUDO_ANOMALY} pseudo-anomalies" if cfg.TEST.PSEUDO_ANOMALY else "")
+                "" if cfg.TEST.PSEUDO_ANOMALY.type == "none" else f", with {cfg.TEST.PSEUDO_ANOMALY.type} pseudo-anomalies")
     metrics = model.evaluate(test_set, cfg, device, out if rank == 0 else None)
     logger.info("%s", format_metrics(metrics))
     if rank == 0:
