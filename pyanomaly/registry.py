@@ -1,7 +1,8 @@
 """Plugin registries, one per kind of part, and the one function that builds from them.
 
-Every part of a run (network, method, dataset, loss, scorer, evaluator, hook) is a class
-registered in one of these registries, right where it is defined::
+Every part of a run (network, method, dataset, loss, scorer, evaluator, hook, LR schedule,
+pseudo-anomaly kind) is a class registered in one of these registries, right where it is
+defined::
 
     from pyanomaly.registry import NETWORKS
 
@@ -33,7 +34,8 @@ from pyanomaly.errors import RegistryError
 
 __all__ = [
     "NETWORKS", "MODELS", "DATASETS", "TRANSFORMS", "LOSSES", "SCORERS", "NORMALIZERS", "EVALUATORS", "TASKS",
-    "HOOKS", "DEMARCATIONS", "build", "accepted_arguments", "import_plugins", "RegistryError",
+    "HOOKS", "DEMARCATIONS", "LR_SCHEDULES", "PSEUDO_ANOMALIES", "build", "accepted_arguments", "import_plugins",
+    "RegistryError",
 ]
 
 _SCOPE = "pyanomaly"
@@ -61,6 +63,10 @@ TASKS = Registry("task", scope=_SCOPE, locations=["pyanomaly.evaluation.tasks"])
 HOOKS = Registry("hook", scope=_SCOPE, locations=["pyanomaly.engine.hooks"])
 # STREAMER event-demarcation rules: (loss, buffer length) -> why the event closes, or None.
 DEMARCATIONS = Registry("demarcation", scope=_SCOPE, locations=["pyanomaly.networks.meta.streamer.demarcation"])
+# LR schedules: optimizer step (0-based) -> factor of TRAIN.LR (see engine/lr_schedules.py).
+LR_SCHEDULES = Registry("LR schedule", scope=_SCOPE, locations=["pyanomaly.engine.lr_schedules"])
+# Pseudo-anomaly kinds: a split's videos -> the same videos with labelled anomalies made in them (datasets/pseudo.py).
+PSEUDO_ANOMALIES = Registry("pseudo-anomaly kind", scope=_SCOPE, locations=["pyanomaly.datasets.pseudo"])
 
 
 def registered_names(registry: Registry) -> list[str]:

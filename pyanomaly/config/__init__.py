@@ -176,12 +176,10 @@ def _to_node(value: Any) -> Any:
 
 _CHOICES = {
     "SYSTEM.DEVICE": ("auto", "cpu", "cuda"),
-    "TRAIN.LR_SCHEDULE": ("constant", "cosine", "step"),
     "TRAIN.BEST_MODE": ("max", "min"),
     "SCORE.MISSING": ("exclude", "fill"),
     "STREAM.RENDER_FORMAT": ("mp4", "avi"),
     "TEST.PRECISION": ("fp32", "bf16"),
-    "TEST.PSEUDO_ANOMALY": ("", "frame_skip", "fast_object"),
 }
 
 
@@ -201,9 +199,6 @@ def _validate(cfg: CfgNode) -> None:
             raise ConfigError(f"config key '{key}' must be >= 1, got {cfg[section][leaf]!r}")
     if cfg.DATASET.CLIP_LENGTH < 2:
         raise ConfigError("config key 'DATASET.CLIP_LENGTH' must be >= 2 (history + the predicted frame)")
-    if cfg.TEST.PSEUDO_MARGIN < 0:
-        raise ConfigError(f"config key 'TEST.PSEUDO_MARGIN' must be >= 0 (0 = DATASET.CLIP_LENGTH), "
-                          f"got {cfg.TEST.PSEUDO_MARGIN!r}")
     if not 0.0 < cfg.SCORE.PIXEL_THRESHOLD < 1.0:
         raise ConfigError("config key 'SCORE.PIXEL_THRESHOLD' must be in (0, 1) (a fraction of SCORE.MAX_VAL), "
                           f"got {cfg.SCORE.PIXEL_THRESHOLD!r}")

@@ -2,7 +2,9 @@
 
 A YAML file overrides only what differs; ``KEY VALUE`` pairs on the command line override
 last. Sections whose keys are free-form (``MODEL.ARGS``, ``DATASET.ARGS``) hold keyword
-arguments passed unchanged to the registered class named beside them.
+arguments passed unchanged to the registered class named beside them. A *spec* key
+(``CN({"type": ...}, new_allowed=True)``, e.g. ``TRAIN.LR_SCHEDULE``) names a registered part
+and holds its arguments: ``{type: NAME, <arguments>}``, or a bare name.
 """
 from yacs.config import CfgNode as CN
 
@@ -43,10 +45,7 @@ _C.TRAIN.BATCH_SIZE = 4  # clips per step (per process under torchrun)
 _C.TRAIN.OPTIMIZER = "Adam"  # any torch.optim class name
 _C.TRAIN.LR = 1e-3  # learning rate
 _C.TRAIN.WEIGHT_DECAY = 0.0  # weight decay of the optimizer
-_C.TRAIN.LR_SCHEDULE = "cosine"  # "constant", "cosine" or "step"
-_C.TRAIN.LR_WARMUP_STEPS = 0  # linear warm-up steps
-_C.TRAIN.LR_STEPS = []  # steps at which "step" multiplies the LR by LR_GAMMA
-_C.TRAIN.LR_GAMMA = 0.1  # factor of the "step" schedule
+_C.TRAIN.LR_SCHEDULE = CN({"type": "cosine"}, new_allowed=True)  # registered LR schedule {type: NAME, <args>} (engine/lr_schedules.py): "constant", "cosine" (1 -> 0 at MAX_STEPS) or "step" (milestones: [steps], gamma: 0.1); each takes warmup_steps (linear warm-up, default 0)
 _C.TRAIN.GRAD_CLIP = 0.0  # max gradient norm; 0 = off
 _C.TRAIN.EVAL_PERIOD = 500  # evaluate on the test split every N steps (and at the end); 0 = end only
 _C.TRAIN.CHECKPOINT_PERIOD = 500  # write checkpoints/last.pth every N steps (and at the end)
@@ -66,12 +65,7 @@ _C.TEST = CN()
 _C.TEST.SPLIT = "testing"  # split scored by evaluation and tools/test.py
 _C.TEST.CHUNK = 64  # frames per forward pass when a video is predicted as a stream
 _C.TEST.PRECISION = "fp32"  # test-time prediction: "fp32", or "bf16" (bfloat16 autocast; fast where the CPU has AVX-512 BF16/AMX, and on GPUs)
-_C.TEST.PSEUDO_ANOMALY = ""  # score TEST.SPLIT with one labelled pseudo-anomaly per video (run on "training" to choose settings without test labels): "frame_skip" (a segment played PSEUDO_SKIP times too fast) or "fast_object" (a walker cut out and moved at PSEUDO_SPEED); "" = the split as it is
-_C.TEST.PSEUDO_SKIP = 2  # frame_skip pseudo-anomalies: speed-up of the segment
-_C.TEST.PSEUDO_LENGTH = 20  # pseudo-anomalies: frames of the segment, labelled anomalous (frame_skip: each a jump of PSEUDO_SKIP frames)
-_C.TEST.PSEUDO_MARGIN = 0  # pseudo-anomalies: normal frames before each segment, at least (they place the segments: equal margins give models of other clip lengths the same ones); 0 = DATASET.CLIP_LENGTH
-_C.TEST.PSEUDO_SPEED = 0.012  # fast_object pseudo-anomalies: the object's speed, in frame widths per frame
-_C.TEST.PSEUDO_SIZE = 0.15  # fast_object pseudo-anomalies: the object's height, as a fraction of the frame height
+_C.TEST.PSEUDO_ANOMALY = CN({"type": "none"}, new_allowed=True)  # score TEST.SPLIT with one labelled pseudo-anomaly per video (run on "training" to choose settings without test labels), {type: NAME, <args>} (datasets/pseudo.py): "frame_skip" (a segment played skip: 2 times too fast) or "fast_object" (a walker cut out and moved at speed: 0.012 frame widths a frame, size: 0.15 of the frame height); both take length: 20 (anomalous frames) and margin: 0 (normal frames before the segment, at least; 0 = DATASET.CLIP_LENGTH); "none" = the split as it is
 _C.TEST.FUSED_UPDATE = False  # test-time: the LSTM cell update as one torch.compile'd pass (needs a C++ compiler; seconds to compile once, then 1.1-1.3x faster recurrent models)
 
 # ---------------------------------------------------------------------------------------

@@ -1,12 +1,14 @@
-"""Build a dataset split from the config (the one place that reads ``DATASET.*``)."""
+"""Build a dataset split from the config (the one place that reads ``DATASET.*`` and
+``TEST.PSEUDO_ANOMALY``)."""
 from __future__ import annotations
 
 from yacs.config import CfgNode
 
-from pyanomaly.registry import DATASETS, build
+from pyanomaly.config import cfg_to_dict
+from pyanomaly.registry import DATASETS, PSEUDO_ANOMALIES, RegistryError, build
 
 from .base import VideoDataset
-from .pseudo import FastObjectAnomalies, FrameSkipAnomalies, PseudoAnomalies
+from .pseudo import PseudoAnomalies
 
 
 def build_dataset(cfg: CfgNode, split: str) -> VideoDataset:
@@ -20,15 +22,18 @@ def build_dataset(cfg: CfgNode, split: str) -> VideoDataset:
 
 
 def build_test_dataset(cfg: CfgNode) -> VideoDataset | PseudoAnomalies:
-    """The split scored by ``tools/test.py``: ``TEST.SPLIT``, with pseudo-anomalies where
-    ``TEST.PSEUDO_ANOMALY`` asks for them (their segments placed by ``SYSTEM.SEED`` and
-    ``TEST.PSEUDO_MARGIN``)."""
-    data = build_dataset(cfg, cfg.TEST.SPLIT)
-    margin = cfg.TEST.PSEUDO_MARGIN or cfg.DATASET.CLIP_LENGTH
-    if cfg.TEST.PSEUDO_ANOMALY == "frame_skip":
-        data = FrameSkipAnomalies(data, cfg.TEST.PSEUDO_SKIP, cfg.TEST.PSEUDO_LENGTH, margin=margin,
-                                  seed=cfg.SYSTEM.SEED)
-    elif cfg.TEST.PSEUDO_ANOMALY == "fast_object":
-        data = FastObjectAnomalies(data, cfg.TEST.PSEUDO_SPEED, cfg.TEST.PSEUDO_SIZE, cfg.TEST.PSEUDO_LENGTH,
-                                   margin=margin, seed=cfg.SYSTEM.SEED)
-    return data
+    """The split scored by ``tools/test.py``: ``TEST.SPLIT``, with the pseudo-anomalies of the
+    ``TEST.PSEUDO_ANOMALY`` spec (a kind registered in ``PSEUDO_ANOMALIES``, built with the split
+    as ``base`` and ``seed`` = ``SYSTEM.SEED`` unless the spec gives one); ``none`` = the split
+    as it is. Unknown kinds and arguments raise :class:`RegistryError` naming the key."""
+    spec = cfg_to_dict(cfg.TEST.PSEUDO_ANOMALY)
+    if PSEUDO_ANOMALIES.get(spec["type"]) is None:
+        _build_pseudo(spec)  # raises the unknown-name error before the split is read
+    return _build_pseudo(spec, base=build_dataset(cfg, cfg.TEST.SPLIT), seed=cfg.SYSTEM.SEED)
+
+
+def _build_pseudo(spec: dict, **defaults) -> VideoDataset | PseudoAnomalies:
+    try:
+        return build(PSEUDO_ANOMALIES, spec, **defaults)
+    except RegistryError as exc:
+        raise RegistryError(f"TEST.PSEUDO_ANOMALY: {exc}") from None

@@ -3,8 +3,9 @@
 A benchmark's test labels must not choose a method's settings (an error threshold, a
 smoothing width). Normal footage can be given anomalies whose location is known, and scoring
 the training split this way gives a labelled validation set drawn from the training data
-alone (``TEST.PSEUDO_ANOMALY``, run with ``TEST.SPLIT training``). Two kinds, one segment of
-``length`` frames per video:
+alone (``TEST.PSEUDO_ANOMALY``, run with ``TEST.SPLIT training``). Two kinds, registered in
+``PSEUDO_ANOMALIES`` under the names the config uses, one segment of ``length`` frames per
+video:
 
 * ``frame_skip``: the segment is played ``skip`` times too fast (frames ``a, a + skip,
   a + 2 skip, ...``), so *everything* in it moves ``skip`` times faster than in training;
@@ -13,11 +14,18 @@ alone (``TEST.PSEUDO_ANOMALY``, run with ``TEST.SPLIT training``). Two kinds, on
   ones, as a cyclist or a cart among pedestrians.
 
 They are proxies: their anomalies are fast motion only, in videos the model was trained on.
+``none`` (the default) leaves the split as it is. A kind is built with ``base`` (the split) and
+``seed`` (``SYSTEM.SEED``) besides the arguments its spec gives.
+
+Example (command line): ``TEST.SPLIT training TEST.PSEUDO_ANOMALY fast_object
+TEST.PSEUDO_ANOMALY.speed 0.02``; in YAML: ``PSEUDO_ANOMALY: {type: frame_skip, skip: 3}``.
 """
 from __future__ import annotations
 
 import numpy as np
 import torch
+
+from pyanomaly.registry import PSEUDO_ANOMALIES
 
 from .base import VideoDataset, _to_tensor
 
@@ -28,15 +36,18 @@ class PseudoAnomalies:
     Exposes ``videos``, ``names``, ``groups``, ``lengths``, ``video_frames(i, start, stop)``
     ``(n, C, H, W)`` float32 in [0, 1] and ``labels(i)`` ``(N,)`` uint8. The segment of video
     ``i`` starts at a position drawn from ``seed`` and ``i``, after at least ``margin`` normal
-    frames (a model's history), and ends before the video does; a video too short for one
-    keeps all its frames normal (its segment start is ``None``).
+    frames (a model's history; 0 = ``base.clip_length``), and ends before the video does; a
+    video too short for one keeps all its frames normal (its segment start is ``None``).
     """
 
     def __init__(self, base: VideoDataset, length: int, margin: int, seed: int, span: int):
         """``span``: the base frames a segment consumes."""
         if int(length) < 1:
-            raise ValueError(f"pseudo-anomalies need length >= 1, got {length} (TEST.PSEUDO_LENGTH)")
-        self.base, self.length = base, int(length)
+            raise ValueError(f"TEST.PSEUDO_ANOMALY.length must be >= 1, got {length!r}")
+        if int(margin) < 0:
+            raise ValueError(f"TEST.PSEUDO_ANOMALY.margin must be >= 0 (0 = DATASET.CLIP_LENGTH), got {margin!r}")
+        margin = int(margin) or base.clip_length
+        self.base, self.length, self.margin = base, int(length), margin
         self.videos, self.names, self.groups = base.videos, base.names, base.groups
         self.rng = np.random.default_rng(seed)
         self.starts: list[int | None] = []
@@ -48,6 +59,7 @@ class PseudoAnomalies:
         return self._labels[i]
 
 
+@PSEUDO_ANOMALIES.register_module(name="frame_skip")
 class FrameSkipAnomalies(PseudoAnomalies):
     """``base``'s videos, each with one segment played ``skip`` times too fast: after frame
     ``a`` come ``a + skip, a + 2 skip, ..., a + length * skip``, then the video runs on; those
@@ -57,13 +69,13 @@ class FrameSkipAnomalies(PseudoAnomalies):
         base: the split to draw from (normal videos; its own labels are ignored).
         skip: speed-up of the segment (>= 2).
         length: jumped-to frames of the segment (>= 1).
-        margin: normal frames before the segment, at least.
+        margin: normal frames before the segment, at least (>= 0; 0 = ``base.clip_length``).
         seed: where the segments fall.
     """
 
-    def __init__(self, base: VideoDataset, skip: int = 2, length: int = 20, margin: int = 10, seed: int = 0):
+    def __init__(self, base: VideoDataset, skip: int = 2, length: int = 20, margin: int = 0, seed: int = 0):
         if int(skip) < 2:
-            raise ValueError(f"frame-skip pseudo-anomalies need skip >= 2, got skip={skip} (TEST.PSEUDO_SKIP)")
+            raise ValueError(f"TEST.PSEUDO_ANOMALY.skip must be >= 2 (frame_skip), got {skip!r}")
         self.skip = int(skip)
         super().__init__(base, length, margin, seed, span=int(length) * self.skip)
         self._order: list[np.ndarray] = []  # per video: the base frame shown at each position
@@ -91,6 +103,7 @@ class FrameSkipAnomalies(PseudoAnomalies):
         return _to_tensor(self.base._array(i)[lo:hi][picked - lo])
 
 
+@PSEUDO_ANOMALIES.register_module(name="fast_object")
 class FastObjectAnomalies(PseudoAnomalies):
     """``base``'s videos, each with one fast object pasted in for ``length`` frames.
 
@@ -105,15 +118,16 @@ class FastObjectAnomalies(PseudoAnomalies):
         speed: the object's speed, in frame widths per frame (> 0).
         size: the object's height, as a fraction of the frame height (in (0, 1)).
         length: frames of the segment (>= 1).
-        margin: normal frames before the segment, at least.
+        margin: normal frames before the segment, at least (>= 0; 0 = ``base.clip_length``).
         seed: where the segments fall, which object is cut out, and where it goes.
     """
 
     def __init__(self, base: VideoDataset, speed: float = 0.012, size: float = 0.15, length: int = 20,
-                 margin: int = 10, seed: int = 0):
-        if not float(speed) > 0 or not 0.0 < float(size) < 1.0:
-            raise ValueError(f"fast-object pseudo-anomalies need speed > 0 and size in (0, 1), got speed={speed}, "
-                             f"size={size} (TEST.PSEUDO_SPEED, TEST.PSEUDO_SIZE)")
+                 margin: int = 0, seed: int = 0):
+        if not float(speed) > 0:
+            raise ValueError(f"TEST.PSEUDO_ANOMALY.speed must be > 0 (fast_object), got {speed!r}")
+        if not 0.0 < float(size) < 1.0:
+            raise ValueError(f"TEST.PSEUDO_ANOMALY.size must be in (0, 1) (fast_object), got {size!r}")
         super().__init__(base, length, margin, seed, span=int(length))
         self.speed, self.size = float(speed), float(size)
         self.lengths = list(base.lengths)
@@ -164,3 +178,9 @@ class FastObjectAnomalies(PseudoAnomalies):
                 region = arr[t - start, y:y + h, x:x + w].astype(np.float32)
                 arr[t - start, y:y + h, x:x + w] = np.rint(region + alpha * (pixels - region)).astype(np.uint8)
         return _to_tensor(arr)
+
+
+@PSEUDO_ANOMALIES.register_module(name="none")
+def no_pseudo_anomalies(base: VideoDataset) -> VideoDataset:
+    """No pseudo-anomalies: ``base`` as it is."""
+    return base

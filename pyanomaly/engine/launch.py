@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import math
 import os
 import sys
 from pathlib import Path
@@ -30,6 +29,7 @@ from pyanomaly.utils import resolve_device, seed_everything
 from .checkpoint import (CheckpointError, check_compatible, load_checkpoint, load_model_weights,
                          remove_stale_temporaries, rng_state, save_checkpoint, set_rng_state)
 from .hooks import build_hooks
+from .lr_schedules import build_lr_scheduler
 from .sampler import InfiniteSampler
 from .trainer import Trainer
 
@@ -91,20 +91,6 @@ def setup_logging(log_file: Path | None, level: str = "INFO") -> None:
     root.propagate = False
 
 
-def _lr_lambda(cfg: CfgNode):
-    tr = cfg.TRAIN
-    def f(step: int) -> float:
-        if tr.LR_WARMUP_STEPS > 0 and step < tr.LR_WARMUP_STEPS:
-            return (step + 1) / tr.LR_WARMUP_STEPS
-        if tr.LR_SCHEDULE == "cosine":
-            span = max(tr.MAX_STEPS - tr.LR_WARMUP_STEPS, 1)
-            return 0.5 * (1 + math.cos(math.pi * min(step - tr.LR_WARMUP_STEPS, span) / span))
-        if tr.LR_SCHEDULE == "step":
-            return tr.LR_GAMMA ** sum(step >= s for s in tr.LR_STEPS)
-        return 1.0
-    return f
-
-
 def train(cfg: CfgNode, resume: bool = False, config_path: str | None = None) -> dict | None:
     """Train ``cfg``'s method; returns the final metrics after writing the run directory (rank 0).
 
@@ -121,19 +107,21 @@ def train(cfg: CfgNode, resume: bool = False, config_path: str | None = None) ->
     # First: a misnamed part fails before any video is decoded.
     model = build_model(cfg, device)
     transform = build_transforms(cfg.DATASET.TRAIN_TRANSFORMS)
+    task = build_task(cfg, model.task)
+    online = getattr(model, "online", False)
+    optimizer, scheduler = (None, None) if online else build_optimizer(cfg, model)
     train_set, test_set = _build_datasets(cfg, world)
-    if getattr(model, "online", False):
+    if online:
         if transform is not None:
             logger.warning("DATASET.TRAIN_TRANSFORMS are not applied: %s learns online from the frames as they come",
                            cfg.MODEL.NAME)
-        return _train_online(cfg, model, train_set, test_set, ckpt, out, device, world)
+        return _train_online(cfg, model, task, train_set, test_set, ckpt, out, device, world)
     forward = model
     if world > 1:
         device_ids = [device.index] if device.type == "cuda" else None
         forward = torch.nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
     if cfg.TRAIN.COMPILE:
         forward = torch.compile(forward)
-    optimizer, scheduler = build_optimizer(cfg, model)
     amp = cfg.TRAIN.AMP and device.type == "cuda"
     if cfg.TRAIN.AMP and not amp:
         logger.warning("TRAIN.AMP is for CUDA devices; training in float32 on %s", device)
@@ -145,7 +133,6 @@ def train(cfg: CfgNode, resume: bool = False, config_path: str | None = None) ->
     loader = DataLoader(train_set, batch_size=cfg.TRAIN.BATCH_SIZE, sampler=sampler,
                         num_workers=cfg.DATASET.NUM_WORKERS, pin_memory=device.type == "cuda",
                         persistent_workers=cfg.DATASET.NUM_WORKERS > 0)
-    task = build_task(cfg, model.task)
     trainer = Trainer(model, forward, optimizer, scheduler, loader, cfg.TRAIN.MAX_STEPS, build_hooks(cfg), out,
                       evaluate=lambda: task.evaluate(model, test_set, device, out if rank == 0 else None),
                       meta=model_meta(cfg), device=device, grad_clip=cfg.TRAIN.GRAD_CLIP,
@@ -180,7 +167,7 @@ def _log_outputs(out: Path) -> None:
         logger.info("wrote %s: %s", out, ", ".join(names))
 
 
-def _train_online(cfg: CfgNode, model, train_set, test_set, ckpt: dict | None, out: Path, device: torch.device,
+def _train_online(cfg: CfgNode, model, task, train_set, test_set, ckpt: dict | None, out: Path, device: torch.device,
                   world: int) -> dict:
     """Train a method that learns online (``model.online``) in one pass over the training stream.
 
@@ -214,7 +201,7 @@ def _train_online(cfg: CfgNode, model, train_set, test_set, ckpt: dict | None, o
     final = model.fit_online(train_set, device, save, position, checkpoint_period=cfg.TRAIN.CHECKPOINT_PERIOD,
                              log_period=cfg.TRAIN.LOG_PERIOD, progress=cfg.LOG.PROGRESS, out_dir=out)
     save(final, ("last", "best"))
-    metrics = build_task(cfg, model.task).evaluate(model, test_set, device, out)
+    metrics = task.evaluate(model, test_set, device, out)
     logger.info("final: %s", format_metrics(metrics))
     _log_outputs(out)
     _teardown()
@@ -256,13 +243,14 @@ def _build_datasets(cfg: CfgNode, world: int):
 
 
 def build_optimizer(cfg: CfgNode, model: torch.nn.Module):
-    """``TRAIN.OPTIMIZER`` (any ``torch.optim`` class) and its LR schedule (a ``LambdaLR``)."""
+    """``TRAIN.OPTIMIZER`` (any ``torch.optim`` class) and its LR schedule (a ``LambdaLR`` of
+    the ``TRAIN.LR_SCHEDULE`` registered in ``LR_SCHEDULES``, over ``TRAIN.MAX_STEPS``)."""
     try:
         opt_cls = getattr(torch.optim, cfg.TRAIN.OPTIMIZER)
     except AttributeError:
         raise ValueError(f"TRAIN.OPTIMIZER: torch.optim has no optimizer '{cfg.TRAIN.OPTIMIZER}'") from None
     optimizer = opt_cls(model.parameters(), lr=cfg.TRAIN.LR, weight_decay=cfg.TRAIN.WEIGHT_DECAY)
-    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(cfg))
+    return optimizer, build_lr_scheduler(optimizer, cfg_to_dict(cfg.TRAIN.LR_SCHEDULE), cfg.TRAIN.MAX_STEPS)
 
 
 def _teardown() -> None:
@@ -289,7 +277,7 @@ def test(cfg: CfgNode, checkpoint: str | Path, config_path: str | None = None) -
     test_set = build_test_dataset(cfg)
     logger.info("scoring %d videos (%d frames) of %s with %s (step %s)%s", len(test_set.videos),
                 sum(test_set.lengths), cfg.DATASET.ROOT, checkpoint, ckpt.get("step"),
-                f", with {cfg.TEST.PSEUDO_ANOMALY} pseudo-anomalies" if cfg.TEST.PSEUDO_ANOMALY else "")
+                "" if cfg.TEST.PSEUDO_ANOMALY.type == "none" else f", with {cfg.TEST.PSEUDO_ANOMALY.type} pseudo-anomalies")
     metrics = build_task(cfg, model.task).evaluate(model, test_set, device, out if rank == 0 else None)
     logger.info("%s", format_metrics(metrics))
     if rank == 0:

@@ -21,10 +21,8 @@ Example:
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Sequence
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn

@@ -4,16 +4,17 @@ import pytest
 import torch
 from yacs.config import CfgNode
 
-from pyanomaly.config import ConfigError, get_cfg, load_cfg
+from pyanomaly.config import load_cfg
 from pyanomaly.datasets import FastObjectAnomalies, FrameSkipAnomalies, build_dataset, build_test_dataset
+from pyanomaly.datasets.base import VideoDataset
+from pyanomaly.registry import PSEUDO_ANOMALIES, RegistryError, registered_names
 
 
-def _cfg(root):
-    cfg = get_cfg()
-    cfg.DATASET.NAME, cfg.DATASET.ROOT, cfg.DATASET.IMAGE_SIZE = "synthetic", str(root), [32, 32]
-    cfg.DATASET.CLIP_LENGTH = 4
-    cfg.TEST.SPLIT, cfg.TEST.PSEUDO_ANOMALY, cfg.TEST.PSEUDO_SKIP, cfg.TEST.PSEUDO_LENGTH = "training", "frame_skip", 3, 8
-    return cfg
+def _cfg(root, *opts):
+    """The tiny split with 3x-too-fast segments of 8 frames; ``opts`` override last (``KEY VALUE``)."""
+    return load_cfg(None, ["DATASET.NAME", "synthetic", "DATASET.ROOT", str(root), "DATASET.IMAGE_SIZE", "[32, 32]",
+                           "DATASET.CLIP_LENGTH", "4", "TEST.SPLIT", "training",
+                           "TEST.PSEUDO_ANOMALY", "{'type': 'frame_skip', 'skip': 3, 'length': 8}", *opts], freeze=False)
 
 
 def test_each_video_gets_one_fast_segment_labelled_where_it_plays(tiny_synthetic):
@@ -35,11 +36,10 @@ def test_each_video_gets_one_fast_segment_labelled_where_it_plays(tiny_synthetic
 
 
 def test_the_margin_places_the_segments_whatever_the_clip_length(tiny_synthetic):
-    cfg = _cfg(tiny_synthetic)
-    cfg.TEST.PSEUDO_ANOMALY = "fast_object"
     starts = {}
     for clip, margin in ((4, 0), (4, 11), (11, 0), (6, 11)):
-        cfg.DATASET.CLIP_LENGTH, cfg.TEST.PSEUDO_MARGIN = clip, margin
+        cfg = _cfg(tiny_synthetic, "TEST.PSEUDO_ANOMALY", "{'type': 'fast_object', 'length': 8}",
+                   "DATASET.CLIP_LENGTH", str(clip), "TEST.PSEUDO_ANOMALY.margin", str(margin))
         starts[clip, margin] = build_test_dataset(cfg).starts
     assert starts[4, 11] == starts[11, 0] == starts[6, 11] != starts[4, 0]
     assert min(starts[4, 11]) >= 11
@@ -59,8 +59,8 @@ def test_segments_follow_the_seed_and_short_videos_stay_normal(tiny_synthetic):
 def test_pseudo_anomalies_score_like_a_test_split(tiny_synthetic, kind):
     from pyanomaly.evaluation.build import build_task
     from pyanomaly.models.build import build_model
-    cfg = _cfg(tiny_synthetic)
-    cfg.TEST.PSEUDO_ANOMALY = kind
+    cfg = _cfg(tiny_synthetic, *(["TEST.PSEUDO_ANOMALY", kind, "TEST.PSEUDO_ANOMALY.length", "8"]
+                                 if kind == "fast_object" else []))
     cfg.MODEL.NAME = "PredNetPredictor"
     cfg.MODEL.ARGS.network = CfgNode(dict(type="PredNet", stack_sizes=[1, 8], R_stack_sizes=[8, 8],
                                           A_filter_sizes=[3], Ahat_filter_sizes=[3, 3], R_filter_sizes=[3, 3]))
@@ -73,20 +73,44 @@ def test_pseudo_anomalies_score_like_a_test_split(tiny_synthetic, kind):
     assert metrics["frames_evaluated"] + metrics["frames_unscored"] == sum(data.lengths)
 
 
-def test_bad_pseudo_settings_are_refused(tiny_synthetic):
-    with pytest.raises(ConfigError, match="TEST.PSEUDO_ANOMALY.* must be one of"):
-        load_cfg(None, ["TEST.PSEUDO_ANOMALY", "reverse"])
-    assert load_cfg(None, ["TEST.PSEUDO_ANOMALY", "fast_object"]).TEST.PSEUDO_ANOMALY == "fast_object"
-    with pytest.raises(ConfigError, match="TEST.PSEUDO_MARGIN"):
-        load_cfg(None, ["TEST.PSEUDO_MARGIN", "-1"])
-    with pytest.raises(ValueError, match="TEST.PSEUDO_SKIP"):
-        FrameSkipAnomalies(build_dataset(_cfg(tiny_synthetic), "training"), skip=1)
+def test_a_bare_name_on_the_command_line_is_a_spec_with_the_default_arguments(tiny_synthetic):
+    cfg = load_cfg(None, ["TEST.PSEUDO_ANOMALY", "fast_object"])
+    assert cfg.TEST.PSEUDO_ANOMALY == {"type": "fast_object"}
+    data = build_test_dataset(_cfg(tiny_synthetic, "TEST.PSEUDO_ANOMALY", "fast_object"))
+    assert isinstance(data, FastObjectAnomalies)
+    assert (data.speed, data.size, data.length, data.margin) == (0.012, 0.15, 20, 4)  # margin 0 = DATASET.CLIP_LENGTH
+    cfg = load_cfg(None, ["TEST.PSEUDO_ANOMALY", "frame_skip", "TEST.PSEUDO_ANOMALY.length", "5"])
+    assert cfg.TEST.PSEUDO_ANOMALY == {"type": "frame_skip", "length": 5}
+
+
+def test_the_default_is_the_split_as_it_is(tiny_synthetic):
+    assert load_cfg(None).TEST.PSEUDO_ANOMALY == {"type": "none"}
+    cfg = _cfg(tiny_synthetic, "TEST.PSEUDO_ANOMALY", "none")
+    data, base = build_test_dataset(cfg), build_dataset(cfg, "training")
+    assert isinstance(data, VideoDataset) and data.names == base.names and data.lengths == base.lengths
+    assert {"none", "frame_skip", "fast_object"} <= set(registered_names(PSEUDO_ANOMALIES))
+
+
+def test_bad_pseudo_settings_are_refused(tiny_synthetic, tmp_path):
+    # an unknown kind fails before the split is read (there is none at this root)
+    missing = _cfg(tmp_path / "none_here", "DATASET.NAME", "folder", "TEST.PSEUDO_ANOMALY", "fast_objet")
+    with pytest.raises(RegistryError, match="TEST.PSEUDO_ANOMALY: unknown pseudo-anomaly kind 'fast_objet'. "
+                                            "Did you mean 'fast_object'?.*fast_object, frame_skip, none"):
+        build_test_dataset(missing)
+    with pytest.raises(RegistryError, match=r"TEST.PSEUDO_ANOMALY: .*unknown argument\(s\) \['sped'\]"):
+        build_test_dataset(_cfg(tiny_synthetic, "TEST.PSEUDO_ANOMALY.sped", "0.1"))
+    with pytest.raises(RegistryError, match=r"TEST.PSEUDO_ANOMALY: .*unknown argument\(s\) \['length'\]"):
+        build_test_dataset(_cfg(tiny_synthetic, "TEST.PSEUDO_ANOMALY", "none", "TEST.PSEUDO_ANOMALY.length", "5"))
+    with pytest.raises(ValueError, match="TEST.PSEUDO_ANOMALY.margin must be >= 0"):
+        build_test_dataset(_cfg(tiny_synthetic, "TEST.PSEUDO_ANOMALY.margin", "-1"))
     base = build_dataset(_cfg(tiny_synthetic), "training")
-    with pytest.raises(ValueError, match="TEST.PSEUDO_SPEED"):
+    with pytest.raises(ValueError, match="TEST.PSEUDO_ANOMALY.skip"):
+        FrameSkipAnomalies(base, skip=1)
+    with pytest.raises(ValueError, match="TEST.PSEUDO_ANOMALY.speed"):
         FastObjectAnomalies(base, speed=0.0)
-    with pytest.raises(ValueError, match="TEST.PSEUDO_SIZE"):
+    with pytest.raises(ValueError, match="TEST.PSEUDO_ANOMALY.size"):
         FastObjectAnomalies(base, size=1.0)
-    with pytest.raises(ValueError, match="TEST.PSEUDO_LENGTH"):
+    with pytest.raises(ValueError, match="TEST.PSEUDO_ANOMALY.length"):
         FastObjectAnomalies(base, length=0)
 
 
@@ -96,10 +120,11 @@ def _object_centre(diff: torch.Tensor) -> np.ndarray:
     return np.array([ys.mean(), xs.mean()])
 
 
-def test_a_fast_object_slides_through_its_segment_only(tiny_synthetic):
-    cfg = _cfg(tiny_synthetic)
-    cfg.DATASET.IMAGE_SIZE = [48, 64]
-    cfg.TEST.PSEUDO_ANOMALY, cfg.TEST.PSEUDO_LENGTH, cfg.TEST.PSEUDO_SPEED, cfg.TEST.PSEUDO_SIZE = "fast_object", 6, 0.05, 0.3
+def test_a_fast_object_slides_through_its_segment_only(tiny_synthetic, tmp_path):
+    (tmp_path / "fast.yaml").write_text("DATASET: {IMAGE_SIZE: [48, 64], CLIP_LENGTH: 4}\n"
+                                        "TEST: {SPLIT: training, PSEUDO_ANOMALY: {type: fast_object, speed: 0.05, size: 0.3}}\n")
+    cfg = load_cfg(tmp_path / "fast.yaml", ["DATASET.ROOT", str(tiny_synthetic), "TEST.PSEUDO_ANOMALY.length", "6"])
+    assert cfg.TEST.PSEUDO_ANOMALY == {"type": "fast_object", "speed": 0.05, "size": 0.3, "length": 6}
     base = build_dataset(cfg, "training")
     pseudo = build_test_dataset(cfg)
     assert pseudo.lengths == base.lengths and pseudo.names == base.names
