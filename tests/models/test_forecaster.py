@@ -9,9 +9,8 @@ import torch
 from pyanomaly.datasets.moving_digits import MovingDigitsDataset
 from pyanomaly.evaluation.ssim import gaussian_window, ssim
 from pyanomaly.models.forecaster import Forecaster
-from pyanomaly.registry import TASKS, build
 from pyanomaly.networks.meta.sa_convlstm import SAConvLSTM
-from pyanomaly.registry import MODELS, build
+from pyanomaly.registry import MODELS, TASKS, build
 from testutils import REPO, moving_bar, tool_env
 
 TINY = dict(input_frames=3, clip_length=5, hidden_channels=(4,), base_channels=4, downsample=2)
