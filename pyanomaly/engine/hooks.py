@@ -18,6 +18,9 @@ result of the step (and a hook that ends the process finds this step's checkpoin
 Under ``torchrun`` every process runs every hook at the same steps (their decisions depend
 only on the step and on metrics, which are gathered on all processes); only the main
 process writes files and logs.
+
+The built-in hooks stand together in this one file (past 300 lines) on purpose: their order
+and the reasons for it are the contract, and they read best side by side.
 """
 from __future__ import annotations
 
