@@ -2,8 +2,9 @@
 
 Parts: :mod:`.psnr` and :mod:`.area` (raw errors, registered in ``SCORERS``), :mod:`.normalize` and
 :mod:`.causal` (normalisers, registered in :data:`NORMALIZERS`), :mod:`.smoothing` and
-:mod:`.pipeline` (the whole protocol of one video, offline or as a stream), :mod:`.alarms`
-(alarm segments of a stream).
+:mod:`.pipeline` (the whole protocol of one video, offline or as a stream), :mod:`.video`
+(the one loop: method + scorer + pipeline), :mod:`.alarms` (alarm segments of a stream),
+:mod:`.build` (the parts from ``SCORE.*`` and ``STREAM.*``).
 """
 from __future__ import annotations
 
@@ -13,13 +14,15 @@ from .alarms import AlarmTracker, alarm_segments
 from .area import ErrorArea
 from .causal import CausalNormalizer
 from .normalize import NORMALIZERS, MinMaxNormalizer, NoNormalizer, Normalizer, minmax, orient
-from .pipeline import ScorePipeline, ScoreStream, fill_nearest
+from .pipeline import BufferedScores, ScorePipeline, ScoreStream, fill_nearest
 from .psnr import MSE, PSNR, error_map, frame_or_worst_patch, patch_mse
 from .smoothing import CausalGaussianStream, gaussian_smooth
+from .video import Chunk, VideoResult, VideoRun, VideoScorer, inference_precision
 
 __all__ = ["PSNR", "MSE", "ErrorArea", "patch_mse", "frame_or_worst_patch", "error_map", "NORMALIZERS", "Normalizer",
            "MinMaxNormalizer", "NoNormalizer", "CausalNormalizer", "minmax", "orient", "gaussian_smooth",
-           "CausalGaussianStream", "ScorePipeline", "ScoreStream", "fill_nearest", "scores_from_errors", "AlarmTracker",
+           "CausalGaussianStream", "ScorePipeline", "ScoreStream", "BufferedScores", "VideoScorer", "VideoRun", "Chunk", "VideoResult",
+           "inference_precision", "fill_nearest", "scores_from_errors", "AlarmTracker",
            "alarm_segments"]
 
 
