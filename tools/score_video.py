@@ -6,11 +6,11 @@
 
 --video takes a video file OpenCV can read, a folder of frame images, or a folder of video files.
 Frames are resized to DATASET.IMAGE_SIZE / DATASET.CHANNELS and predicted chunk by chunk
-(TEST.CHUNK) with the model's state carried; scores are causal (running normalisation over the
-recent normal past, SCORE.CAUSAL_*; SCORE.SMOOTH_SIGMA > 0 smooths one-sided), so every score
-uses earlier frames only. An alarm is >= SCORE.ALARM_MIN_FRAMES consecutive frames scoring
-above SCORE.ALARM_THRESHOLD. Writes to --out: frame_scores.csv (video, frame, time_s, error,
-score), alarms.json, plots/<video>.png and, with --render, annotated/<video>.mp4.
+(TEST.CHUNK) with the model's state carried; scores follow the live protocol of the STREAM
+section (a causal normaliser, STREAM.NORMALIZE; STREAM.SMOOTH_SIGMA > 0 smooths one-sided),
+so every score uses earlier frames only. An alarm is >= STREAM.ALARM_MIN_FRAMES consecutive
+frames scoring above STREAM.ALARM_THRESHOLD. Writes to --out: frame_scores.csv (video, frame,
+time_s, error, score), alarms.json, plots/<video>.png and, with --render, annotated/<video>.mp4.
 """
 from pyanomaly.cli import config_parser, run_cli
 
