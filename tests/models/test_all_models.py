@@ -1,0 +1,230 @@
+"""Every registered method: built by name, a registered task, a training step, the streaming contract.
+
+A method registered in ``MODELS`` without an entry in ``CASES`` fails here: add a tiny
+configuration for it (1-channel 16x24 frames, a few channels per layer).
+
+Methods of task ``"anomaly_detection"`` must also keep the contract of
+:mod:`pyanomaly.models.base` on a short video: ``predict_stream`` gives the same predictions
+and validity however the video is chunked (state carried), the scoring loop
+(:class:`~pyanomaly.scoring.video.VideoScorer`) gives the same errors and scores with an
+offline and with a causal pipeline, and no prediction reads a later frame.
+"""
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+
+from pyanomaly.models.base import VADModel
+from pyanomaly.registry import MODELS, SCORERS, TASKS, build, registered_names
+from pyanomaly.scoring import CausalNormalizer, MinMaxNormalizer, ScorePipeline
+from pyanomaly.scoring.video import VideoScorer
+
+C, H, W = 1, 16, 24
+FRAMES = 12
+CHUNKS = (1, 5, 7)
+
+_PREDNET = dict(type="PredNet", stack_sizes=(1, 4, 8), R_stack_sizes=(4, 4, 8), A_filter_sizes=(3, 3),
+                Ahat_filter_sizes=(3, 3, 3), R_filter_sizes=(3, 3, 3))
+# a full buffer closes an event, so the stack grows to 3 layers within a short video
+_STREAMER = dict(feature_dim=16, buffer_size=2, force_fixed_buffer=True, max_layers=3, evolve_every=2,
+                 window_size=10, modifier=1.3, n_heads=2, num_layers=1, cnn_width=4, cnn_grid=1, lr=3e-3)
+
+# name -> {variant: (constructor arguments, frames per training clip; None for a method that
+# learns online)}. A variant is a second way the same method runs at test time (PredNet's
+# windows or one carried stream, Streamer learning at test time or not), checked on its own.
+CASES = {
+    "AnoPCN": {"": (dict(pcm=dict(hidden_channels=(4,), base_channels=4), erm=dict(base_channels=4, depth=1),
+                         warmup=2, batch_frames=4), 5)},
+    "Classifier": {"": (dict(num_classes=3, in_channels=C, hidden_channels=(4,), base_channels=4, downsample=2), 4)},
+    "Forecaster": {"": (dict(input_frames=3, clip_length=5, in_channels=C, hidden_channels=(4,), base_channels=4,
+                             downsample=2, eval_batch=4), 5)},
+    "FramePredictor": {"": (dict(network=dict(type="UNet", in_channels=C, history=3, base_channels=4, depth=2),
+                                 clip_length=4, batch_windows=4), 4)},
+    "PredNetPredictor": {"window": (dict(network=_PREDNET, clip_length=4, batch_windows=4), 4),
+                         "stream": (dict(network=_PREDNET, clip_length=4, test_window=0), 4)},
+    # learn_at_test=False: the weights stay as built while a test video streams. With True the
+    # method learns from each frame after predicting it, which is deterministic too, so both are
+    # held to the same contract. Every check starts each video from a copy of the model as built:
+    # the stack grows layers while it streams (whether it learns or not), so the same object is a
+    # different starting point for a second video.
+    "Streamer": {"frozen": (dict(channels=C, learn_at_test=False, **_STREAMER), None),
+                 "learning": (dict(channels=C, learn_at_test=True, **_STREAMER), None)},
+}
+
+
+def _package_names() -> list[str]:
+    """Registered methods defined in the package. Test modules register helper methods of their
+    own (``CopyLastTestModel`` in ``tests/tools``, at import) into the same registry, so which of
+    those are present depends on what else pytest collected; a class whose module is not under
+    ``pyanomaly.`` is one of them (or a user's plugin) and is left out."""
+    return [n for n in registered_names(MODELS) if MODELS.get(n).__module__.startswith("pyanomaly.")]
+
+
+def _params() -> list:
+    return [pytest.param(name, variant, id=f"{name}-{variant}" if variant else name)
+            for name in _package_names() for variant in CASES.get(name, {"no-case": None})]
+
+
+def _case(name, variant):
+    if name not in CASES:
+        pytest.fail(f"registered method '{name}' has no entry in CASES of {__file__}: add a tiny configuration "
+                    "for it (constructor arguments and frames per training clip)")
+    return CASES[name][variant]
+
+
+def _build(name, variant):
+    args, _ = _case(name, variant)
+    torch.manual_seed(0)
+    return build(MODELS, dict(type=name, **args)).eval()
+
+
+def _video(n=FRAMES, seed=0):
+    """``(n, C, H, W)`` in [0, 1]: a bright bar moving right two pixels a frame over a noisy background."""
+    g = torch.Generator().manual_seed(seed)
+    x = 0.3 + 0.1 * torch.rand(n, C, H, W, generator=g)
+    for t in range(n):
+        x[t, :, :, (2 * t) % W:(2 * t) % W + 3] = 0.9
+    return x
+
+
+def _stream(model, video, chunk):
+    """``predict_stream`` over ``video`` in chunks of ``chunk`` frames, from a copy of ``model``."""
+    model = copy.deepcopy(model)
+    preds, valids, state = [], [], None
+    for s in range(0, video.shape[0], chunk):
+        p, v, state = model.predict_stream(video[s:s + chunk], state)
+        preds.append(p)
+        valids.append(v)
+    return torch.cat(preds), torch.cat(valids)
+
+
+def _anomaly_detector(name, variant):
+    """The method with every weight moved a little from its initial value: a part initialised to
+    give nothing (AnoPCN's refinement head starts at zero) would otherwise hide what it reads."""
+    model = _build(name, variant)
+    if model.task != "anomaly_detection":
+        pytest.skip(f"{name} is measured by the '{model.task}' task; the streaming contract is that of anomaly "
+                    "detection")
+    g = torch.Generator().manual_seed(3)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn(p.shape, generator=g), alpha=0.05)
+    return model
+
+
+@pytest.mark.parametrize("name, variant", _params())
+def test_built_by_name_with_a_registered_task(name, variant):
+    model = _build(name, variant)
+    assert isinstance(model, VADModel), f"{name} does not derive from VADModel (pyanomaly/models/base.py)"
+    assert model.task in registered_names(TASKS), f"{name}.task '{model.task}' is not a registered task"
+
+
+@pytest.mark.parametrize("name, variant", _params())
+def test_a_training_step_gives_finite_losses_and_moves_the_weights(name, variant):
+    model = _build(name, variant).train()
+    before = {k: p.detach().clone() for k, p in model.named_parameters()}
+    assert before, f"{name} has no parameters"
+    if getattr(model, "online", False):
+        assert callable(getattr(model, "fit_online", None)), f"{name} is online but has no fit_online"
+        final = model.fit_online(_OneVideo(_video(8)), torch.device("cpu"), save=lambda pos: None, progress=False)
+        assert final["frames"] == 8
+    else:
+        _, clip = _case(name, variant)
+        g = torch.Generator().manual_seed(1)
+        batch = {"frames": torch.stack([_video(clip, seed=1), _video(clip, seed=2)]),
+                 "target": torch.randint(0, 2, (2,), generator=g)}  # a class index, read by classifiers only
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+        losses = model.train_step(batch, opt)
+        assert "loss" in losses
+        for k, v in losses.items():
+            assert v.dim() == 0 and torch.isfinite(v), f"{name}: loss '{k}' = {v}"
+    after = dict(model.named_parameters())  # an online method may add some as it learns (Streamer's layers)
+    assert all(torch.isfinite(p).all() for p in after.values()), f"{name}: non-finite weights after training"
+    moved = [k for k, p in before.items() if not torch.equal(p, after[k])]
+    assert moved, f"{name}: no parameter changed in training"
+
+
+class _OneVideo:
+    """The part of a dataset that ``fit_online`` reads: one video of frames ``(N, C, H, W)``."""
+
+    def __init__(self, frames):
+        self.frames, self.videos, self.names, self.lengths = frames, [0], ["v"], [frames.shape[0]]
+
+    def video_frames(self, video, start, end):
+        return self.frames[start:end]
+
+
+@pytest.mark.parametrize("name, variant", _params())
+def test_predict_stream_is_the_same_however_the_video_is_chunked(name, variant):
+    model = _anomaly_detector(name, variant)
+    video = _video()
+    whole, valid = _stream(model, video, FRAMES)
+    assert whole.shape == video.shape and valid.shape == (FRAMES,) and valid.dtype == torch.bool
+    assert valid.any() and not valid.all(), f"{name}: expected a few frames without history, got valid {valid.tolist()}"
+    assert torch.isfinite(whole[valid]).all()
+    for chunk in CHUNKS:
+        pred, ok = _stream(model, video, chunk)
+        assert ok.tolist() == valid.tolist(), f"{name}: validity differs in chunks of {chunk}"
+        torch.testing.assert_close(pred[valid], whole[valid], atol=1e-5, rtol=1e-5,
+                                   msg=lambda m: f"{name}: predictions differ in chunks of {chunk}: {m}")
+
+
+PIPELINES = {
+    "offline": lambda higher: ScorePipeline(MinMaxNormalizer(), higher),
+    "causal": lambda higher: ScorePipeline(CausalNormalizer(window=20, warmup=3), higher),
+}
+
+
+@pytest.mark.parametrize("pipeline", sorted(PIPELINES))
+@pytest.mark.parametrize("name, variant", _params())
+def test_scoring_loop_gives_the_same_errors_and_scores_however_the_video_is_chunked(name, variant, pipeline):
+    model = _anomaly_detector(name, variant)
+    scorer = build(SCORERS, dict(type="PSNR"))
+    video = _video()
+    results = {}
+    for chunk in (FRAMES, *CHUNKS):
+        run = VideoScorer(copy.deepcopy(model), scorer, PIPELINES[pipeline](scorer.higher_is_anomalous),
+                          torch.device("cpu")).start()
+        pushed = [run.push(video[s:s + chunk]) for s in range(0, FRAMES, chunk)]
+        result = run.finish()
+        if pipeline == "causal":  # a causal score is final when its frame is pushed
+            np.testing.assert_array_equal(np.concatenate([c.scores for c in pushed]), result.scores)
+        results[chunk] = result
+    ref = results[FRAMES]
+    assert np.isfinite(ref.scores).sum() >= 3, f"{name}: too few scored frames to compare: {ref.scores}"
+    assert np.array_equal(np.isnan(ref.errors), ~ref.valid)
+    for chunk in CHUNKS:
+        got = results[chunk]
+        np.testing.assert_array_equal(got.valid, ref.valid, err_msg=f"{name}: validity, chunks of {chunk}")
+        np.testing.assert_allclose(got.errors, ref.errors, rtol=1e-5, atol=1e-5, equal_nan=True,
+                                   err_msg=f"{name}: errors, chunks of {chunk}")
+        np.testing.assert_allclose(got.scores, ref.scores, rtol=1e-5, atol=1e-5, equal_nan=True,
+                                   err_msg=f"{name}: {pipeline} scores, chunks of {chunk}")
+        assert got.unscored == ref.unscored
+
+
+@pytest.mark.parametrize("name, variant", _params())
+def test_no_prediction_reads_a_later_frame(name, variant):
+    model = _anomaly_detector(name, variant)
+    video = _video()
+    whole, valid = _stream(model, video, FRAMES)
+    first = int(valid.int().argmax())  # the first frame with a prediction
+    for k in (first, FRAMES - 4):
+        changed = video.clone()
+        changed[k] = torch.rand(changed[k].shape, generator=torch.Generator().manual_seed(k))
+        pred, ok = _stream(model, changed, FRAMES)
+        assert ok.tolist() == valid.tolist()
+        before, after = valid.clone(), valid.clone()  # a frame without a prediction is never scored
+        before[k + 1:], after[:k + 1] = False, False
+        leak = f"{name}: changing frame {k} changed a prediction of frames <= {k}"
+        torch.testing.assert_close(pred[before], whole[before], atol=1e-6, rtol=1e-6, msg=lambda m: f"{leak}: {m}")
+        assert not torch.allclose(pred[after], whole[after]), (
+            f"{name}: changing frame {k} changed no later prediction (the check would prove nothing)")
+
+
+def test_cases_name_registered_methods_only():
+    stale = set(CASES) - set(registered_names(MODELS))
+    assert not stale, f"CASES names unregistered methods: {sorted(stale)}"

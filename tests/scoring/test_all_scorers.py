@@ -1,0 +1,90 @@
+"""Every registered scorer keeps the contract of ``SCORERS``: ``(prediction, frame)`` ``(N, C, H, W)``
+in [0, 1] -> a finite raw error ``(N,)`` whose direction ``higher_is_anomalous`` states.
+
+Scorers are built as a run builds them (:func:`~pyanomaly.scoring.build.build_scorer` from
+``SCORE.*``: ``max_val``, ``patch``, and ``threshold`` when the scorer takes one), over the
+whole frame and over its worst patch, so a newly registered scorer is checked with no entry here.
+"""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from pyanomaly.config import load_cfg
+from pyanomaly.registry import SCORERS, registered_names
+from pyanomaly.scoring.build import build_scorer
+
+N, H, W = 5, 16, 24
+PATCHES = (0, 4)
+
+
+def _package_names() -> list[str]:
+    """Registered scorers defined in the package: tests register scorers of their own into the same
+    registry (``TestThresholdScorer`` in ``tests/scoring/test_area.py``); their module is not under
+    ``pyanomaly.``, and they are left out."""
+    return [n for n in registered_names(SCORERS) if SCORERS.get(n).__module__.startswith("pyanomaly.")]
+
+
+def _scorer(name, patch):
+    return build_scorer(load_cfg(None, ["SCORE.ERROR", name, "SCORE.PATCH", str(patch)]))
+
+
+def _frames(c, seed=0):
+    return torch.rand(N, c, H, W, generator=torch.Generator().manual_seed(seed))
+
+
+def _oriented(scorer, prediction, frame):
+    """The scorer's error, made to grow with abnormality, as float64."""
+    e = scorer(prediction, frame).double()
+    return e if scorer.higher_is_anomalous else -e
+
+
+def _worse(frame, scale, seed=1):
+    """``frame`` plus a fixed error pattern times ``scale``, clamped to [0, 1]: every pixel's error
+    grows with ``scale``."""
+    noise = torch.randn(frame.shape, generator=torch.Generator().manual_seed(seed))
+    return (frame + scale * noise).clamp(0, 1)
+
+
+CASES = [pytest.param(name, patch, c, id=f"{name}-patch{patch}-C{c}")
+         for name in _package_names() for patch in PATCHES for c in (1, 3)]
+
+
+@pytest.mark.parametrize("name, patch, c", CASES)
+def test_maps_frames_to_one_finite_float_per_frame(name, patch, c):
+    scorer = _scorer(name, patch)
+    assert isinstance(scorer.higher_is_anomalous, bool), f"{name}.higher_is_anomalous must be a bool"
+    frame = _frames(c)
+    prediction = _worse(frame, 0.1)
+    kept = frame.clone(), prediction.clone()
+    for pred in (prediction, frame, 1 - frame):  # an ordinary, a perfect and a wrong prediction
+        out = scorer(pred, frame)
+        assert isinstance(out, torch.Tensor) and out.is_floating_point(), f"{name} returned {type(out)}"
+        assert out.shape == (N,), f"{name}: expected ({N},), got {tuple(out.shape)}"
+        assert torch.isfinite(out).all(), f"{name}: non-finite error {out}"
+    assert torch.equal(frame, kept[0]) and torch.equal(prediction, kept[1]), f"{name} changed its inputs"
+
+
+@pytest.mark.parametrize("name, patch, c", CASES)
+def test_a_perfect_prediction_is_least_anomalous_and_a_worse_one_at_least_as_anomalous(name, patch, c):
+    scorer = _scorer(name, patch)
+    frame = _frames(c)
+    errors = torch.stack([_oriented(scorer, _worse(frame, s), frame) for s in (0.0, 0.02, 0.1, 0.3, 1.0)])
+    perfect = _oriented(scorer, frame, frame)
+    assert torch.equal(errors[0], perfect)
+    assert (errors >= perfect).all(), f"{name}: a prediction scored less anomalous than a perfect one"
+    assert (errors[1:] >= errors[:-1]).all(), f"{name}: a worse prediction scored less anomalous:\n{errors}"
+    wrong = _oriented(scorer, 1 - frame, frame)  # most pixels off by far more than any noise threshold
+    assert (wrong > perfect).all(), f"{name}: a wrong prediction scored as well as a perfect one"
+
+
+@pytest.mark.parametrize("name, patch, c", CASES)
+def test_each_frame_is_scored_on_its_own(name, patch, c):
+    scorer = _scorer(name, patch)
+    frame = _frames(c)
+    prediction = _worse(frame, 0.1)
+    together = scorer(prediction, frame)
+    alone = torch.cat([scorer(prediction[i:i + 1], frame[i:i + 1]) for i in range(N)])
+    torch.testing.assert_close(alone, together, rtol=1e-6, atol=1e-6)
+    flipped = scorer(prediction.flip(0), frame.flip(0))
+    torch.testing.assert_close(flipped, together.flip(0), rtol=1e-6, atol=1e-6)
