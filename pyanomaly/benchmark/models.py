@@ -17,7 +17,7 @@ from typing import Callable
 
 import torch
 
-from pyanomaly.networks.meta import _fast as fast
+from pyanomaly.networks.fast import FastPath, using_fast_path
 from pyanomaly.registry import MODELS, build
 
 from .timing import _median_time, _sync, _timed, count_flops, interleaved, peak_memory_mb, tune_malloc
@@ -73,14 +73,18 @@ VARIANTS = ("reference", "fp32", "bf16", "fused", "fused-bf16", "compile", "comp
 ABLATION = ("channels_last", "packed", "fold", "subpixel", "zero_skip", "malloc")  # fast-path switches, plus tune_malloc
 
 
-def _variant(name: str, device: torch.device) -> ExitStack:
-    """The context a variant runs in: the plain code (reference, compile*), the fused update
-    (fused*) and/or bf16 autocast."""
-    stack = ExitStack()
+def variant_switches(name: str) -> FastPath:
+    """The fast path of a variant: none (reference, compile*), the fused update (fused*) or the default."""
     if name == "reference" or name.startswith("compile"):
-        stack.enter_context(fast.reference_mode())
-    if name.startswith("fused"):
-        stack.enter_context(fast.fused_update())
+        return FastPath.reference()
+    return FastPath(fused=name.startswith("fused"))
+
+
+def _variant(name: str, model: torch.nn.Module, device: torch.device) -> ExitStack:
+    """The context a variant runs in: ``model`` holding :func:`variant_switches` (restored after
+    it) and, for ``*-bf16``, bf16 autocast."""
+    stack = ExitStack()
+    stack.enter_context(using_fast_path(model, variant_switches(name)))
     if name.endswith("bf16"):
         stack.enter_context(torch.autocast(device.type, dtype=torch.bfloat16))
     return stack
@@ -151,8 +155,8 @@ def benchmark_model(name: str, device: torch.device, repeats: int = 3, variants=
     rows = []
     for mode in cfg.modes:
         model = build_model(cfg, mode, device)
-        flops = count_flops(_stream_call(model, video, warm, cfg.frames)) / cfg.frames
-        executed = count_flops(_stream_call(model, video, warm, cfg.frames), executed=True) / cfg.frames
+        flops = count_flops(_stream_call(model, video, warm, cfg.frames), model=model) / cfg.frames
+        executed = count_flops(_stream_call(model, video, warm, cfg.frames), executed=True, model=model) / cfg.frames
         models, compile_s = {}, {}
         if any(v.startswith("compile") for v in variants):
             torch._dynamo.reset()
@@ -163,7 +167,7 @@ def benchmark_model(name: str, device: torch.device, repeats: int = 3, variants=
             call = _stream_call(models[v], video, warm, cfg.frames)
 
             def run(v=v, call=call):
-                with torch.inference_mode(), _variant(v, device):
+                with torch.inference_mode(), _variant(v, models[v], device):
                     return call()
             if v.startswith(("compile", "fused")):
                 log(f"  compiling {name} {mode} {v} ...")
@@ -178,7 +182,7 @@ def benchmark_model(name: str, device: torch.device, repeats: int = 3, variants=
                    "gflop_executed_per_frame": (flops if v in ("reference", "compile", "compile-bf16") else executed) / 1e9}
             row["achieved_gflops"] = row["gflop_per_frame"] * row["fps"]
             row["executed_gflops"] = row["gflop_executed_per_frame"] * row["fps"]
-            with _variant(v, device):
+            with _variant(v, models[v], device):
                 lat = _latency(models[v], video, warm, sync, latency_budget_s, 30)
             row["latency_ms_p50"], row["latency_ms_p95"] = 1e3 * _pct(lat, 0.5), 1e3 * _pct(lat, 0.95)
             if v in compile_s:
@@ -222,10 +226,11 @@ def clip_length_sweep(name: str, device: torch.device, lengths=(4, 10, 20), vari
         for v in variants:
             calls = {}
             for T in lengths:
-                call = _stream_call(build_model(cfg, mode, device, clip_length=T), video, T - 1, cfg.frames)
+                model = build_model(cfg, mode, device, clip_length=T)
+                call = _stream_call(model, video, T - 1, cfg.frames)
 
-                def run(call=call, v=v):
-                    with torch.inference_mode(), _variant(v, device):
+                def run(call=call, model=model, v=v):
+                    with torch.inference_mode(), _variant(v, model, device):
                         return call()
                 calls[T] = run
             log(f"  {name} {mode} {v}: clip lengths {', '.join(map(str, lengths))} ...")
@@ -245,7 +250,8 @@ def ablation(name: str, device: torch.device, repeats: int = 3, precisions=("fp3
     T = clip_length or cfg.clip_length
     n = max(cfg.frames, 8) if mode == "stream" else cfg.frames
     video = torch.rand(T - 1 + n, c, h, w, generator=torch.Generator().manual_seed(0)).to(device)
-    call = _stream_call(build_model(cfg, mode, device, clip_length=T), video, T - 1, n)
+    model = build_model(cfg, mode, device, clip_length=T)
+    call = _stream_call(model, video, T - 1, n)
     rows = []
     for prec in precisions:
         amp = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if prec == "bf16" else nullcontext
@@ -258,7 +264,8 @@ def ablation(name: str, device: torch.device, repeats: int = 3, precisions=("fp3
                 if not malloc:
                     tune_malloc(False)
                 try:
-                    with torch.inference_mode(), amp(), fast.options(**{k: v for k, v in opts.items() if k != "malloc"}):
+                    fast_path = FastPath(**{k: v for k, v in opts.items() if k != "malloc"})
+                    with torch.inference_mode(), amp(), using_fast_path(model, fast_path):
                         return call()
                 finally:
                     if not malloc:

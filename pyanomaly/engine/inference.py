@@ -32,7 +32,7 @@ from pyanomaly.evaluation.export import find_index, load_scores, write_metrics, 
 from pyanomaly.evaluation.plots import plot_roc, plot_video
 from pyanomaly.evaluation.report import write_report
 from pyanomaly.evaluation.topk import FrameExample, TopFrames, select_top
-from pyanomaly.networks.meta import fused_update as fused_lstm_update
+from pyanomaly.networks.fast import FastPath, set_fast_path
 from pyanomaly.registry import EVALUATORS, SCORERS, accepted_arguments, build
 from pyanomaly.scoring import NORMALIZERS, ScorePipeline
 from pyanomaly.utils import atomic_write
@@ -73,16 +73,16 @@ def build_evaluators(cfg: CfgNode) -> list:
     return [build(EVALUATORS, dict(type=name), thresholds=list(cfg.EVAL.THRESHOLDS)) for name in cfg.EVAL.EVALUATORS]
 
 
-def precision(name: str, device: torch.device, fused_update: bool = False):
+def precision(name: str, device: torch.device, fused_update: bool = False, model: torch.nn.Module | None = None):
     """The context test-time prediction runs in: ``"fp32"`` (none) or ``"bf16"`` (bfloat16
-    autocast), with the fused LSTM update (``TEST.FUSED_UPDATE``) where ``fused_update``."""
+    autocast), with the fused LSTM update (``TEST.FUSED_UPDATE``) set on ``model`` where ``fused_update``."""
     if name not in ("fp32", "bf16"):
         raise ValueError(f"TEST.PRECISION must be 'fp32' or 'bf16', got {name!r}")
     stack = contextlib.ExitStack()
     if name == "bf16":
         stack.enter_context(torch.autocast(device.type, dtype=torch.bfloat16))
-    if fused_update:
-        stack.enter_context(fused_lstm_update())
+    if fused_update and model is not None:
+        set_fast_path(model, FastPath(fused=True))
     return stack
 
 
@@ -124,7 +124,7 @@ def predict_videos(model, dataset: VideoDataset, scorer, device: torch.device, c
         top = TopFrames(dataset.names[i], top_k)
         for s in range(0, n, chunk):
             x = dataset.video_frames(i, s, s + chunk).to(device)
-            with precision(precision_name, device, fused_update):
+            with precision(precision_name, device, fused_update, model):
                 pred, ok, state = model.predict_stream(x, state)
             pred = pred.float()
             ok = ok.cpu().numpy().astype(bool)
