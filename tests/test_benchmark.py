@@ -1,4 +1,5 @@
 """tools/benchmark.py's measurements, on tiny configurations (figures, not speeds, are checked)."""
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -9,16 +10,51 @@ import pytest
 import torch
 
 from pyanomaly import benchmark as bench
+from pyanomaly.config import load_cfg
+from pyanomaly.models.build import build_model, model_meta
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def tiny(monkeypatch):
-    gray = bench.MODEL_CONFIGS["prednet_synthetic"]
-    monkeypatch.setitem(bench.MODEL_CONFIGS, "prednet_tiny", bench.BenchConfig(
-        gray.method, (1, 16, 16), 3, frames=3, batch=2, train_batch=2, modes=("window", "stream")))
-    monkeypatch.setitem(bench.MODEL_CONFIGS, "convlstm_tiny", bench.BenchConfig(
-        bench.MODEL_CONFIGS["convlstm_64"].method, (1, 16, 16), 3, frames=3, batch=2, train_batch=2))
+    small = {"DATASET.IMAGE_SIZE": [16, 16], "DATASET.CLIP_LENGTH": 3}
+    monkeypatch.setitem(bench.MODEL_CONFIGS, "prednet_tiny", dataclasses.replace(
+        bench.MODEL_CONFIGS["prednet_synthetic"], overrides=small, frames=3, batch=2, train_batch=2,
+        modes=("window", "stream")))
+    monkeypatch.setitem(bench.MODEL_CONFIGS, "convlstm_tiny", dataclasses.replace(
+        bench.MODEL_CONFIGS["convlstm_64"], overrides=small, frames=3, batch=2, train_batch=2))
+
+
+def shapes(module) -> dict:
+    return {k: tuple(v.shape) for k, v in module.state_dict().items()}
+
+
+@pytest.mark.parametrize("name", [n for n, b in bench.MODEL_CONFIGS.items() if b.config is not None])
+def test_a_config_backed_model_is_its_recipe(name):
+    """Built from its config file: the method, its arguments and its weights are the recipe's;
+    the benchmark changes only what its overrides name (and the test-time settings)."""
+    entry = bench.MODEL_CONFIGS[name]
+    recipe = load_cfg(ROOT / entry.config)
+    cfg = entry.load("window")
+    assert cfg.MODEL.NAME == recipe.MODEL.NAME
+    expected = model_meta(load_cfg(ROOT / entry.config, [x for kv in entry.overrides.items() for x in kv]))
+    assert model_meta(cfg) == expected
+    changed = {k.split(".", 2)[2].split(".")[0] for k in entry.overrides if k.startswith("MODEL.ARGS.")}
+    assert {k: v for k, v in model_meta(cfg)["model_args"].items() if k not in changed} == \
+        {k: v for k, v in model_meta(recipe)["model_args"].items() if k not in changed}
+    if not changed:  # the recipe's own network
+        assert shapes(bench.build_model(entry, "window", torch.device("cpu"))) == shapes(build_model(recipe))
+    if "DATASET.IMAGE_SIZE" not in entry.overrides:  # the recipe's own input
+        assert entry.input == (recipe.DATASET.CHANNELS, *recipe.DATASET.IMAGE_SIZE)
+    assert entry.clip_length == cfg.DATASET.CLIP_LENGTH == recipe.DATASET.CLIP_LENGTH
+
+
+def test_test_modes_and_batches_reach_the_method():
+    entry = bench.MODEL_CONFIGS["prednet_synthetic"]
+    window = bench.build_model(entry, "window", torch.device("cpu"))
+    stream = bench.build_model(entry, "stream", torch.device("cpu"), clip_length=4)
+    assert (window.test_window, window.batch_windows) == (entry.clip_length, entry.batch)
+    assert stream.test_window == 0 and not stream.training
 
 
 def test_flop_count_of_a_known_convolution():

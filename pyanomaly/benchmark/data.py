@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import statistics
 import tempfile
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Callable
 
 import torch
 
-from pyanomaly.networks.meta import _fast as fast
+from pyanomaly.networks.fast import using_fast_path
 from pyanomaly.registry import build
 
 from .timing import _median_time, interleaved
@@ -81,7 +80,7 @@ def stream_end_to_end(device: torch.device, model: str = "prednet_ped2", variant
     from pyanomaly.scoring.build import build_scorer, build_stream_pipeline
     from pyanomaly.scoring.video import VideoScorer
 
-    from .models import MODEL_CONFIGS, build_model
+    from .models import MODEL_CONFIGS, build_model, variant_switches
 
     bench = MODEL_CONFIGS[model]
     c, h, w = bench.input
@@ -98,11 +97,9 @@ def stream_end_to_end(device: torch.device, model: str = "prednet_ped2", variant
         scorer = build_scorer(cfg)
 
         def run(v: str) -> int:  # exactly score_video's loop, without the writing
-            loop = VideoScorer(net, scorer, build_stream_pipeline(cfg, scorer.higher_is_anomalous), device,
-                               "bf16" if v.endswith("bf16") else "fp32",
-                               context=fast.fused_update if v.startswith("fused") else None)
-            stream = loop.start()
-            with fast.reference_mode() if v == "reference" else nullcontext():
+            stream = VideoScorer(net, scorer, build_stream_pipeline(cfg, scorer.higher_is_anomalous), device,
+                                 "bf16" if v.endswith("bf16") else "fp32").start()
+            with using_fast_path(net, variant_switches(v)):
                 for frames, _ in read_chunks(source, cfg.TEST.CHUNK, (h, w), c):
                     stream.push(to_tensor(frames))
             return stream.position

@@ -48,7 +48,7 @@ def precision_check(device: torch.device, train_steps: int = 150, size: int = 64
             m.load_state_dict(state)
             preds: dict[str, list] = {}
             for v in ("reference", "fp32", "bf16"):
-                with _variant(v, device):
+                with _variant(v, m, device):
                     preds[v] = [m.predict_video(test_set.video_frames(i).to(device)) for i in range(len(test_set.videos))]
             frames = [test_set.video_frames(i).to(device) for i in range(len(test_set.videos))]
             labels = np.concatenate([test_set.labels(i)[valid.cpu().numpy()] for i, (_, valid) in enumerate(preds["reference"])])

@@ -11,12 +11,13 @@ import ctypes.util
 import resource
 import statistics
 import time
+from contextlib import nullcontext
 from typing import Callable
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from pyanomaly.networks.meta import _fast as fast
+from pyanomaly.networks.fast import FastPath, using_fast_path
 
 
 def _sync(device: torch.device) -> Callable[[], None]:
@@ -109,15 +110,18 @@ def peak_memory_mb(fn: Callable[[], object], device: torch.device) -> tuple[floa
             tune_malloc(True)
 
 
-def count_flops(fn: Callable[[], object], executed: bool = False) -> int:
+def count_flops(fn: Callable[[], object], executed: bool = False, model: torch.nn.Module | None = None) -> int:
     """Floating-point operations of one call of ``fn`` (convolutions and matmuls).
 
-    By default counted on the plain code: the model's FLOPs, the same for every variant (the
-    figure utilisation is computed from). ``executed``: on the optimised path as it runs
-    (which skips provably-zero work and computes the upsampled part of PredNet's gates on
-    the small map), with prepacking off so that the counter sees its convolutions.
+    ``model`` (the one ``fn`` runs): by default counted on its plain code: the model's FLOPs,
+    the same for every variant (the figure utilisation is computed from). ``executed``: on
+    the optimised path as it runs (which skips provably-zero work and computes the upsampled
+    part of PredNet's gates on the small map), with prepacking off so that the counter sees
+    its convolutions. The model's own switches are restored after the count.
     """
-    with (fast.options(packed=False) if executed else fast.reference_mode()), FlopCounterMode(display=False) as counter:
+    switches = FastPath(packed=False) if executed else FastPath.reference()
+    held = using_fast_path(model, switches) if model is not None else nullcontext()
+    with held, FlopCounterMode(display=False) as counter:
         with torch.no_grad():
             fn()
     return counter.get_total_flops()

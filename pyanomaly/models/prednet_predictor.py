@@ -29,7 +29,8 @@ from .base import VADModel
 class PredNetPredictor(VADModel):
     """Args:
         network: PredNet keyword arguments with ``type`` (any network with PredNet's
-            ``get_initial_states`` / ``step`` API); ``data_format`` is channels_first.
+            ``get_initial_states`` / ``step`` API, whose state counts its steps in ``t``, as
+            :class:`~pyanomaly.networks.meta.PredNetState`); ``data_format`` is channels_first.
         layer_loss_weights: weight of each layer's error in the loss (default: ``1`` for
             layer 0 and ``0.1`` above).
         clip_length: frames per training clip (``DATASET.CLIP_LENGTH``).
@@ -93,6 +94,6 @@ class PredNetPredictor(VADModel):
         for t in range(x.shape[1]):
             units, state = self.net.step(x[:, t], state)
             preds.append(units["prediction"][0].to(frames.dtype))  # bf16 under autocast
-        first = state[-1] - x.shape[1]  # global index of frames[0]
+        first = state.t - x.shape[1]  # global index of frames[0]
         valid = torch.arange(first, first + x.shape[1]) > 0
         return torch.stack(preds), valid, state

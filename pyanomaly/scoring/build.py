@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pyanomaly.config import CfgNode, cfg_to_dict
 from pyanomaly.errors import ConfigError
-from pyanomaly.networks.meta import fused_update
+from pyanomaly.networks.fast import FastPath, set_fast_path
 from pyanomaly.registry import NORMALIZERS, SCORERS, accepted_arguments, build
 
 from .pipeline import ScorePipeline
@@ -61,11 +61,13 @@ def build_stream_pipeline(cfg: CfgNode, higher_is_anomalous: bool) -> ScorePipel
 def build_video_scorer(cfg: CfgNode, model, device, pipeline: ScorePipeline | None = None,
                        scorer=None) -> VideoScorer:
     """The scoring loop of ``model``: ``SCORE.ERROR``'s scorer, the offline pipeline unless one
-    is given, ``TEST.PRECISION`` and ``TEST.FUSED_UPDATE``."""
+    is given, ``TEST.PRECISION``; with ``TEST.FUSED_UPDATE`` the model's fast path is switched
+    to the compiled LSTM update (the switch is held by the model from then on)."""
     scorer = scorer if scorer is not None else build_scorer(cfg)
     pipeline = pipeline if pipeline is not None else build_pipeline(cfg, scorer.higher_is_anomalous)
-    return VideoScorer(model, scorer, pipeline, device, cfg.TEST.PRECISION,
-                       context=fused_update if cfg.TEST.FUSED_UPDATE else None)
+    if cfg.TEST.FUSED_UPDATE:
+        set_fast_path(model, FastPath(fused=True))
+    return VideoScorer(model, scorer, pipeline, device, cfg.TEST.PRECISION)
 
 
 def describe_error(cfg: CfgNode) -> str:

@@ -82,17 +82,15 @@ class VideoScorer:
         pipeline: how errors become scores (its direction must be the scorer's).
         device: where the model runs.
         precision: ``"fp32"`` or ``"bf16"`` (autocast); errors are computed in float32.
-        context: extra context the model's prediction runs in (e.g. the fused LSTM update).
     """
 
-    def __init__(self, model, scorer, pipeline: ScorePipeline, device: torch.device, precision: str = "fp32",
-                 context: Callable[[], contextlib.AbstractContextManager] | None = None):
+    def __init__(self, model, scorer, pipeline: ScorePipeline, device: torch.device, precision: str = "fp32"):
         if precision not in PRECISIONS:
             raise ValueError(f"TEST.PRECISION must be one of {PRECISIONS}, got {precision!r}")
         if bool(scorer.higher_is_anomalous) != pipeline.higher_is_anomalous:
             raise ValueError("the pipeline's error direction differs from the scorer's")
         self.model, self.scorer, self.pipeline, self.device = model, scorer, pipeline, device
-        self.precision, self.context = precision, context or contextlib.nullcontext
+        self.precision = precision
 
     def start(self) -> "VideoRun":
         """A fresh run over one video (the model's state and the pipeline's start empty)."""
@@ -126,7 +124,7 @@ class VideoRun:
         v = self.video
         start = time.perf_counter()
         x = frames.to(v.device)
-        with inference_precision(v.precision, v.device), v.context():
+        with inference_precision(v.precision, v.device):
             prediction, ok, self.state = v.model.predict_stream(x, self.state)
         prediction = prediction.float()
         valid = ok.cpu().numpy().astype(bool)

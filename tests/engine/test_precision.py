@@ -55,7 +55,7 @@ def test_unknown_precision_is_refused(tmp_path):
 @pytest.mark.skipif(shutil.which("c++") is None and shutil.which("g++") is None,
                     reason="TEST.FUSED_UPDATE compiles with torch.compile, which needs a C++ compiler on CPU")
 def test_fused_update_setting_runs_the_compiled_update_with_the_same_metrics(tiny_synthetic, monkeypatch):
-    from pyanomaly.networks.meta import _fast as fast
+    from pyanomaly.networks.fast import lstm as fast
     calls, real = [], fast._fused_update
 
     def spy(*args):

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from pyanomaly.networks.meta import PredNet, hard_sigmoid
+from pyanomaly.networks.meta import PredNet, PredNetState, hard_sigmoid
 
 B, T, C, H, W = 2, 4, 1, 8, 8
 STACK, R_STACK = (1, 4, 8), (4, 4, 8)
@@ -116,14 +116,24 @@ def test_streaming_in_chunks_equals_one_pass(frames):
     a, states = net(frames[:, :1], return_states=True)
     b, states = net(frames[:, 1:], initial_states=states, return_states=True)
     torch.testing.assert_close(torch.cat([a, b], dim=1), whole)
-    assert states[-1] == T
+    assert states.t == T
+
+
+def test_state_is_named_and_a_flat_list_is_refused(frames):
+    net = make("prediction", return_sequences=True)
+    _, state = net(frames[:, :2], return_states=True)
+    assert isinstance(state, PredNetState) and state.t == 2 and state.prediction.shape == (B, C, H, W)
+    assert [tuple(c.shape) for c in state.c] == [tuple(r.shape) for r in state.R]
+    flat = [*state.R, *state.c, *state.E, state.prediction, state.t]  # the Keras-style list
+    with pytest.raises(TypeError, match="PredNetState"):
+        net(frames[:, 2:], initial_states=flat)
 
 
 def test_initial_state_shapes(frames):
     states = make().get_initial_states(frames.shape)
-    assert [tuple(s.shape) for s in states[:3]] == [(B, 4, 8, 8), (B, 4, 4, 4), (B, 8, 2, 2)]
-    assert [tuple(s.shape) for s in states[6:9]] == [(B, 2, 8, 8), (B, 8, 4, 4), (B, 16, 2, 2)]
-    assert states[-1] == 0
+    assert [tuple(s.shape) for s in states.R] == [(B, 4, 8, 8), (B, 4, 4, 4), (B, 8, 2, 2)]
+    assert [tuple(s.shape) for s in states.E] == [(B, 2, 8, 8), (B, 8, 4, 4), (B, 16, 2, 2)]
+    assert states.t == 0
 
 
 def test_hard_sigmoid_values():

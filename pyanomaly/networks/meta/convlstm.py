@@ -25,9 +25,10 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from pyanomaly.networks.fast import FastPath
+from pyanomaly.networks.fast import ops as fast
+from pyanomaly.networks.fast.lstm import lstm_update
 from pyanomaly.registry import NETWORKS
-
-from . import _fast as fast
 
 State = tuple[torch.Tensor, torch.Tensor]
 
@@ -51,7 +52,12 @@ class ConvLSTMCell(nn.Module):
         bias: learn gate biases (the forget gate's starts at 1 so memory is kept early on).
         peephole: add Shi et al.'s peephole terms, one learned weight per channel
             (``(1, hidden, 1, 1)``, so any ``H, W`` works), initialised to 0.
+
+    ``fast_path``: which parts of the inference fast path run without grad (see
+    :func:`pyanomaly.networks.fast.set_fast_path`).
     """
+
+    fast_path: FastPath = FastPath()
 
     def __init__(self, input_channels: int, hidden_channels: int, kernel_size: int | Sequence[int],
                  bias: bool = True, peephole: bool = False):
@@ -94,8 +100,8 @@ class ConvLSTMCell(nn.Module):
         if x.dim() != 4 or x.shape[1] != self.input_channels:
             raise ValueError(f"ConvLSTMCell expects x of shape (B, {self.input_channels}, H, W), "
                              f"got {tuple(x.shape)}")
-        dtype = fast.compute_dtype(self.conv.weight)
-        if dtype is not None:  # no grad: the optimised step (equal within float tolerance; _fast.py)
+        dtype = fast.compute_dtype(self.conv.weight, self.fast_path)
+        if dtype is not None:  # no grad: the optimised step (equal within float tolerance)
             return self._fast_step(x, h, c, dtype)
         if h is None or c is None:
             h0, c0 = self.init_hidden(x.shape[0], x.shape[-2:])
@@ -115,28 +121,30 @@ class ConvLSTMCell(nn.Module):
 
     def _fast_step(self, x: torch.Tensor, h: torch.Tensor | None, c: torch.Tensor | None,
                    dtype: torch.dtype) -> State:
-        """:meth:`forward` without grad (``_fast.py``). A fresh state (``h`` None) does not enter
-        the gate convolution: only the input's part of it runs (switch ``zero_skip``)."""
+        """:meth:`forward` without grad (:mod:`pyanomaly.networks.fast`). A fresh state (``h``
+        None) does not enter the gate convolution: only the input's part of it runs (switch ``zero_skip``)."""
+        switches = self.fast_path
+        layout = switches.memory_format
         # without peepholes every gate (g doubled) goes through a sigmoid, fused into the conv
-        fused = not self.peephole and fast.folded("sigmoid", "tanh") == ("sigmoid", "tanh")
-        weights = fast.gate_weights(self.conv, self.hidden_channels, dtype, "sigmoid", "tanh")
-        x = fast.to_fast(x, dtype)
-        if h is None and fast.enabled("zero_skip"):
+        fused = not self.peephole and fast.folded("sigmoid", "tanh", switches) == ("sigmoid", "tanh")
+        weights = fast.gate_weights(self.conv, self.hidden_channels, dtype, "sigmoid", "tanh", switches)
+        x = fast.to_fast(x, dtype, switches)
+        if h is None and switches.zero_skip:
             w, b = weights
-            weights = fast.cached(self.conv, f"input-gates-{dtype}-{fast.layout()}",
-                                  lambda: (w[:, :self.input_channels].contiguous(memory_format=fast.layout()), b), w)
+            weights = fast.cached(self.conv, f"input-gates-{dtype}-{layout}",
+                                  lambda: (w[:, :self.input_channels].contiguous(memory_format=layout), b), w)
             inputs = x
         else:
             if h is None:
                 h = torch.zeros(x.shape[0], self.hidden_channels, *x.shape[2:], dtype=dtype, device=x.device)
-            inputs = torch.cat([x, fast.to_fast(h, dtype)], dim=1)
-        gates = fast.conv(inputs, weights, self.conv, post="sigmoid" if fused else None)
+            inputs = torch.cat([x, fast.to_fast(h, dtype, switches)], dim=1)
+        gates = fast.conv(inputs, weights, self.conv, switches, post="sigmoid" if fused else None)
         if c is None:
             c = torch.zeros(x.shape[0], self.hidden_channels, *x.shape[2:], dtype=self.conv.weight.dtype,
-                            device=x.device).contiguous(memory_format=fast.layout())
+                            device=x.device).contiguous(memory_format=layout)
         peephole = (self.w_ci, self.w_cf, self.w_co) if self.peephole else None
-        return fast.lstm_update(gates, fast.to_fast(c, self.conv.weight.dtype), self.hidden_channels, "sigmoid",
-                                "tanh", torch.sigmoid, torch.tanh, dtype, peephole, activated=fused)
+        return lstm_update(gates, fast.to_fast(c, self.conv.weight.dtype, switches), self.hidden_channels, "sigmoid",
+                           "tanh", torch.sigmoid, torch.tanh, dtype, switches, peephole, activated=fused)
 
 
 @NETWORKS.register_module()

@@ -20,9 +20,10 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from pyanomaly.networks.fast import FastPath
+from pyanomaly.networks.fast import ops as fast
 from pyanomaly.registry import NETWORKS
 
-from . import _fast as fast
 from .convlstm import ConvLSTM
 
 
@@ -42,7 +43,10 @@ def check_divisible(height: int, width: int, factor: int, who: str) -> None:
 
 class StridedEncoder(nn.Module):
     """``(N, C, H, W)`` -> full-resolution features ``(N, base, H, W)`` and the downsampled
-    features ``(N, base * downsample, H/d, W/d)`` (channels double at each halving)."""
+    features ``(N, base * downsample, H/d, W/d)`` (channels double at each halving).
+    ``fast_path``: its inference fast path's switches."""
+
+    fast_path: FastPath = FastPath()
 
     def __init__(self, in_channels: int, base_channels: int, downsample: int):
         super().__init__()
@@ -55,17 +59,19 @@ class StridedEncoder(nn.Module):
         self.out_channels = ch
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        dtype = fast.compute_dtype(self.stem[0].weight)
+        dtype = fast.compute_dtype(self.stem[0].weight, self.fast_path)
         if dtype is not None:  # no grad: cached weights, channels_last, in-place activations
-            full = fast.sequential(self.stem, x, dtype)
-            return full, fast.sequential(self.down, full, dtype)
+            full = fast.sequential(self.stem, x, dtype, self.fast_path)
+            return full, fast.sequential(self.down, full, dtype, self.fast_path)
         full = self.stem(x)
         return full, self.down(full)
 
 
 class UpsamplingDecoder(nn.Module):
     """Features ``(N, in_channels, H/d, W/d)`` (+ optional skip ``(N, skip_channels, H, W)``)
-    -> a frame ``(N, out_channels, H, W)`` in [0, 1]."""
+    -> a frame ``(N, out_channels, H, W)`` in [0, 1]. ``fast_path``: its inference fast path's switches."""
+
+    fast_path: FastPath = FastPath()
 
     def __init__(self, in_channels: int, base_channels: int, downsample: int, out_channels: int,
                  skip_channels: int = 0):
@@ -80,12 +86,13 @@ class UpsamplingDecoder(nn.Module):
                                  nn.Conv2d(base_channels, out_channels, 3, padding=1))
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor | None = None) -> torch.Tensor:
-        dtype = fast.compute_dtype(self.out[0].weight)
+        switches = self.fast_path
+        dtype = fast.compute_dtype(self.out[0].weight, switches)
         if dtype is not None:  # no grad: cached weights, channels_last, in-place activations
-            y = fast.sequential(self.up, x, dtype)
+            y = fast.sequential(self.up, x, dtype, switches)
             if skip is not None:
-                y = torch.cat([y, fast.to_fast(skip, y.dtype)], dim=1)
-            return fast.sequential(self.out, y, dtype).sigmoid_()
+                y = torch.cat([y, fast.to_fast(skip, y.dtype, switches)], dim=1)
+            return fast.sequential(self.out, y, dtype, switches).sigmoid_()
         y = self.up(x)
         if skip is not None:
             y = torch.cat([y, skip], dim=1)

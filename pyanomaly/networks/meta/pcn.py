@@ -24,9 +24,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pyanomaly.networks.fast import FastPath
+from pyanomaly.networks.fast import ops as fast
 from pyanomaly.registry import NETWORKS
 
-from . import _fast as fast
 from .convlstm import ConvLSTM
 from .convlstm_forecaster import StridedEncoder, UpsamplingDecoder, check_divisible
 
@@ -49,7 +50,12 @@ class PredictiveCodingModule(nn.Module):
         base_channels: channels of the full-resolution conv features.
         motion: include the frame difference ``x_t - x_{t-1}`` in the input.
         peephole: peephole connections in the ConvLSTM.
+
+    ``fast_path``: which parts of the inference fast path run without grad (see
+    :func:`pyanomaly.networks.fast.set_fast_path`).
     """
+
+    fast_path: FastPath = FastPath()
 
     def __init__(self, in_channels: int = 1, hidden_channels: Sequence[int] = (32,), kernel_size: int = 3,
                  downsample: int = 2, base_channels: int = 16, motion: bool = True, peephole: bool = False):
@@ -86,7 +92,7 @@ class PredictiveCodingModule(nn.Module):
         parts = [frame, error_pos, error_neg]
         if self.motion:
             parts.append(torch.zeros_like(frame) if previous is None else frame - previous)
-        full, feats = self.encoder(fast.inference_layout(torch.cat(parts, dim=1)))
+        full, feats = self.encoder(fast.inference_layout(torch.cat(parts, dim=1), self.fast_path))
         outs, rnn_state = self.rnn(feats.unsqueeze(1), hidden_state=state["rnn"])
         nxt = self.decoder(outs[-1][:, 0], full)
         return nxt, {"rnn": rnn_state, "frame": frame, "prediction": nxt}
@@ -135,7 +141,12 @@ class ErrorRefinementModule(nn.Module):
             previous prediction error), concatenated to the input; 0 for none.
         base_channels: channels at full resolution, doubled at each of the ``depth`` halvings.
         depth: number of 2x downsamplings (``H`` and ``W`` must be multiples of ``2**depth``).
+
+    ``fast_path``: which parts of the inference fast path run without grad (here only the
+    memory format; see :func:`pyanomaly.networks.fast.set_fast_path`).
     """
+
+    fast_path: FastPath = FastPath()
 
     def __init__(self, in_channels: int = 1, context_channels: int = 0, base_channels: int = 16, depth: int = 2):
         super().__init__()
@@ -163,7 +174,7 @@ class ErrorRefinementModule(nn.Module):
         if k != self.context_channels:
             raise ValueError(f"ErrorRefinementModule was built for {self.context_channels} context channels, got {k}")
         check_divisible(coarse.shape[-2], coarse.shape[-1], 2 ** self.depth, "ErrorRefinementModule")
-        x = fast.inference_layout(coarse if context is None else torch.cat([coarse, context], dim=1))
+        x = fast.inference_layout(coarse if context is None else torch.cat([coarse, context], dim=1), self.fast_path)
         skips = []
         for i, block in enumerate(self.down):
             if i > 0:

@@ -13,23 +13,50 @@ Example:
     ...               A_filter_sizes=(3, 3), Ahat_filter_sizes=(3, 3, 3), R_filter_sizes=(3, 3, 3),
     ...               output_mode="prediction", data_format="channels_first", return_sequences=True)
     >>> pred = net(torch.rand(2, 10, 1, 64, 64))   # (2, 10, 1, 64, 64); pred[:, t] predicts frame t
+    >>> out, state = net(torch.rand(2, 4, 1, 64, 64), return_states=True)   # state.t == 4
 """
 from __future__ import annotations
 
 import re
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pyanomaly.networks.fast import FastPath
+from pyanomaly.networks.fast import ops as fast
+from pyanomaly.networks.fast.prednet import fast_step, fast_top_down, frame_prediction
 from pyanomaly.registry import NETWORKS
 
-from . import _fast as fast
-from ._prednet_fast import fast_step, fast_top_down, frame_prediction
 from .activations import batch_flatten, get_activation
 
 _UNITS = ("R", "Ahat", "A", "E")
+
+
+class PredNetState(NamedTuple):
+    """PredNet's recurrent state between two steps; per-layer tuples, bottom layer first.
+
+    Attributes:
+        R: representations, layer ``l`` ``(B, R_stack_sizes[l], H / 2**l, W / 2**l)``.
+        c: ConvLSTM cell states, the shapes of ``R`` (in the parameters' dtype, also under
+            bf16 autocast).
+        E: errors, layer ``l`` ``(B, 2 * stack_sizes[l], H / 2**l, W / 2**l)``.
+        prediction: the last frame prediction ``(B, stack_sizes[0], H, W)``; from
+            ``extrap_start_time`` on it replaces the input.
+        t: steps taken (0: a fresh state).
+    """
+
+    R: tuple[torch.Tensor, ...]
+    c: tuple[torch.Tensor, ...]
+    E: tuple[torch.Tensor, ...]
+    prediction: torch.Tensor
+    t: int
+
+    def advanced(self, R: Sequence[torch.Tensor], c: Sequence[torch.Tensor], E: Sequence[torch.Tensor],
+                 prediction: torch.Tensor) -> "PredNetState":
+        """The state one step later, holding the given units."""
+        return PredNetState(tuple(R), tuple(c), tuple(E), prediction, self.t + 1)
 
 
 @NETWORKS.register_module()
@@ -55,7 +82,12 @@ class PredNet(nn.Module):
         data_format: ``'channels_first'`` for ``(B, T, C, H, W)`` input (and image outputs),
             ``'channels_last'`` for ``(B, T, H, W, C)``.
         return_sequences: output every step ``(B, T, ...)`` instead of the last one ``(B, ...)``.
+
+    ``fast_path``: which parts of the inference fast path run without grad (see
+    :func:`pyanomaly.networks.fast.set_fast_path`).
     """
+
+    fast_path: FastPath = FastPath()
 
     def __init__(self, stack_sizes: Sequence[int], R_stack_sizes: Sequence[int],
                  A_filter_sizes: Sequence[int], Ahat_filter_sizes: Sequence[int],
@@ -134,12 +166,8 @@ class PredNet(nn.Module):
                 f"width must be multiples of {f}; got {height}x{width} (e.g. use "
                 f"{max(f, height // f * f)}x{max(f, width // f * f)})")
 
-    def get_initial_states(self, input_shape: Sequence[int]) -> list[torch.Tensor | int]:
-        """Zero states for an input of shape ``(B, T, C, H, W)`` or ``(B, T, H, W, C)``.
-
-        The list holds, per layer, ``R`` then ``c`` then ``E``; then the last frame
-        prediction and the time step (used for extrapolation).
-        """
+    def get_initial_states(self, input_shape: Sequence[int]) -> PredNetState:
+        """The zero state (``t = 0``) for an input of shape ``(B, T, C, H, W)`` or ``(B, T, H, W, C)``."""
         if self.data_format == "channels_first":
             b, _, _, h, w = input_shape
         else:
@@ -148,45 +176,44 @@ class PredNet(nn.Module):
         p = next(self.parameters())
         def zeros(c, s):
             return torch.zeros(b, c, h // s, w // s, device=p.device, dtype=p.dtype)
-        r = [zeros(self.R_stack_sizes[l], 2 ** l) for l in range(self.nb_layers)]
-        c = [zeros(self.R_stack_sizes[l], 2 ** l) for l in range(self.nb_layers)]
-        e = [zeros(2 * self.stack_sizes[l], 2 ** l) for l in range(self.nb_layers)]
-        return r + c + e + [zeros(self.stack_sizes[0], 1), 0]
+        r = tuple(zeros(self.R_stack_sizes[l], 2 ** l) for l in range(self.nb_layers))
+        c = tuple(zeros(self.R_stack_sizes[l], 2 ** l) for l in range(self.nb_layers))
+        e = tuple(zeros(2 * self.stack_sizes[l], 2 ** l) for l in range(self.nb_layers))
+        return PredNetState(r, c, e, zeros(self.stack_sizes[0], 1), 0)
 
     # -- one time step --------------------------------------------------------------------
-    def step(self, A: torch.Tensor, states: list) -> tuple[dict, list]:
+    def step(self, A: torch.Tensor, states: PredNetState) -> tuple[dict, PredNetState]:
         """Advance one step with frame ``A`` ``(B, C, H, W)``.
 
         Returns ``(units, new_states)`` where ``units`` maps ``'prediction'`` to the frame
         prediction (made before seeing ``A``) and ``'R'``, ``'Ahat'``, ``'A'``, ``'E'`` to
-        per-layer lists. With grad enabled this is :meth:`reference_step`; under
-        ``torch.no_grad``/``torch.inference_mode`` an optimised step gives the same values
-        within float tolerance (channels_last tensors, cached and folded weights; bfloat16
-        convolutions under bfloat16 autocast; see ``_fast.py``).
+        per-layer lists. With grad enabled (or ``fast_path.enabled`` off) this is
+        :meth:`reference_step`; under ``torch.no_grad``/``torch.inference_mode`` an optimised
+        step gives the same values within float tolerance (channels_last tensors, cached and
+        folded weights; bfloat16 convolutions under bfloat16 autocast; see
+        :mod:`pyanomaly.networks.fast`).
         """
-        dtype = fast.compute_dtype(self.conv_ahat[0].weight)
+        dtype = fast.compute_dtype(self.conv_ahat[0].weight, self.fast_path)
         if dtype is None:
             return self.reference_step(A, states)
-        return fast_step(self, A, states, dtype)
+        return fast_step(self, A, states, dtype, self.fast_path)
 
-    def next_prediction(self, states: list) -> torch.Tensor:
+    def next_prediction(self, states: PredNetState) -> torch.Tensor:
         """The frame prediction ``(B, C, H, W)`` that the next :meth:`step` from ``states`` will
         make (before it reads its frame), without the rest of that step."""
-        dtype = fast.compute_dtype(self.conv_ahat[0].weight)
+        dtype = fast.compute_dtype(self.conv_ahat[0].weight, self.fast_path)
         if dtype is None:
-            n = self.nb_layers
-            units, _ = self.reference_step(torch.zeros_like(states[3 * n]), states)
+            units, _ = self.reference_step(torch.zeros_like(states.prediction), states)
             return units["prediction"]
-        r_list, _ = fast_top_down(self, states, dtype)
-        return frame_prediction(self, r_list[0], dtype)
+        r_list, _ = fast_top_down(self, states, dtype, self.fast_path)
+        return frame_prediction(self, r_list[0], dtype, self.fast_path)
 
-    def reference_step(self, A: torch.Tensor, states: list) -> tuple[dict, list]:
+    def reference_step(self, A: torch.Tensor, states: PredNetState) -> tuple[dict, PredNetState]:
         """The plain step, written as the equations read: :meth:`step`'s numerical reference."""
         n = self.nb_layers
-        r_tm1, c_tm1, e_tm1 = states[:n], states[n:2 * n], states[2 * n:3 * n]
-        prev_prediction, t = states[3 * n], states[3 * n + 1]
-        if self.extrap_start_time is not None and t >= self.extrap_start_time:
-            A = prev_prediction
+        r_tm1, c_tm1, e_tm1 = states.R, states.c, states.E
+        if self.extrap_start_time is not None and states.t >= self.extrap_start_time:
+            A = states.prediction
         r_list: list = [None] * n
         c_list: list = [None] * n
         r_up = None
@@ -218,7 +245,7 @@ class PredNet(nn.Module):
             if self.isNotTopestLayer(l):
                 a = F.max_pool2d(self.A_activation(self.conv_a[l](e)), 2)
         units = {"prediction": prediction, "R": r_list, "Ahat": ahat_list, "A": a_list, "E": e_list}
-        return units, r_list + c_list + e_list + [prediction, t + 1]
+        return units, states.advanced(r_list, c_list, e_list, prediction)
 
     def _output(self, units: dict) -> torch.Tensor:
         if self.output_unit is not None:
@@ -232,7 +259,7 @@ class PredNet(nn.Module):
             return errors
         return torch.cat([batch_flatten(units["prediction"]), errors], dim=1)  # 'all'
 
-    def forward(self, A0_withTimeStep: torch.Tensor, initial_states: list | None = None,
+    def forward(self, A0_withTimeStep: torch.Tensor, initial_states: PredNetState | None = None,
                 return_states: bool = False):
         """Run over a sequence.
 
@@ -253,6 +280,9 @@ class PredNet(nn.Module):
             x = x.permute(0, 1, 4, 2, 3)
         if x.shape[2] != self.stack_sizes[0]:
             raise ValueError(f"PredNet: input has {x.shape[2]} channels, stack_sizes[0] is {self.stack_sizes[0]}")
+        if initial_states is not None and not isinstance(initial_states, PredNetState):
+            raise TypeError(f"PredNet: initial_states must be a PredNetState (from get_initial_states or a call with "
+                            f"return_states=True), got {type(initial_states).__name__}")
         states = initial_states if initial_states is not None else self.get_initial_states(A0_withTimeStep.shape)
         outputs = []
         for t in range(x.shape[1]):

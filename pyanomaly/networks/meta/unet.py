@@ -16,9 +16,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from pyanomaly.networks.fast import FastPath
+from pyanomaly.networks.fast import ops as fast
 from pyanomaly.registry import NETWORKS
 
-from . import _fast as fast
 from .convlstm_forecaster import check_divisible
 
 
@@ -42,7 +43,12 @@ class UNet(nn.Module):
         base_channels: channels of the full-resolution level (doubled at each halving).
         depth: halvings; ``H`` and ``W`` must be multiples of ``2 ** depth``.
         batch_norm: batch normalisation after each convolution (as FFP's generator).
+
+    ``fast_path``: which parts of the inference fast path run in eval mode without grad (see
+    :func:`pyanomaly.networks.fast.set_fast_path`).
     """
+
+    fast_path: FastPath = FastPath()
 
     def __init__(self, in_channels: int = 1, history: int = 4, base_channels: int = 32, depth: int = 3,
                  batch_norm: bool = True):
@@ -70,8 +76,8 @@ class UNet(nn.Module):
         check_divisible(h, w, 2 ** self.depth, "UNet")
         # batch statistics (training mode) cannot be folded into the weights
         foldable = not any(m.training or m.running_var is None for m in self.modules() if isinstance(m, nn.BatchNorm2d))
-        dtype = fast.compute_dtype(self.head.weight) if foldable else None
-        if dtype is not None:  # evaluation without grad: the optimised path (_fast.py)
+        dtype = fast.compute_dtype(self.head.weight, self.fast_path) if foldable else None
+        if dtype is not None:  # evaluation without grad: the optimised path
             return self._fast_forward(history.reshape(b, t * c, h, w), dtype)
         x = self.down[0](history.reshape(b, t * c, h, w))
         skips = [x]
@@ -87,26 +93,28 @@ class UNet(nn.Module):
         """:meth:`forward` in eval mode without grad on stacked frames ``(B, T C, H, W)``:
         channels_last ``dtype`` tensors, each convolution with its batch norm folded into
         its (cached) weights and the ReLU fused (equal to the plain code within float tolerance)."""
-        x = self._fast_level(self.down[0], fast.to_fast(x, dtype), dtype)
+        switches = self.fast_path
+        x = self._fast_level(self.down[0], fast.to_fast(x, dtype, switches), dtype)
         skips = [x]
         for level in self.down[1:]:
             x = self._fast_level(level, self.pool(x), dtype)
             skips.append(x)
         skips.pop()
         for upsample, level in zip(self.upsample, self.up):
-            w, bias = fast.conv_weights(upsample, dtype)
+            w, bias = fast.conv_weights(upsample, dtype, switches)
             up = torch.nn.functional.conv_transpose2d(x, w, bias, upsample.stride, upsample.padding,
                                                       upsample.output_padding, upsample.groups, upsample.dilation)
             x = self._fast_level(level, torch.cat([up, skips.pop()], dim=1), dtype)
-        return fast.conv(x, fast.conv_weights(self.head, dtype), self.head, post="sigmoid")
+        return fast.conv(x, fast.conv_weights(self.head, dtype, switches), self.head, switches, post="sigmoid")
 
-    @staticmethod
-    def _fast_level(seq: nn.Sequential, x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    def _fast_level(self, seq: nn.Sequential, x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
         """A :func:`_double_conv` block: (conv, [batch norm], ReLU) twice, each as one convolution."""
+        switches = self.fast_path
         convs = [m for m in seq if isinstance(m, nn.Conv2d)]
         norms = [m for m in seq if isinstance(m, nn.BatchNorm2d)]
         for i, conv in enumerate(convs):
-            weights = fast.conv_bn_weights(conv, norms[i], dtype) if norms else fast.conv_weights(conv, dtype)
-            x = fast.conv(x, weights, conv, post="relu")
+            weights = (fast.conv_bn_weights(conv, norms[i], dtype, switches) if norms
+                       else fast.conv_weights(conv, dtype, switches))
+            x = fast.conv(x, weights, conv, switches, post="relu")
         return x
 

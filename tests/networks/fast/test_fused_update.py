@@ -5,12 +5,18 @@ import shutil
 import pytest
 import torch
 
-from pyanomaly.networks.meta import ConvLSTMCell, PredNet, fused_update
-from pyanomaly.networks.meta import _fast as fast
+from pyanomaly.networks.fast import FastPath, set_fast_path, using_fast_path
+from pyanomaly.networks.fast import lstm as fast
+from pyanomaly.networks.meta import ConvLSTMCell, PredNet
 from testutils import convlstm_cell
 
 pytestmark = pytest.mark.skipif(shutil.which("c++") is None and shutil.which("g++") is None,
                                 reason="torch.compile on CPU needs a C++ compiler; none on PATH")
+
+
+def fused(module):
+    """Within it ``module`` runs the fused LSTM update."""
+    return using_fast_path(module, FastPath(fused=True))
 
 
 def counted(monkeypatch) -> list:
@@ -32,9 +38,9 @@ def test_convlstm_cell_fused_equals_plain(peephole, monkeypatch):
         x = torch.randn(shape[0], 3, *shape[1:])
         h, c = torch.randn(shape[0], 6, *shape[1:]), torch.randn(shape[0], 6, *shape[1:])
         with torch.no_grad():
-            with fast.reference_mode():
+            with using_fast_path(cell, FastPath.reference()):
                 h_ref, c_ref = cell(x, h, c)
-            with fused_update():
+            with fused(cell):
                 h_new, c_new = cell(x, h, c)
                 with torch.autocast("cpu", dtype=torch.bfloat16):
                     h_bf, c_bf = cell(x, h, c)
@@ -53,9 +59,9 @@ def test_prednet_fused_equals_plain(kw, monkeypatch):
     frames = torch.rand(2, 4, 16, 24, 3)  # channels_last data format, PredNet's default
     calls = counted(monkeypatch)
     with torch.no_grad():
-        with fast.reference_mode():
+        with using_fast_path(net, FastPath.reference()):
             ref = net(frames)
-        with fused_update():
+        with fused(net):
             out = net(frames)
     torch.testing.assert_close(out, ref)
     assert len(calls) == 3 * 4  # every layer at every step
@@ -68,11 +74,11 @@ def test_fused_update_is_opt_in_and_restored(monkeypatch):
     with torch.no_grad():
         cell(x)
         assert calls == []
-        with fused_update():
+        with fused(cell):
             cell(x)
         cell(x)
-        with fused_update(False):
-            cell(x)
+        set_fast_path(cell, FastPath(fused=False))
+        cell(x)
     assert len(calls) == 1
 
 
@@ -81,5 +87,5 @@ def test_a_failed_compile_names_the_setting(monkeypatch):
         raise OSError("no compiler")
     monkeypatch.setitem(fast._FUSED, "fn", broken)
     cell = ConvLSTMCell(1, 2, 3)
-    with torch.no_grad(), fused_update(), pytest.raises(RuntimeError, match="TEST.FUSED_UPDATE.*no compiler"):
+    with torch.no_grad(), fused(cell), pytest.raises(RuntimeError, match="TEST.FUSED_UPDATE.*no compiler"):
         cell(torch.rand(1, 1, 4, 4))
