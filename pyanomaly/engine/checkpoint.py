@@ -23,6 +23,7 @@ import torch
 
 from pyanomaly.utils import atomic_write, atomic_write_text
 from pyanomaly.errors import CheckpointError
+from pyanomaly.models.build import with_part_defaults
 
 SUMS_FILE = "SHA256SUMS"  # beside published checkpoints: "<sha256>  <file name>" per line
 
@@ -128,7 +129,8 @@ def check_compatible(ckpt: dict, meta: dict, path: str | Path) -> None:
 
     Keys missing from an older checkpoint's ``meta`` are not compared. A model argument left
     out on one side counts as its default (``meta["model_defaults"]``, the checkpoint's own
-    where it stored them), so writing out a default does not make a config incompatible.
+    where it stored them), so writing out a default does not make a config incompatible; so
+    does an argument of a network part (its registered constructor's default).
     """
     saved = ckpt.get("meta", {})
     for key, (cfg_key, what) in _META_KEYS.items():
@@ -137,6 +139,7 @@ def check_compatible(ckpt: dict, meta: dict, path: str | Path) -> None:
             if key == "model_args" and isinstance(there, dict) and isinstance(here, dict):
                 defaults = meta.get("model_defaults", {})
                 there, here = {**saved.get("model_defaults", defaults), **there}, {**defaults, **here}
+                there, here = with_part_defaults(there), with_part_defaults(here)
             found = _first_difference(there, here, cfg_key)
             if found is not None:
                 name, there, here = found

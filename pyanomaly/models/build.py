@@ -7,9 +7,9 @@ Example:
 from __future__ import annotations
 
 from pyanomaly.config import CfgNode, cfg_to_dict
-from pyanomaly.registry import MODELS, build, default_arguments
+from pyanomaly.registry import MODELS, NETWORKS, build, default_arguments
 
-__all__ = ["build_model", "model_meta"]
+__all__ = ["build_model", "model_meta", "with_part_defaults"]
 
 
 def build_model(cfg: CfgNode, device=None):
@@ -38,3 +38,18 @@ def _plain_defaults(cls, leave_out: set[str]) -> dict:
     an argument written out at its default compares equal to one left out."""
     plain = (type(None), bool, int, float, str, list, tuple, dict)
     return {k: v for k, v in default_arguments(cls).items() if k not in leave_out and isinstance(v, plain)}
+
+
+def with_part_defaults(args):
+    """``args`` with every nested network part (a dict whose ``type`` names a registered network)
+    completed by its constructor's plain defaults, so that an argument of a part left out
+    compares equal to one written out at its default (checkpoints, ``check_compatible``)."""
+    if isinstance(args, dict):
+        out = {k: with_part_defaults(v) for k, v in args.items()}
+        cls = NETWORKS.get(out["type"]) if isinstance(out.get("type"), str) else None
+        if cls is not None:
+            out = {**_plain_defaults(cls, set()), **out}
+        return out
+    if isinstance(args, (list, tuple)):
+        return type(args)(with_part_defaults(v) for v in args)
+    return args

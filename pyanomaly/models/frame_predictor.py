@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import torch
 
-from pyanomaly.registry import LOSSES, MODELS, NETWORKS, build
+from pyanomaly.registry import LOSSES, MODELS, NETWORKS, accepted_arguments, build
 
 from .base import VADModel
 from .pseudo_patch import MovingPatch
@@ -63,12 +63,12 @@ class FramePredictor(VADModel):
                  batch_windows: int = 16, residual: bool = False, history: int | None = None,
                  fast_history: dict | None = None, pseudo_patch: dict | None = None):
         super().__init__()
-        self.net = build(NETWORKS, network)
         self.clip_length = int(clip_length)
         self.history = self.clip_length - 1 if history is None else int(history)
         if not 1 <= self.history < self.clip_length:
             raise ValueError(f"FramePredictor needs 1 <= history < clip_length (DATASET.CLIP_LENGTH), got history "
                              f"{self.history} and clip_length {self.clip_length}")
+        self.net = build(NETWORKS, self._network_args(network))
         self.fast_prob, self.fast_skips = self._check_fast_history(fast_history)
         self.pseudo_patch = MovingPatch.from_config(pseudo_patch)
         losses = losses if losses is not None else {"IntensityLoss": 1.0}
@@ -76,6 +76,20 @@ class FramePredictor(VADModel):
         self.losses = torch.nn.ModuleDict({name: build(LOSSES, {"type": name}) for name in self.loss_weights})
         self.batch_windows = batch_windows
         self.residual = bool(residual)
+
+    def _network_args(self, network: dict) -> dict:
+        """The network's arguments, with ``history`` (frames it reads) filled in when it takes one:
+        the history length is stated once, by ``clip_length`` (or ``history``) of the method."""
+        kind = network.get("type")
+        cls = kind if isinstance(kind, type) else NETWORKS.get(kind) if isinstance(kind, str) else None
+        accepted = (accepted_arguments(cls) or ()) if cls is not None else ()
+        if "history" not in accepted:
+            return network
+        if "history" in network and int(network["history"]) != self.history:
+            raise ValueError(f"MODEL.ARGS.network.history {network['history']} differs from the frames the method "
+                             f"predicts from ({self.history}: DATASET.CLIP_LENGTH - 1, or MODEL.ARGS.history); "
+                             "leave the network's history out")
+        return {**network, "history": self.history}
 
     def _check_fast_history(self, fast_history: dict | None) -> tuple[float, list[int]]:
         if not fast_history:

@@ -97,3 +97,15 @@ def test_bad_fast_history_settings_are_refused():
         fast_model(1.5)
     with pytest.raises(ValueError, match="1 <= history < clip_length"):
         fast_model(0.5, history=11)
+
+
+def test_the_history_length_is_stated_once_and_reaches_a_network_that_takes_it():
+    unet = dict(type="UNet", in_channels=1, base_channels=4, depth=2)
+    m = build(MODELS, dict(type="FramePredictor", network=unet, clip_length=6))
+    assert m.history == 5 and m.net.history == 5  # DATASET.CLIP_LENGTH - 1
+    assert build(MODELS, dict(type="FramePredictor", network=unet, clip_length=6, history=3)).net.history == 3
+    assert build(MODELS, dict(type="FramePredictor", network=dict(unet, history=5), clip_length=6)).net.history == 5
+    with pytest.raises(ValueError, match="MODEL.ARGS.network.history 4 differs .* \\(5"):
+        build(MODELS, dict(type="FramePredictor", network=dict(unet, history=4), clip_length=6))
+    # a network without a history argument is built as given
+    assert build(MODELS, dict(type="FramePredictor", network=dict(type="ConstantNet"), clip_length=6)).history == 5
