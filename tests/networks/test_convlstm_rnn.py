@@ -7,24 +7,11 @@ from pyanomaly.registry import NETWORKS, build
 
 
 def _pair(num_layers=2, bidirectional=False, batch_first=False, input_size=3, hidden_size=4):
-    """A torch.nn.LSTM and a kernel-1 ConvLSTMRNN holding the same weights."""
+    """A torch.nn.LSTM and the kernel-1 ConvLSTMRNN made from it by ``from_lstm``."""
     torch.manual_seed(0)
     ref = torch.nn.LSTM(input_size, hidden_size, num_layers=num_layers, bidirectional=bidirectional,
                         batch_first=batch_first)
-    net = ConvLSTMRNN(input_size, hidden_size, num_layers=num_layers, bidirectional=bidirectional,
-                      batch_first=batch_first, kernel_size=1)
-    d = 2 if bidirectional else 1
-    with torch.no_grad():
-        for layer in range(num_layers):
-            for direction in range(d):
-                sfx = f"_l{layer}" + ("_reverse" if direction else "")
-                cell = net.cells[layer * d + direction]
-                # both order the gates i, f, g, o; our cell's forget bias starts at 1, so the
-                # whole bias is overwritten with torch's two biases (whose sum is what acts)
-                w = torch.cat([getattr(ref, "weight_ih" + sfx), getattr(ref, "weight_hh" + sfx)], dim=1)
-                cell.conv.weight.copy_(w[..., None, None])
-                cell.conv.bias.copy_(getattr(ref, "bias_ih" + sfx) + getattr(ref, "bias_hh" + sfx))
-    return ref, net
+    return ref, ConvLSTMRNN.from_lstm(ref)
 
 
 def _spatial(t):
@@ -127,3 +114,33 @@ def test_bad_inputs_are_explained():
         net(torch.rand(4, 2))
     with pytest.raises(ValueError, match="odd"):
         ConvLSTMRNN(2, 3, kernel_size=2)
+
+
+@pytest.mark.parametrize("num_layers", [1, 3])
+@pytest.mark.parametrize("batch_first", [False, True])
+def test_from_lstm_copies_layers_layout_and_weights(num_layers, batch_first):
+    ref, net = _pair(num_layers=num_layers, batch_first=batch_first)
+    assert (net.num_layers, net.batch_first, net.kernel_size) == (num_layers, batch_first, (1, 1))
+    x = torch.randn(2, 7, 3) if batch_first else torch.randn(7, 2, 3)
+    out_ref, (h_ref, c_ref) = ref(x)
+    out, (h, c) = net(_spatial(x))
+    torch.testing.assert_close(out[..., 0, 0], out_ref, atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(h[..., 0, 0], h_ref, atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(c[..., 0, 0], c_ref, atol=1e-6, rtol=1e-5)
+    # the weights are copies: changing the LSTM leaves the ConvLSTMRNN as it was
+    with torch.no_grad():
+        ref.weight_ih_l0.add_(1.0)
+    torch.testing.assert_close(net(_spatial(x))[0], out)
+
+
+def test_from_lstm_without_bias_and_refusals():
+    torch.manual_seed(0)
+    ref = torch.nn.LSTM(3, 4, num_layers=2, bias=False, bidirectional=True, dropout=0.25).eval()
+    net = ConvLSTMRNN.from_lstm(ref)
+    assert net.cells[0].conv.bias is None and net.dropout == 0.25 and not net.training
+    x = torch.randn(5, 2, 3)
+    torch.testing.assert_close(net(_spatial(x))[0][..., 0, 0], ref(x)[0], atol=1e-6, rtol=1e-5)
+    with pytest.raises(ValueError, match="proj_size"):
+        ConvLSTMRNN.from_lstm(torch.nn.LSTM(3, 4, proj_size=2))
+    with pytest.raises(TypeError, match="torch.nn.LSTM"):
+        ConvLSTMRNN.from_lstm(torch.nn.GRU(3, 4))

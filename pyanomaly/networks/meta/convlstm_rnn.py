@@ -23,6 +23,7 @@ Example:
     >>> rnn = ConvLSTMRNN(3, 8, num_layers=2, bidirectional=True, kernel_size=3)
     >>> out, (h_n, c_n) = rnn(torch.rand(5, 2, 3, 16, 16))   # out (5, 2, 16, 16, 16)
     >>> h_n.shape                                              # (4, 2, 8, 16, 16)
+    >>> same = ConvLSTMRNN.from_lstm(torch.nn.LSTM(3, 8, num_layers=2))   # nn.LSTM's weights, kernel 1
 """
 from __future__ import annotations
 
@@ -85,6 +86,39 @@ class ConvLSTMRNN(nn.Module):
             cells += [ConvLSTMCell(inp, self.hidden_size, kernel_size, bias=bias) for _ in range(self.num_directions)]
         self.cells = nn.ModuleList(cells)
         self.kernel_size = self.cells[0].kernel_size
+
+    @classmethod
+    def from_lstm(cls, lstm: nn.LSTM) -> "ConvLSTMRNN":
+        """A ``kernel_size=1`` ConvLSTMRNN holding the weights of a ``torch.nn.LSTM``.
+
+        On ``1 x 1`` maps (input ``(T, B, C, 1, 1)``) it computes what ``lstm`` computes on
+        ``(T, B, C)``: each cell's gate convolution is ``[W_ih | W_hh]`` as a 1x1 kernel, its
+        bias ``b_ih + b_hh`` (both use the gate order i, f, g, o). Layers, directions,
+        ``batch_first``, ``dropout`` and ``bias`` are copied; the module is on ``lstm``'s
+        device and dtype and its weights are copies (training one leaves the other as it was).
+        LSTMs with ``proj_size > 0`` have no ConvLSTM counterpart and are refused.
+        """
+        if not isinstance(lstm, nn.LSTM):
+            raise TypeError(f"ConvLSTMRNN.from_lstm expects a torch.nn.LSTM, got {type(lstm).__name__}")
+        if lstm.proj_size:
+            raise ValueError(f"ConvLSTMRNN.from_lstm: an LSTM with proj_size={lstm.proj_size} has projected hidden "
+                             "states, which ConvLSTMRNN does not have")
+        rnn = cls(lstm.input_size, lstm.hidden_size, num_layers=lstm.num_layers, bias=lstm.bias,
+                  batch_first=lstm.batch_first, dropout=lstm.dropout, bidirectional=lstm.bidirectional,
+                  kernel_size=1)
+        weight = lstm.weight_ih_l0
+        rnn.to(device=weight.device, dtype=weight.dtype)
+        with torch.no_grad():
+            for layer in range(rnn.num_layers):
+                for d in range(rnn.num_directions):
+                    suffix = f"l{layer}" + ("_reverse" if d else "")
+                    conv = rnn.cells[layer * rnn.num_directions + d].conv
+                    w = torch.cat([getattr(lstm, f"weight_ih_{suffix}"), getattr(lstm, f"weight_hh_{suffix}")], dim=1)
+                    conv.weight.copy_(w[:, :, None, None])
+                    if lstm.bias:
+                        conv.bias.copy_(getattr(lstm, f"bias_ih_{suffix}") + getattr(lstm, f"bias_hh_{suffix}"))
+        rnn.train(lstm.training)
+        return rnn
 
     def _initial_state(self, hx, batch: int, spatial: Sequence[int], unbatched: bool) -> State:
         rows = self.num_layers * self.num_directions
