@@ -53,13 +53,17 @@ class StreamerHierarchicalPrediction(nn.Module):
         self.decoder = build(NETWORKS, decoder) if decoder is not None else None
 
     def forward(self, reps: torch.Tensor, size: tuple[int, int] | None = None) -> torch.Tensor:
+        z = self.features(reps)
+        if self.decoder is None:
+            return z
+        return self.decoder(z, size=size)
+
+    def features(self, reps: torch.Tensor) -> torch.Tensor:
+        """The predicted next input as a feature vector ``(1, D)``, before any decoder."""
         s = reps.shape[0]
         if reps.dim() != 2 or reps.shape[1] != self.feature_dim or not 1 <= s <= self.max_layers - self.layer_num:
             raise ValueError(f"StreamerHierarchicalPrediction of layer {self.layer_num} expects "
                              f"(S, {self.feature_dim}) with 1 <= S <= {self.max_layers - self.layer_num}, "
                              f"got {tuple(reps.shape)}")
         x = reps.unsqueeze(0) + self.layer_embedding[:, self.layer_num:self.layer_num + s]
-        z = self.head(self.transformer(x)[:, 0])
-        if self.decoder is None:
-            return z
-        return self.decoder(z, size=size)
+        return self.head(self.transformer(x)[:, 0])

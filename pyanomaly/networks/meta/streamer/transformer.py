@@ -19,10 +19,17 @@ from torch import nn
 
 
 class TransformerBlock(nn.Module):
-    """Pre-norm self-attention + MLP block on ``(B, S, dim)``, dropout-free."""
+    """Pre-norm self-attention + MLP block on ``(B, S, dim)``, dropout-free.
+
+    With ``keep_attention`` set, each call leaves its attention weights, detached, in
+    ``attention`` ``(B, n_heads, S, S)`` (for inspection; off by default).
+    """
+
+    keep_attention: bool = False
 
     def __init__(self, dim: int, n_heads: int, mlp_ratio: int = 2):
         super().__init__()
+        self.attention: torch.Tensor | None = None
         if dim % n_heads:
             raise ValueError(f"transformer width {dim} must be divisible by n_heads {n_heads}")
         self.n_heads = n_heads
@@ -36,6 +43,8 @@ class TransformerBlock(nn.Module):
         h = self.n_heads
         q, k, v = self.qkv(self.norm1(x)).view(b, s, 3, h, d // h).permute(2, 0, 3, 1, 4)  # each (B, h, S, d/h)
         attn = torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(d // h), dim=-1)
+        if self.keep_attention:
+            self.attention = attn.detach()
         x = x + self.out((attn @ v).transpose(1, 2).reshape(b, s, d))
         return x + self.mlp(self.norm2(x))
 
