@@ -1,72 +1,65 @@
-"""Shared command-line plumbing of the ``tools/`` scripts: parse, load config, fail clearly."""
+"""The ``pyanomaly`` console command: ``pyanomaly <command> [options]``.
+
+Each command is the same code as its ``tools/`` script (``pyanomaly.commands.<command>``),
+with the same options:
+
+    pyanomaly train --cfg configs/prednet.yaml [--resume] [KEY VALUE ...]       tools/train.py
+    pyanomaly test --cfg FILE --checkpoint CKPT [KEY VALUE ...]                  tools/test.py
+    pyanomaly score --cfg FILE --checkpoint CKPT --video PATH --out DIR          tools/score_video.py
+    pyanomaly export SRC DST [--dtype bf16] [--cfg FILE]                         tools/export_checkpoint.py
+    pyanomaly prepare --cfg FILE [--per-video]                                   tools/prepare_data.py
+    pyanomaly benchmark [--quick] [--json FILE]                                  tools/benchmark.py
+    pyanomaly synth --out DIR [--seed N]                                         tools/make_synthetic.py
+
+``python -m pyanomaly`` is the same command.
+"""
 from __future__ import annotations
 
-import argparse
-import logging
+import difflib
 import sys
-from typing import Callable, Sequence
+from typing import Sequence
 
-from pyanomaly.errors import KNOWN_ERRORS
+from pyanomaly.commands import benchmark, export, prepare, score, synth, test, train
+from pyanomaly.commands.common import ConfigArgumentParser, config_parser, run_cli
 
+__all__ = ["COMMANDS", "main", "ConfigArgumentParser", "config_parser", "run_cli"]
 
-class ConfigArgumentParser(argparse.ArgumentParser):
-    """An ``ArgumentParser`` whose options may also follow the ``KEY VALUE`` overrides.
-
-    The overrides are collected with ``argparse.REMAINDER`` (so a value such as ``-1e-3`` is
-    never mistaken for an option), which on its own would swallow an option written after
-    them: ``--cfg x.yaml TRAIN.LR 0.1 --resume``. Options this parser knows are moved in
-    front of the overrides first, wherever the user wrote them.
-    """
-
-    def parse_known_args(self, args: Sequence[str] | None = None, namespace=None):
-        argv = list(sys.argv[1:] if args is None else args)
-        return super().parse_known_args(self._options_first(argv), namespace)
-
-    def _options_first(self, argv: list[str]) -> list[str]:
-        options, rest, i = [], [], 0
-        while i < len(argv):
-            token = argv[i]
-            action = self._option_string_actions.get(token.split("=", 1)[0]) if token.startswith("-") else None
-            if action is None:
-                rest.append(token)
-                i += 1
-                continue
-            takes = 0 if "=" in token or action.nargs == 0 else 1  # every option of the tools takes 0 or 1 value
-            options += argv[i:i + 1 + takes]
-            i += 1 + takes
-        return options + rest
+# name -> (module, its tools/ script, one line for the overview); in the order of a user's work
+COMMANDS = {
+    "synth": (synth, "make_synthetic.py", "write the generated surveillance scene (labelled anomalies)"),
+    "prepare": (prepare, "prepare_data.py", "validate a dataset and print a per-split summary"),
+    "train": (train, "train.py", "train a method from a config; writes the run directory"),
+    "test": (test, "test.py", "score the test split with a checkpoint, or re-evaluate exported scores"),
+    "score": (score, "score_video.py", "score your own video as a stream: per-frame scores, alarms"),
+    "export": (export, "export_checkpoint.py", "publish a checkpoint: weights, meta, config, SHA-256"),
+    "benchmark": (benchmark, "benchmark.py", "measure speed against the machine's limit"),
+}
 
 
-def config_parser(description: str) -> argparse.ArgumentParser:
-    p = ConfigArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--cfg", required=True, metavar="FILE", help="YAML config (overrides the defaults)")
-    p.add_argument("opts", nargs=argparse.REMAINDER, metavar="KEY VALUE",
-                   help="config overrides, e.g. TRAIN.MAX_STEPS 100 DATASET.ROOT data/x")
-    return p
+def usage() -> str:
+    from pyanomaly import __version__
+    width = max(map(len, COMMANDS))
+    lines = [f"usage: pyanomaly <command> [options]   (pyanomaly {__version__})", "",
+             "Video anomaly detection by frame prediction. Commands (each prints its options with --help):", ""]
+    lines += [f"  {name:<{width}}  {line}  (tools/{script})" for name, (_, script, line) in COMMANDS.items()]
+    lines += ["", "Python API: import pyanomaly; pyanomaly.load(CKPT).score(VIDEO)  (docs/api.md)"]
+    return "\n".join(lines) + "\n"
 
 
-def run_cli(main: Callable[[], object]) -> None:
-    """Run ``main``; a known kind of failure prints one line ``error: ...`` and exits 2.
-
-    The line also goes to the run's ``log.txt`` when one is open, so a long run's log says
-    why it ended.
-    """
-    try:
-        main()
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        sys.exit(130)
-    except KNOWN_ERRORS as exc:
-        message = f"error: {exc}"
-        _log_to_files(message)
-        print(message, file=sys.stderr)
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run ``pyanomaly <command> ...`` (``argv`` without the program name; default ``sys.argv[1:]``)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        sys.stdout.write(usage())
+        sys.exit(0 if argv else 2)
+    if argv[0] == "--version":
+        from pyanomaly import __version__
+        print(f"pyanomaly {__version__}")
+        sys.exit(0)
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        close = difflib.get_close_matches(name, list(COMMANDS), n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        print(f"pyanomaly: error: unknown command '{name}'{hint}; commands: {', '.join(COMMANDS)}", file=sys.stderr)
         sys.exit(2)
-
-
-def _log_to_files(message: str) -> None:
-    """Append ``message`` to the log files of the ``pyanomaly`` logger (not to the console)."""
-    record = logging.makeLogRecord({"name": "pyanomaly", "levelno": logging.ERROR, "levelname": "ERROR",
-                                    "msg": message})
-    for handler in logging.getLogger("pyanomaly").handlers:
-        if isinstance(handler, logging.FileHandler):
-            handler.handle(record)
+    COMMANDS[name][0].main(rest, prog=f"pyanomaly {name}")

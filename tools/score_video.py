@@ -1,33 +1,6 @@
 #!/usr/bin/env python
-"""Score your own video as a stream with a trained checkpoint: per-frame scores, alarms, an annotated video.
-
-    python tools/score_video.py --cfg configs/prednet.yaml --checkpoint outputs/prednet/checkpoints/best.pth \\
-        --video my_clip.avi --out outputs/my_clip [--render] [KEY VALUE ...]
-
---video takes a video file OpenCV can read, a folder of frame images, or a folder of video files.
-Frames are resized to DATASET.IMAGE_SIZE / DATASET.CHANNELS and predicted chunk by chunk
-(TEST.CHUNK) with the model's state carried; scores follow the live protocol of the STREAM
-section (a causal normaliser, STREAM.NORMALIZE; STREAM.SMOOTH_SIGMA > 0 smooths one-sided),
-so every score uses earlier frames only. An alarm is >= STREAM.ALARM_MIN_FRAMES consecutive
-frames scoring above STREAM.ALARM_THRESHOLD. Writes to --out: frame_scores.csv (video, frame,
-time_s, error, score), alarms.json, plots/<video>.png and, with --render, annotated/<video>.mp4.
-"""
-from pyanomaly.cli import config_parser, run_cli
-
-
-def main() -> None:
-    parser = config_parser(__doc__)
-    parser.add_argument("--checkpoint", required=True, metavar="CKPT", help="checkpoint (.pth) to load")
-    parser.add_argument("--video", required=True, metavar="PATH_OR_FOLDER",
-                        help="video file, frame folder, or folder of video files")
-    parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    parser.add_argument("--render", action="store_true", help="also write an annotated video (score bar, alarms)")
-    args = parser.parse_args()
-    from pyanomaly.config import load_cfg
-    from pyanomaly.engine.streaming import score_video
-    cfg = load_cfg(args.cfg, args.opts)
-    score_video(cfg, args.checkpoint, args.video, args.out, render=args.render, config_path=args.cfg)
-
+"""`pyanomaly score`: see `pyanomaly/commands/score.py` (or `python tools/score_video.py --help`)."""
+from pyanomaly.commands.score import main
 
 if __name__ == "__main__":
-    run_cli(main)
+    main()

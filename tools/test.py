@@ -1,34 +1,6 @@
 #!/usr/bin/env python
-"""Score the test split with a trained checkpoint, or re-evaluate exported scores without the model.
-
-Writes metrics.json, scores/, plots/ and report.html to SYSTEM.OUTPUT_DIR.
-
-    python tools/test.py --cfg configs/prednet.yaml --checkpoint outputs/prednet/checkpoints/best.pth [KEY VALUE ...]
-    python tools/test.py --cfg configs/prednet.yaml --scores outputs/prednet/scores/frame_scores.csv \\
-        SYSTEM.OUTPUT_DIR outputs/prednet_sigma3 SCORE.SMOOTH_SIGMA 3.0
-
---scores re-derives every score from the exported raw `error` column under the config's
-SCORE.* / EVAL.* protocol (normalisation, smoothing, missing frames, thresholds); it reads
-frame_scores.csv / .json, or a scores/ or scores/npy/ folder.
-"""
-from pyanomaly.cli import config_parser, run_cli
-
-
-def main() -> None:
-    parser = config_parser(__doc__)
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--checkpoint", metavar="CKPT", help="checkpoint (.pth) to load and score the test split with")
-    source.add_argument("--scores", metavar="FILE", help="exported scores to re-evaluate (no model, no --checkpoint)")
-    args = parser.parse_args()
-    from pyanomaly.config import load_cfg
-    cfg = load_cfg(args.cfg, args.opts)
-    if args.scores:
-        from pyanomaly.engine.rescore import rescore
-        rescore(cfg, args.scores, config_path=args.cfg)
-    else:
-        from pyanomaly.engine.launch import test
-        test(cfg, args.checkpoint, config_path=args.cfg)
-
+"""`pyanomaly test`: see `pyanomaly/commands/test.py` (or `python tools/test.py --help`)."""
+from pyanomaly.commands.test import main
 
 if __name__ == "__main__":
-    run_cli(main)
+    main()

@@ -21,7 +21,7 @@ from pyanomaly.utils import atomic_write_text
 
 from .defaults import get_defaults
 
-__all__ = ["CfgNode", "ConfigError", "get_cfg", "load_cfg", "cfg_to_dict", "save_cfg"]
+__all__ = ["CfgNode", "ConfigError", "get_cfg", "load_cfg", "cfg_from_dict", "cfg_to_dict", "save_cfg"]
 
 
 def get_cfg() -> CfgNode:
@@ -43,6 +43,21 @@ def load_cfg(path: str | Path | None = None, opts: Sequence[str] = (), freeze: b
         if not isinstance(data, dict):
             raise ConfigError(f"{path} must hold a mapping of sections, got {type(data).__name__}")
         _merge(cfg, data, [], str(path))
+    return _finish(cfg, opts, freeze)
+
+
+def cfg_from_dict(data: dict, opts: Sequence[Any] = (), freeze: bool = True, source: str = "config") -> CfgNode:
+    """Defaults, then the nested mapping ``data`` (as a YAML file would hold it, e.g. the
+    config a checkpoint carries), then ``opts``; ``source`` names ``data`` in errors."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source} must be a mapping of sections, got {type(data).__name__}")
+    cfg = get_cfg()
+    _merge(cfg, data, [], source)
+    return _finish(cfg, opts, freeze)
+
+
+def _finish(cfg: CfgNode, opts: Sequence[Any], freeze: bool) -> CfgNode:
+    """Apply ``opts`` (``KEY VALUE`` pairs; a value is a string as typed, or a Python value), validate, freeze."""
     opts = list(opts)
     if len(opts) % 2:
         raise ConfigError(f"overrides must be KEY VALUE pairs; '{opts[-1]}' has no value")

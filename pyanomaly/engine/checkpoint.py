@@ -4,7 +4,9 @@ A checkpoint is a dict of tensors and plain Python types only (loadable with
 ``torch.load(weights_only=True)``): model, optimizer and scheduler states, the step, every
 RNG state, hook states (the best metric so far, ...) and ``meta`` (method name and
 arguments, image size and channels), used to refuse a checkpoint made for another model or
-input. Files are written to a temporary name, fsynced and renamed; a failed write leaves the
+input, and ``meta["config"]``: the merged config of the run as a plain nested dict (written
+since checkpoints carry their config; older ones lack it), from which ``pyanomaly.load``
+rebuilds the model with no YAML. Files are written to a temporary name, fsynced and renamed; a failed write leaves the
 previous file.
 
 A published checkpoint (:func:`export_weights`) keeps only the model's weights, ``meta``, the
@@ -21,9 +23,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from pyanomaly.utils import atomic_write, atomic_write_text
+from pyanomaly.config import CfgNode, cfg_to_dict
 from pyanomaly.errors import CheckpointError
-from pyanomaly.models.build import with_part_defaults
+from pyanomaly.models.build import model_meta, with_part_defaults
+from pyanomaly.utils import atomic_write, atomic_write_text
 
 SUMS_FILE = "SHA256SUMS"  # beside published checkpoints: "<sha256>  <file name>" per line
 
@@ -170,10 +173,12 @@ def load_model_weights(model: torch.nn.Module, ckpt: dict, path: str | Path) -> 
 EXPORT_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
 
-def export_weights(src: str | Path, dst: str | Path, dtype: str = "fp32") -> str:
+def export_weights(src: str | Path, dst: str | Path, dtype: str = "fp32", cfg: CfgNode | None = None) -> str:
     """Write the publishable part of checkpoint ``src`` to ``dst`` and list it in ``SHA256SUMS``.
 
-    ``dst`` holds the model's weights, ``meta``, ``step`` and, when they were measured on
+    ``dst`` holds the model's weights, ``meta`` (with the config the checkpoint carries, or
+    ``cfg`` when given, e.g. for a checkpoint written before checkpoints carried one; it must
+    fit the checkpoint's model), ``step`` and, when they were measured on
     these weights, ``metrics`` (no optimizer, RNG or hook state: it can be tested, not
     resumed). ``dtype`` ``"bf16"`` stores the floating-point weights as bfloat16, half the
     size; they load into a float32 model as they are (``load_state_dict`` casts), and
@@ -186,6 +191,9 @@ def export_weights(src: str | Path, dst: str | Path, dtype: str = "fp32") -> str
     if "model" not in ckpt:
         raise CheckpointError(f"checkpoint {src} holds no model weights (keys: {sorted(ckpt)})")
     published = {k: ckpt[k] for k in ("model", "meta", "step") if k in ckpt}
+    if cfg is not None:
+        check_compatible(ckpt, model_meta(cfg), src)
+        published["meta"] = {**published.get("meta", {}), "config": cfg_to_dict(cfg)}
     if ckpt.get("metrics") and ckpt.get("metrics_step") == ckpt.get("step") and dtype == "fp32":
         published["metrics"] = ckpt["metrics"]
     if dtype != "fp32":

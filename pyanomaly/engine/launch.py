@@ -91,6 +91,12 @@ def setup_logging(log_file: Path | None, level: str = "INFO") -> None:
     root.propagate = False
 
 
+def checkpoint_meta(cfg: CfgNode) -> dict:
+    """``meta`` of the checkpoints a run writes: the model's identity (compared on load) and
+    the merged config as a plain dict (``"config"``), so a checkpoint needs no YAML to load."""
+    return {**model_meta(cfg), "config": cfg_to_dict(cfg)}
+
+
 def train(cfg: CfgNode, resume: bool = False, config_path: str | None = None) -> dict | None:
     """Train ``cfg``'s method; returns the final metrics after writing the run directory (rank 0).
 
@@ -135,7 +141,7 @@ def train(cfg: CfgNode, resume: bool = False, config_path: str | None = None) ->
                         persistent_workers=cfg.DATASET.NUM_WORKERS > 0)
     trainer = Trainer(model, forward, optimizer, scheduler, loader, cfg.TRAIN.MAX_STEPS, build_hooks(cfg), out,
                       evaluate=lambda: task.evaluate(model, test_set, device, out if rank == 0 else None),
-                      meta=model_meta(cfg), device=device, grad_clip=cfg.TRAIN.GRAD_CLIP,
+                      meta=checkpoint_meta(cfg), device=device, grad_clip=cfg.TRAIN.GRAD_CLIP,
                       scaler=torch.amp.GradScaler("cuda") if amp else None, autocast=amp,
                       samples_per_step=per_step, is_main=rank == 0,
                       transform=transform)
@@ -190,7 +196,7 @@ def _train_online(cfg: CfgNode, model, task, train_set, test_set, ckpt: dict | N
     for p in remove_stale_temporaries(checkpoints):
         logger.info("removed %s, left by a write that was interrupted", p)
     save_cfg(cfg, out / "config.yaml")
-    meta = model_meta(cfg)
+    meta = checkpoint_meta(cfg)
 
     def save(pos: dict, names: tuple[str, ...] = ("last",)) -> None:
         state = {"model": model.state_dict(), "step": int(pos.get("frames", 0)), "online": dict(pos),

@@ -1,0 +1,220 @@
+"""The Python API: train a method, load a checkpoint, score a video or follow a stream.
+
+``pyanomaly.load`` rebuilds the method from the config a checkpoint carries (checkpoints
+written by training and by ``pyanomaly export`` hold it under ``meta["config"]``); an older
+checkpoint without one needs the YAML it was trained with. See ``docs/api.md``.
+
+Example:
+    >>> import pyanomaly
+    >>> pyanomaly.train("configs/prednet.yaml", TRAIN__MAX_STEPS=10)        # -> metrics
+    >>> det = pyanomaly.load("outputs/prednet/checkpoints/best.pth")
+    >>> result = det.score("my_clip.avi")          # result.scores: (N,) one per frame
+    >>> for frame, score, alarm in det.stream("my_clip.avi"):
+    ...     ...
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Mapping, NamedTuple
+
+import numpy as np
+import torch
+
+from pyanomaly.config import CfgNode, cfg_from_dict, cfg_to_dict, load_cfg
+from pyanomaly.datasets.sources import StreamSource, find_sources, prepare, read_chunks, to_tensor
+from pyanomaly.engine import launch
+from pyanomaly.engine.checkpoint import check_compatible, load_checkpoint, load_model_weights
+from pyanomaly.errors import CheckpointError, ConfigError, DatasetError
+from pyanomaly.models.build import build_model, model_meta
+from pyanomaly.registry import import_plugins
+from pyanomaly.scoring.alarms import AlarmTracker
+from pyanomaly.scoring.build import build_scorer, build_stream_pipeline, build_video_scorer
+from pyanomaly.utils import resolve_device
+
+__all__ = ["Detector", "Scores", "StreamFrame", "load", "train", "make_cfg"]
+
+DEFAULT_FPS = 25.0  # for alarm times when neither STREAM.FPS nor the source gives a frame rate
+
+
+def make_cfg(cfg: str | Path | CfgNode | Mapping | None = None, overrides: Mapping[str, Any] | None = None,
+             **kw: Any) -> CfgNode:
+    """A checked, frozen config from a YAML path, a config, or a mapping of sections, plus overrides.
+
+    Overrides are config keys with values: ``{"TRAIN.MAX_STEPS": 10}`` as a mapping, or the same
+    as keyword arguments with ``__`` for the dot, ``TRAIN__MAX_STEPS=10``. A value is a Python
+    value (a string is read as on the command line: ``"[64, 64]"`` is a list).
+    """
+    opts: list[Any] = []
+    for key, value in [*(overrides or {}).items(), *((k.replace("__", "."), v) for k, v in kw.items())]:
+        opts += [key, value]
+    if cfg is None or isinstance(cfg, (str, Path)):
+        return load_cfg(cfg, opts)
+    if isinstance(cfg, CfgNode):
+        cfg = cfg_to_dict(cfg)
+    if isinstance(cfg, Mapping):
+        return cfg_from_dict(dict(cfg), opts)
+    raise ConfigError(f"a config is a YAML path, a CfgNode or a mapping of sections, got {type(cfg).__name__}")
+
+
+def train(cfg: str | Path | CfgNode | Mapping, overrides: Mapping[str, Any] | None = None, *, resume: bool = False,
+          **kw: Any) -> dict | None:
+    """Train as ``pyanomaly train`` does; returns the final metrics (``metrics.json``'s content).
+
+    ``cfg``: a YAML path, a config or a mapping of sections; overrides as in :func:`make_cfg`,
+    e.g. ``train("configs/prednet.yaml", TRAIN__MAX_STEPS=10, SYSTEM__OUTPUT_DIR="outputs/quick")``.
+    The run directory is ``SYSTEM.OUTPUT_DIR``; its checkpoints carry the config.
+    """
+    path = str(cfg) if isinstance(cfg, (str, Path)) else None
+    return launch.train(make_cfg(cfg, overrides, **kw), resume=resume, config_path=path)
+
+
+@dataclass
+class Scores:
+    """One video's per-frame results, all ``(N,)``, one entry per frame of the source.
+
+    ``frames``: 0-based frame index (int64); ``errors``: the raw error (``SCORE.ERROR``, e.g. PSNR
+    in dB), NaN where the method makes no prediction (the first frames of its history);
+    ``scores``: the anomaly score, higher = more anomalous, NaN where none (``SCORE.MISSING``).
+    """
+
+    frames: np.ndarray
+    errors: np.ndarray
+    scores: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.frames.size)
+
+
+class StreamFrame(NamedTuple):
+    """One frame of a stream: index (0-based), score (NaN while none yet), alarm active at it."""
+
+    frame: int
+    score: float
+    alarm: bool
+
+
+class Detector:
+    """A trained method ready to score videos (made by :func:`load`).
+
+    Attributes: ``cfg`` (the frozen config), ``model`` (the method, eval mode), ``device``,
+    ``checkpoint`` (its path).
+    """
+
+    def __init__(self, cfg: CfgNode, model: torch.nn.Module, device: torch.device, checkpoint: str | Path):
+        self.cfg, self.model, self.device, self.checkpoint = cfg, model, device, Path(checkpoint)
+
+    def __repr__(self) -> str:
+        size = "x".join(map(str, self.cfg.DATASET.IMAGE_SIZE))
+        return f"Detector({self.cfg.MODEL.NAME}, {size}x{self.cfg.DATASET.CHANNELS}, {self.checkpoint}, {self.device})"
+
+    def score(self, source: str | Path | np.ndarray) -> Scores:
+        """Score every frame of one whole video with the offline protocol (``SCORE.*``).
+
+        ``source``: a video file, a folder of frame images, or frames as a uint8 array
+        ``(N, H, W)`` or ``(N, H, W, C)`` (C = 3 in BGR order, as OpenCV decodes; any size:
+        resized to ``DATASET.IMAGE_SIZE`` as the datasets do). The offline protocol is that of
+        ``pyanomaly test`` (e.g. per-video min-max normalisation and two-sided smoothing), so the
+        scores of a file match its evaluation; it needs the whole video, which :meth:`stream`
+        does not.
+        """
+        loop = build_video_scorer(self.cfg, self.model, self.device)
+        result = loop.score(to_tensor(frames) for frames in self._chunks(source, self.cfg.TEST.CHUNK))
+        return Scores(np.arange(result.frames, dtype=np.int64), result.errors, result.scores)
+
+    def stream(self, source: str | Path | np.ndarray | Iterable[np.ndarray], fps: float | None = None,
+               chunk: int | None = None) -> Iterator[StreamFrame]:
+        """Yield ``StreamFrame(frame, score, alarm)`` per frame, as each is scored (live protocol, ``STREAM.*``).
+
+        Every score uses earlier frames only (a causal normaliser, one-sided smoothing), so it is
+        final when yielded; ``alarm`` follows ``STREAM.ALARM_THRESHOLD`` / ``STREAM.ALARM_MIN_FRAMES``.
+        ``source``: as for :meth:`score`, or any iterable of frames ``(H, W[, C])`` uint8 (a camera
+        loop), which is scored frame by frame as it comes (files and arrays in ``TEST.CHUNK``
+        chunks, or ``chunk``). ``fps``: for the alarms' times (default ``STREAM.FPS``, the file's, 25).
+        """
+        scorer = build_scorer(self.cfg)
+        loop = build_video_scorer(self.cfg, self.model, self.device,
+                                  build_stream_pipeline(self.cfg, scorer.higher_is_anomalous), scorer)
+        st = self.cfg.STREAM
+        if fps is None:
+            fps = st.FPS if st.FPS > 0 else (_source(source).fps() if isinstance(source, (str, Path)) else None)
+        live = not isinstance(source, (str, Path, np.ndarray))
+        size = chunk or (1 if live else self.cfg.TEST.CHUNK)
+        run = loop.start()
+        tracker = AlarmTracker(st.ALARM_THRESHOLD, st.ALARM_MIN_FRAMES, fps or DEFAULT_FPS)
+        for frames in self._chunks(source, size):
+            pushed = run.push(to_tensor(frames))
+            active = tracker.push(pushed.scores)
+            for i in range(len(frames)):
+                yield StreamFrame(pushed.start + i, float(pushed.scores[i]), bool(active[i]))
+
+    def _chunks(self, source, size: int) -> Iterator[np.ndarray]:
+        """``source`` as uint8 ``(n, H, W, C)`` chunks at the model's size and channels."""
+        image_size, channels = tuple(self.cfg.DATASET.IMAGE_SIZE), self.cfg.DATASET.CHANNELS
+        if isinstance(source, (str, Path)):
+            for frames, _ in read_chunks(_source(source), size, image_size, channels):
+                yield frames
+            return
+        if isinstance(source, np.ndarray):
+            if source.ndim not in (3, 4) or source.dtype != np.uint8 or len(source) == 0:
+                raise DatasetError(f"frames must be a non-empty uint8 array (N, H, W) or (N, H, W, C), got "
+                                   f"{source.dtype} {source.shape}")
+            source = iter(source)
+        batch: list[np.ndarray] = []
+        for img in source:
+            img = np.asarray(img)
+            if img.dtype != np.uint8 or img.ndim not in (2, 3):
+                raise DatasetError(f"a frame must be a uint8 array (H, W) or (H, W, C), got {img.dtype} {img.shape}")
+            if img.ndim == 3 and img.shape[2] == 1:
+                img = img[..., 0]
+            if img.ndim == 2 and channels == 3:
+                img = np.repeat(img[..., None], 3, axis=2)  # gray to a colour model: equal channels
+            batch.append(prepare(img, image_size, channels))
+            if len(batch) == size:
+                yield np.stack(batch)
+                batch = []
+        if batch:
+            yield np.stack(batch)
+
+
+def _source(path: str | Path) -> StreamSource:
+    """The one video at ``path`` (a file or a frame folder)."""
+    sources = find_sources(path)
+    if len(sources) != 1:
+        raise DatasetError(f"{path} holds {len(sources)} videos; score one video at a time, e.g. "
+                           f"[det.score(p) for p in sorted(Path({str(path)!r}).iterdir())]")
+    return sources[0]
+
+
+def load(checkpoint: str | Path, cfg: str | Path | CfgNode | Mapping | None = None, *, device: str | None = None,
+         overrides: Mapping[str, Any] | None = None, **kw: Any) -> Detector:
+    """The method of ``checkpoint`` with its weights, in eval mode, ready to score.
+
+    The config is the one the checkpoint carries (``meta["config"]``), unless ``cfg`` (a YAML
+    path, a config or a mapping) is given; a checkpoint written before checkpoints carried their
+    config needs ``cfg``. Either is checked against the checkpoint (method, arguments, image size,
+    channels). Overrides as in :func:`make_cfg` change how it scores, e.g.
+    ``STREAM__ALARM_THRESHOLD=2.0``. ``device``: ``"cpu"``, ``"cuda"`` or ``"auto"`` (default:
+    ``SYSTEM.DEVICE`` of a given ``cfg``, else ``"auto"``).
+    """
+    ckpt = load_checkpoint(checkpoint)
+    carried = ckpt.get("meta", {}).get("config")
+    if cfg is None:
+        if carried is None:
+            raise CheckpointError(f"checkpoint {checkpoint} carries no config (it was written before checkpoints "
+                                  "stored theirs): pass the YAML it was trained with, e.g. "
+                                  f"pyanomaly.load({str(checkpoint)!r}, cfg='configs/<recipe>.yaml'), or export it "
+                                  "once with one: pyanomaly export SRC DST --cfg configs/<recipe>.yaml")
+        config = make_cfg(carried, overrides, **kw)
+        device = device or "auto"  # the machine that trained it may have had a GPU this one lacks
+        search = [Path.cwd()]
+    else:
+        config = make_cfg(cfg, overrides, **kw)
+        device = device or config.SYSTEM.DEVICE
+        search = [Path.cwd()] + ([Path(cfg).resolve().parent] if isinstance(cfg, (str, Path)) else [])
+    import_plugins(config.SYSTEM.IMPORTS, search)  # a method or network of the user's registers here
+    check_compatible(ckpt, model_meta(config), checkpoint)
+    dev = resolve_device(device)
+    model = build_model(config, dev)
+    load_model_weights(model, ckpt, checkpoint)
+    return Detector(config, model.eval(), dev, checkpoint)

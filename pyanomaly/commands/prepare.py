@@ -1,0 +1,39 @@
+"""Validate a dataset and print a per-split summary (videos, frames, anomalous frames, sizes).
+
+Builds both splits of the configured dataset, which decodes every video once into the frame
+cache (``DATASET.CACHE_DIR``) and checks every ground-truth file against its video. Any
+problem is one line ``error: ...`` and exit status 1.
+
+Usage:
+    pyanomaly prepare --cfg configs/datasets/ped2.yaml
+    python tools/prepare_data.py --cfg configs/datasets/avenue.yaml DATASET.ROOT /data/avenue --per-video
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cfg", required=True, help="config file (YAML), e.g. configs/datasets/ped2.yaml")
+    parser.add_argument("--per-video", action="store_true", help="also list frames and anomalous frames per video")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    parser.add_argument("opts", nargs="*", metavar="KEY VALUE", help="config overrides, e.g. DATASET.ROOT /data/ped2")
+    return parser
+
+
+def parse_args(argv: Sequence[str] | None = None, prog: str | None = None) -> argparse.Namespace:
+    return build_parser(prog).parse_intermixed_args(argv)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Returns the exit status (errors are reported by the summary itself, as one line)."""
+    from pyanomaly.datasets.summary import configure_logging, main as summarise
+    configure_logging()
+    return summarise(args.cfg, args.opts, per_video=args.per_video, debug=args.debug)
+
+
+def main(argv: Sequence[str] | None = None, prog: str | None = None) -> None:
+    sys.exit(run(parse_args(argv, prog)))
