@@ -147,10 +147,12 @@ def test_stream_is_causal_chunk_invariant_and_raises_alarms(run):
     assert np.isfinite(scores[10:]).all()
     frames = [cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) for p in sorted(folder.glob("*.png"))]
     live = list(det.stream(iter(frames)))  # frame by frame, as from a camera
-    np.testing.assert_allclose([e.score for e in live], scores, rtol=1e-6, equal_nan=True)
+    # batches of 1 and of 64 frames run different convolution kernels: predictions agree to float
+    # rounding, which the z-scores magnify (the tolerance of tests/tools/test_score_video.py)
+    np.testing.assert_allclose([e.score for e in live], scores, rtol=1e-4, atol=1e-4, equal_nan=True)
     # the first 40 frames' scores do not depend on what comes after them
     first = np.array([e.score for e in det.stream(np.stack(frames[:40]), chunk=7)])
-    np.testing.assert_allclose(first, scores[:40], rtol=1e-6, equal_nan=True)
+    np.testing.assert_allclose(first, scores[:40], rtol=1e-4, atol=1e-4, equal_nan=True)
     assert any(e.alarm for e in events)  # every scored frame is above a threshold of -100
 
 

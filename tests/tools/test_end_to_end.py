@@ -203,6 +203,8 @@ def test_killed_run_resumes_bitwise_at_several_kill_points(tmp_path, tiny_synthe
     b = torch.load(ckpts / "last.pth", weights_only=True)
     assert b["step"] == 12
     metrics = [c.pop("metrics") for c in (a, b)]  # they hold timings, compared apart
+    # the configs they carry differ in the run directory alone
+    assert [c["meta"]["config"]["SYSTEM"].pop("OUTPUT_DIR") for c in (a, b)] == [str(tmp_path / "ref"), str(run)]
     assert_same_state(a, b)
     for k in ("auc_micro", "auc_macro", "eer", "ap"):
         assert metrics[0][k] == metrics[1][k], k
