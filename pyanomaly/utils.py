@@ -105,3 +105,27 @@ def resolve_device(name: str) -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
         raise ConfigError("SYSTEM.DEVICE is 'cuda' but no CUDA device is available; use 'auto' or 'cpu'")
     return torch.device(name)
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity mask, e.g. under ``taskset`` or a container's cpuset)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        return os.cpu_count() or 1
+
+
+def choose_threads(configured: int) -> tuple[int, str] | None:
+    """The intra-op thread count to use and why, or None to leave torch's own choice.
+
+    ``configured`` > 0 (``SYSTEM.NUM_THREADS``) wins; else ``OMP_NUM_THREADS`` in the
+    environment (torchrun sets it) is left alone; else the usable cores, shared among the
+    processes torchrun started on this machine (``LOCAL_WORLD_SIZE``).
+    """
+    if configured > 0:
+        return configured, "SYSTEM.NUM_THREADS"
+    if os.environ.get("OMP_NUM_THREADS"):
+        return None
+    local = max(int(os.environ.get("LOCAL_WORLD_SIZE", "1")), 1)
+    cores = usable_cores()
+    return max(cores // local, 1), f"{cores} usable core(s)" + (f" shared by {local} processes" if local > 1 else "")

@@ -1,4 +1,4 @@
-"""pyanomaly.utils.atomic_folder: a generated folder appears complete or not at all."""
+"""pyanomaly.utils: atomic folders, the thread count; the commands' OpenMP wait policy."""
 import pytest
 
 from pyanomaly.utils import atomic_folder
@@ -34,3 +34,30 @@ def test_an_empty_destination_is_replaced_and_a_full_one_refused(tmp_path):
         with atomic_folder(tmp_path / "full", "done.txt") as tmp:
             (tmp / "done.txt").write_text("new")
     assert (tmp_path / "full" / "mine.txt").read_text() == "keep" and not (tmp_path / "full" / "done.txt").exists()
+
+
+def test_threads_follow_the_config_then_the_environment_then_the_usable_cores(monkeypatch):
+    from pyanomaly.utils import choose_threads
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
+    assert choose_threads(3) == (3, "SYSTEM.NUM_THREADS")
+    assert choose_threads(0) == (4, "4 usable core(s)")
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "3")  # torchrun: three processes on this machine
+    assert choose_threads(0) == (1, "4 usable core(s) shared by 3 processes")
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")  # the environment's word is kept
+    assert choose_threads(0) is None and choose_threads(5)[0] == 5
+
+
+@pytest.mark.parametrize("given, seen", [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
+def test_every_command_lets_idle_openmp_threads_sleep_unless_told_otherwise(given, seen):
+    import os
+    import subprocess
+    import sys
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if given:
+        env["OMP_WAIT_POLICY"] = given
+    code = ("import os; from pyanomaly.commands.common import run_cli; "
+            "run_cli(lambda: print(os.environ.get('OMP_WAIT_POLICY')))")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == seen, out.stderr

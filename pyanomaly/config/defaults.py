@@ -16,7 +16,7 @@ _C.SYSTEM.OUTPUT_DIR = "outputs/run"  # run directory: config.yaml, log.txt, che
 _C.SYSTEM.SEED = 0  # seeds python, numpy and torch (and the data order)
 _C.SYSTEM.DEVICE = "auto"  # "auto" (cuda if available), "cpu" or "cuda"
 _C.SYSTEM.IMPORTS = []  # modules (names or .py paths) imported before building: user plugins
-_C.SYSTEM.NUM_THREADS = 0  # torch intra-op threads; 0 = torch's default
+_C.SYSTEM.NUM_THREADS = 0  # torch intra-op threads; 0 = the cores this process may use (its affinity), shared among torchrun's processes on the machine, unless OMP_NUM_THREADS is set
 _C.SYSTEM.DETERMINISTIC = False  # torch.use_deterministic_algorithms (exact resume on GPU)
 
 # ---------------------------------------------------------------------------------------

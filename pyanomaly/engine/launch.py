@@ -24,7 +24,7 @@ from pyanomaly.evaluation.build import build_task
 from pyanomaly.evaluation.metrics import format_metrics
 from pyanomaly.models.build import build_model, model_meta
 from pyanomaly.registry import import_plugins
-from pyanomaly.utils import resolve_device, seed_everything
+from pyanomaly.utils import choose_threads, resolve_device, seed_everything
 
 from .checkpoint import (CheckpointError, check_compatible, load_checkpoint, load_model_weights,
                          remove_stale_temporaries, rng_state, save_checkpoint, set_rng_state)
@@ -53,8 +53,9 @@ def setup(cfg: CfgNode, config_path: str | None = None, output_dir: str | Path |
         rank, world = dist.get_rank(), dist.get_world_size()
     search = [Path.cwd()] + ([Path(config_path).resolve().parent] if config_path else [])
     import_plugins(cfg.SYSTEM.IMPORTS, search)
-    if cfg.SYSTEM.NUM_THREADS > 0:
-        torch.set_num_threads(cfg.SYSTEM.NUM_THREADS)
+    threads = choose_threads(cfg.SYSTEM.NUM_THREADS)
+    if threads is not None:
+        torch.set_num_threads(threads[0])
     if cfg.SYSTEM.DETERMINISTIC:
         torch.use_deterministic_algorithms(True, warn_only=True)
     seed_everything(cfg.SYSTEM.SEED + rank)
@@ -68,6 +69,8 @@ def setup(cfg: CfgNode, config_path: str | None = None, output_dir: str | Path |
         except OSError as exc:
             raise OSError(f"output directory {out} is not writable: {exc.strerror or exc}") from None
         setup_logging(out / "log.txt", cfg.LOG.LEVEL)
+        logger.info("%d intra-op thread(s) (%s); OpenMP wait policy %s", torch.get_num_threads(),
+                    threads[1] if threads else "OMP_NUM_THREADS", os.environ.get("OMP_WAIT_POLICY", "(runtime default)"))
     else:
         setup_logging(None, "WARNING")
     return device, rank, world
