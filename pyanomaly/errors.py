@@ -9,7 +9,7 @@ Example:
 """
 from __future__ import annotations
 
-__all__ = ["PyAnomalyError", "ConfigError", "DatasetError", "CheckpointError", "RegistryError",
+__all__ = ["PyAnomalyError", "ConfigError", "DatasetError", "ScoreFileError", "CheckpointError", "RegistryError",
            "NonFiniteLossError", "KNOWN_ERRORS"]
 
 
@@ -23,6 +23,11 @@ class ConfigError(PyAnomalyError, ValueError):
 
 class DatasetError(PyAnomalyError, ValueError):
     """Data that cannot be used as it is; the message names the file or video and the numbers."""
+
+
+class ScoreFileError(DatasetError):
+    """An exported score file (CSV, JSON, ``index.json``, ``.npy``) that is damaged, truncated or
+    inconsistent; the message names the file, the line or row, the video and frame, and the value."""
 
 
 class CheckpointError(PyAnomalyError, RuntimeError):

@@ -10,6 +10,7 @@ from yacs.config import CfgNode
 from pyanomaly.config import get_cfg
 from pyanomaly.engine.rescore import rescore
 from pyanomaly.evaluation.build import build_task
+from pyanomaly.errors import ScoreFileError
 from pyanomaly.evaluation.export import load_scores
 from pyanomaly.scoring import CausalNormalizer, ScorePipeline
 
@@ -101,7 +102,7 @@ def test_scores_without_errors_are_refused(tmp_path):
 @pytest.mark.parametrize("source", ["scores/frame_scores.csv", "scores/frame_scores.json", "scores/npy"])
 def test_rescoring_a_real_evaluation_reproduces_it(tmp_path, tiny_synthetic, source):
     """Through a model's evaluation: frames without a prediction are exported as such (no error),
-    so re-scoring the export under the same protocol gives the same metrics."""
+    so re-scoring the export under the same protocol gives the same metrics, exactly, from any form."""
     import torch
     from yacs.config import CfgNode
 
@@ -126,4 +127,16 @@ def test_rescoring_a_real_evaluation_reproduces_it(tmp_path, tiny_synthetic, sou
     again = rescore(cfg, tmp_path / "run" / source)
     assert again["protocol"]["frames_without_prediction"] == first["protocol"]["frames_without_prediction"]
     for k in ("auc_micro", "auc_macro", "eer", "ap"):
-        assert again[k] == pytest.approx(first[k], abs=1e-3), k  # the CSV holds 6 significant digits
+        assert again[k] == first[k], k  # every form holds the errors bit-exact
+
+
+def test_a_damaged_export_is_refused_before_anything_is_written(tmp_path):
+    fake_run(tmp_path / "run")
+    f = tmp_path / "run/scores/frame_scores.csv"
+    lines = f.read_text().splitlines(keepends=True)
+    f.write_text("".join(lines[:41] + lines[42:]))  # frame 40 of the first video lost: frame 41 on line 42
+    cfg = get_cfg()
+    cfg.SYSTEM.OUTPUT_DIR = str(tmp_path / "again")
+    with pytest.raises(ScoreFileError, match=r"frame_scores\.csv, line 42: video '01_000' has no frame 40"):
+        rescore(cfg, f)
+    assert not (tmp_path / "again").exists()
