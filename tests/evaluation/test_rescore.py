@@ -127,3 +127,14 @@ def test_rescoring_a_real_evaluation_reproduces_it(tmp_path, tiny_synthetic, sou
     assert again["protocol"]["frames_without_prediction"] == first["protocol"]["frames_without_prediction"]
     for k in ("auc_micro", "auc_macro", "eer", "ap"):
         assert again[k] == pytest.approx(first[k], abs=1e-3), k  # the CSV holds 6 significant digits
+
+
+def test_rescoring_never_writes_over_the_run_it_reads(tmp_path):
+    cfg, *_ = fake_run(tmp_path / "run")
+    before = (tmp_path / "run/metrics.json").read_text()
+    with pytest.raises(ValueError, match="is the run this rescore reads scores from"):
+        rescore(cfg, tmp_path / "run/scores/frame_scores.csv", overwrite=True)
+    m = rescore(cfg, tmp_path / "run/scores", config_path="sigma.yaml", new_output_dir=True)
+    (new,) = [p for p in tmp_path.iterdir() if p.name.startswith("run_rescore_sigma_")]
+    assert json.loads((new / "metrics.json").read_text())["auc_micro"] == m["auc_micro"]
+    assert (tmp_path / "run/metrics.json").read_text() == before
