@@ -30,6 +30,8 @@ from .checkpoint import (CheckpointError, check_compatible, load_checkpoint, loa
                          remove_stale_temporaries, rng_state, save_checkpoint, set_rng_state)
 from .hooks import build_hooks
 from .lr_schedules import build_lr_scheduler
+from .outputs import choose_output_dir, source_run
+from .resume import check_resume_config
 from .sampler import InfiniteSampler
 from .trainer import Trainer
 
@@ -94,6 +96,17 @@ def setup_logging(log_file: Path | None, level: str = "INFO") -> None:
     root.propagate = False
 
 
+def with_output_dir(cfg: CfgNode, out: str | Path) -> CfgNode:
+    """``cfg`` with ``SYSTEM.OUTPUT_DIR`` set to ``out`` (a frozen copy when it changes)."""
+    if cfg.SYSTEM.OUTPUT_DIR == str(out):
+        return cfg
+    cfg = cfg.clone()
+    cfg.defrost()
+    cfg.SYSTEM.OUTPUT_DIR = str(out)
+    cfg.freeze()
+    return cfg
+
+
 def checkpoint_meta(cfg: CfgNode) -> dict:
     """``meta`` of the checkpoints a run writes: the model's identity (compared on load) and
     the merged config as a plain dict (``"config"``), so a checkpoint needs no YAML to load."""
@@ -110,7 +123,7 @@ def train(cfg: CfgNode, resume: bool = False, config_path: str | None = None) ->
     """
     device, rank, world = setup(cfg, config_path)
     out = Path(cfg.SYSTEM.OUTPUT_DIR)
-    ckpt = _checkpoint_to_resume(cfg, out, resume)
+    ckpt = _checkpoint_to_resume(cfg, out, resume, world)
     if rank == 0:
         logger.info("run directory %s (%d process%s, device %s)", out, world, "es" if world > 1 else "", device)
     # First: a misnamed part fails before any video is decoded.
@@ -217,10 +230,11 @@ def _train_online(cfg: CfgNode, model, task, train_set, test_set, ckpt: dict | N
     return metrics
 
 
-def _checkpoint_to_resume(cfg: CfgNode, out: Path, resume: bool) -> dict | None:
+def _checkpoint_to_resume(cfg: CfgNode, out: Path, resume: bool, world: int = 1) -> dict | None:
     """``checkpoints/last.pth`` of ``out`` with ``resume`` (checked against ``cfg``), else None.
 
-    Starting afresh over an existing run is refused: it would overwrite its checkpoints.
+    Starting afresh over an existing run is refused: it would overwrite its checkpoints. A
+    resume whose config changes the training trajectory is refused (``engine/resume.py``).
     """
     last = out / "checkpoints" / "last.pth"
     if not resume:
@@ -231,7 +245,8 @@ def _checkpoint_to_resume(cfg: CfgNode, out: Path, resume: bool) -> dict | None:
     if not last.is_file():
         raise CheckpointError(f"--resume: no checkpoint to resume from at {last}")
     ckpt = load_checkpoint(last)
-    check_compatible(ckpt, model_meta(cfg), last)
+    check_compatible(ckpt, model_meta(cfg), last)  # the model's identity first: its own clear message
+    check_resume_config(cfg, out, ckpt, world)
     logger.info("resuming from %s (step %d)", last, ckpt["step"])
     return ckpt
 
@@ -273,12 +288,25 @@ def _teardown() -> None:
     _joined_group = False
 
 
-def test(cfg: CfgNode, checkpoint: str | Path, config_path: str | None = None) -> dict:
-    """Score the test split with the weights of ``checkpoint``; writes the run directory."""
+def test(cfg: CfgNode, checkpoint: str | Path, config_path: str | None = None, new_output_dir: bool = False,
+         overwrite: bool = False) -> dict:
+    """Score the test split with the weights of ``checkpoint``; writes a run directory.
+
+    It is ``SYSTEM.OUTPUT_DIR``, or with ``new_output_dir`` a new folder beside the
+    checkpoint's run (``engine/outputs.py``); never the run holding ``checkpoint``, and a
+    folder that is not empty only with ``overwrite``.
+    """
+    checkpoint = Path(checkpoint)
+    if not checkpoint.is_file():
+        raise CheckpointError(f"checkpoint not found: {checkpoint}")  # before any folder is made
+    out = choose_output_dir(cfg.SYSTEM.OUTPUT_DIR, source_run(checkpoint), "test", config_path, new_output_dir,
+                            overwrite)
+    cfg = with_output_dir(cfg, out)
     device, rank, _ = setup(cfg, config_path)
+    if rank == 0:
+        logger.info("test outputs go to %s", out)
     ckpt = load_checkpoint(checkpoint)
     check_compatible(ckpt, model_meta(cfg), checkpoint)
-    out = Path(cfg.SYSTEM.OUTPUT_DIR)
     if rank == 0:
         save_cfg(cfg, out / "config.yaml")
     model = build_model(cfg, device)

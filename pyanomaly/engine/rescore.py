@@ -2,8 +2,9 @@
 
 The raw ``error`` column of an export (``frame_scores.csv`` / ``.json``, ``scores/`` or
 ``scores/npy/``) is scored again under the config's ``SCORE.*`` / ``EVAL.*`` protocol by the
-same pipeline and evaluators as a run with the model; the run directory
-``SYSTEM.OUTPUT_DIR`` gets ``metrics.json``, ``scores/``, ``plots/`` and ``report.html``.
+same pipeline and evaluators as a run with the model; the run directory (``SYSTEM.OUTPUT_DIR``,
+or a new folder beside the run read from: ``engine/outputs.py``; never that run) gets
+``metrics.json``, ``scores/``, ``plots/`` and ``report.html``.
 """
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ from pyanomaly.evaluation.export import find_index, load_scores
 from pyanomaly.evaluation.metrics import format_metrics
 from pyanomaly.scoring.build import build_pipeline, build_scorer, describe_error
 
-from .launch import setup
+from .launch import setup, with_output_dir
+from .outputs import choose_output_dir, scores_run
 
 logger = logging.getLogger(__name__)
 
@@ -39,9 +41,12 @@ def _source_protocol(path: Path) -> dict | None:
     return None
 
 
-def rescore(cfg: CfgNode, scores_path: str | Path, config_path: str | None = None) -> dict:
+def rescore(cfg: CfgNode, scores_path: str | Path, config_path: str | None = None, new_output_dir: bool = False,
+            overwrite: bool = False) -> dict:
     """``tools/test.py --scores FILE``: scores again from the exported ``error`` column under ``cfg``'s
-    ``SCORE``/``EVAL`` protocol (no model); writes the run directory ``SYSTEM.OUTPUT_DIR``.
+    ``SCORE``/``EVAL`` protocol (no model); writes the run directory ``SYSTEM.OUTPUT_DIR``, or
+    with ``new_output_dir`` a new folder beside the run read from. The run read from is never
+    written over; another folder that is not empty only with ``overwrite``.
 
     ``FILE`` is anything :func:`~pyanomaly.evaluation.export.load_scores` reads. The errors'
     direction comes from the export's ``index.json`` (or its run's ``metrics.json``); without
@@ -51,8 +56,11 @@ def rescore(cfg: CfgNode, scores_path: str | Path, config_path: str | None = Non
     data = load_scores(scores_path)  # fails before any file is written
     if not data:
         raise ValueError(f"{scores_path} holds no frames")
+    out = choose_output_dir(cfg.SYSTEM.OUTPUT_DIR, scores_run(scores_path), "rescore", config_path, new_output_dir,
+                            overwrite)
+    cfg = with_output_dir(cfg, out)
     setup(cfg, config_path)
-    out = Path(cfg.SYSTEM.OUTPUT_DIR)
+    logger.info("re-scoring outputs go to %s", out)
     save_cfg(cfg, out / "config.yaml")
     source = _source_protocol(scores_path)
     if source is not None and "higher_error_is_anomalous" in source:

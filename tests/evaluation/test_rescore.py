@@ -140,3 +140,14 @@ def test_a_damaged_export_is_refused_before_anything_is_written(tmp_path):
     with pytest.raises(ScoreFileError, match=r"frame_scores\.csv, line 42: video '01_000' has no frame 40"):
         rescore(cfg, f)
     assert not (tmp_path / "again").exists()
+
+
+def test_rescoring_never_writes_over_the_run_it_reads(tmp_path):
+    cfg, *_ = fake_run(tmp_path / "run")
+    before = (tmp_path / "run/metrics.json").read_text()
+    with pytest.raises(ValueError, match="is the run this rescore reads scores from"):
+        rescore(cfg, tmp_path / "run/scores/frame_scores.csv", overwrite=True)
+    m = rescore(cfg, tmp_path / "run/scores", config_path="sigma.yaml", new_output_dir=True)
+    (new,) = [p for p in tmp_path.iterdir() if p.name.startswith("run_rescore_sigma_")]
+    assert json.loads((new / "metrics.json").read_text())["auc_micro"] == m["auc_micro"]
+    assert (tmp_path / "run/metrics.json").read_text() == before

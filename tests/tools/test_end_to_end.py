@@ -164,6 +164,49 @@ def tb_events(run: Path):
     return ea
 
 
+def test_test_tool_never_writes_over_the_training_run(trained):
+    cfg, out, data, _ = trained
+    before = {n: (out / n).read_bytes() for n in ("config.yaml", "metrics.json", "scores/frame_scores.csv")}
+    args = ["tools/test.py", "--cfg", cfg, "--checkpoint", out / "checkpoints/best.pth", "DATASET.ROOT", data,
+            "EVAL.PLOTS", "False", "EVAL.REPORT", "False"]
+    r = run_tool(*args, "SYSTEM.OUTPUT_DIR", out, "--overwrite")  # the run itself: refused even so
+    assert r.returncode == 2 and "is the run this test reads the checkpoint from" in r.stderr.splitlines()[-1]
+    r = run_tool(*args)  # the YAML names no folder of its own: a new one beside the run
+    assert r.returncode == 0, r.stderr[-3000:]
+    (new,) = out.parent.glob(f"{out.name}_test_{cfg.stem}_*")
+    assert f"test outputs go to {new}" in r.stderr and (new / "metrics.json").is_file()
+    assert {n: (out / n).read_bytes() for n in before} == before
+    r = run_tool(*args, "SYSTEM.OUTPUT_DIR", new)  # not empty
+    last = r.stderr.strip().splitlines()[-1]
+    assert r.returncode == 2 and last == f"error: SYSTEM.OUTPUT_DIR {new} exists and is not empty; pass --overwrite " \
+        "to write over it, or name another folder", last
+    r = run_tool(*args, "SYSTEM.OUTPUT_DIR", new, "--overwrite")
+    assert r.returncode == 0, r.stderr[-3000:]
+
+
+def test_resume_refuses_trajectory_changes_and_may_run_longer(tmp_path, tiny_synthetic):
+    cfg = tmp_path / "tiny.yaml"
+    cfg.write_text(TINY)
+    run = tmp_path / "run"
+    common = ["--cfg", cfg, "DATASET.ROOT", tiny_synthetic, "SYSTEM.OUTPUT_DIR", run, "TRAIN.LR", "0.001",
+              "TRAIN.EVAL_PERIOD", "0", "TRAIN.IMAGE_PERIOD", "0", "EVAL.REPORT", "False"]
+    r = run_tool("tools/train.py", *common, "TRAIN.MAX_STEPS", "2")
+    assert r.returncode == 0, r.stderr[-3000:]
+    saved = (run / "config.yaml").read_text()
+    r = run_tool("tools/train.py", *common, "TRAIN.MAX_STEPS", "4", "TRAIN.LR", "0.5", "SYSTEM.SEED", "1",
+                 "--resume")
+    last = r.stderr.strip().splitlines()[-1]
+    assert r.returncode == 2 and last.startswith("error: --resume:"), r.stderr[-3000:]
+    assert "TRAIN.LR 0.001 -> 0.5" in last and "SYSTEM.SEED 0 -> 1" in last and "MAX_STEPS" not in last
+    assert (run / "config.yaml").read_text() == saved  # the run's config still tells the truth
+    r = run_tool("tools/train.py", *common, "TRAIN.MAX_STEPS", "4", "EVAL.PLOTS", "False", "--resume")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "TRAIN.MAX_STEPS 2 -> 4 changes the LR schedule of the remaining steps" in r.stderr
+    assert torch.load(run / "checkpoints/last.pth", weights_only=True)["step"] == 4
+    text = (run / "config.yaml").read_text()
+    assert "MAX_STEPS: 4" in text and "PLOTS: false" in text and "LR: 0.001" in text
+
+
 def test_killed_run_resumes_bitwise_at_several_kill_points(tmp_path, tiny_synthetic):
     """Killed between checkpoints, half-way through a checkpoint write and right after one, the
     resumed run ends in the state of a run never stopped (weights, optimizer, scheduler, RNGs,

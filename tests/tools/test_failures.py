@@ -119,7 +119,8 @@ AGAINST_A_RUN = [
     ("other_channels", ["DATASET.CHANNELS", "3", "--resume"], "DATASET.CHANNELS is 1 there but 3"),
     ("other_model", ["MODEL.ARGS.network.stack_sizes", "[1, 4, 16]", "--resume"],
      "different model: MODEL.ARGS.network.stack_sizes is [1, 8, 16] there but [1, 4, 16]"),
-    ("clip_too_long", ["DATASET.CLIP_LENGTH", "61", "--resume"], "no video is long enough for one clip of 61 frames"),
+    ("resume_other_clips", ["DATASET.CLIP_LENGTH", "61", "TRAIN.LR", "0.5", "--resume"],
+     "DATASET.CLIP_LENGTH 6 -> 61; TRAIN.LR 0.003 -> 0.5"),
 ]
 
 
