@@ -1,4 +1,4 @@
-"""Running a configured job: set up the run directory, build every part, train or test.
+"""Running a configured job: build every part, train or test (the process itself: :mod:`.session`).
 
 These are what ``tools/train.py`` and ``tools/test.py`` call. Under ``torchrun`` each
 process joins the default process group (gloo on CPU, nccl on GPU) and the model is
@@ -9,7 +9,6 @@ from __future__ import annotations
 import gc
 import logging
 import os
-import sys
 from pathlib import Path
 
 import torch
@@ -23,8 +22,6 @@ from pyanomaly.datasets.transforms import build_transforms
 from pyanomaly.evaluation.build import build_task
 from pyanomaly.evaluation.metrics import format_metrics
 from pyanomaly.models.build import build_model, model_meta
-from pyanomaly.registry import import_plugins
-from pyanomaly.utils import choose_threads, resolve_device, seed_everything
 
 from .checkpoint import (CheckpointError, check_compatible, load_checkpoint, load_model_weights,
                          remove_stale_temporaries, rng_state, save_checkpoint, set_rng_state)
@@ -32,81 +29,11 @@ from .hooks import build_hooks
 from .lr_schedules import build_lr_scheduler
 from .outputs import choose_output_dir, source_run
 from .resume import check_resume_config
+from .session import setup, teardown, with_output_dir
 from .sampler import InfiniteSampler
 from .trainer import Trainer
 
 logger = logging.getLogger("pyanomaly")
-_joined_group = False  # setup() started the default process group (torchrun), so we end it
-
-
-def setup(cfg: CfgNode, config_path: str | None = None, output_dir: str | Path | None = None):
-    """Process group, plugins, device, seed, run directory and logging. Returns (device, rank, world)."""
-    global _joined_group
-    rank, world = 0, 1
-    device = resolve_device(cfg.SYSTEM.DEVICE)
-    distributed = dist.is_initialized() or int(os.environ.get("WORLD_SIZE", "1")) > 1  # torchrun sets it
-    if distributed and device.type == "cuda":
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-        torch.cuda.set_device(device)  # before the group starts, so NCCL knows this process's GPU
-    if distributed and not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-        _joined_group = True
-    if dist.is_initialized():
-        rank, world = dist.get_rank(), dist.get_world_size()
-    search = [Path.cwd()] + ([Path(config_path).resolve().parent] if config_path else [])
-    import_plugins(cfg.SYSTEM.IMPORTS, search)
-    threads = choose_threads(cfg.SYSTEM.NUM_THREADS)
-    if threads is not None:
-        torch.set_num_threads(threads[0])
-    if cfg.SYSTEM.DETERMINISTIC:
-        torch.use_deterministic_algorithms(True, warn_only=True)
-    seed_everything(cfg.SYSTEM.SEED + rank)
-    out = Path(output_dir or cfg.SYSTEM.OUTPUT_DIR)
-    if rank == 0:
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-            probe = out / ".write_test"
-            probe.write_text("")
-            probe.unlink()
-        except OSError as exc:
-            raise OSError(f"output directory {out} is not writable: {exc.strerror or exc}") from None
-        setup_logging(out / "log.txt", cfg.LOG.LEVEL)
-        logger.info("%d intra-op thread(s) (%s); OpenMP wait policy %s", torch.get_num_threads(),
-                    threads[1] if threads else "OMP_NUM_THREADS", os.environ.get("OMP_WAIT_POLICY", "(runtime default)"))
-    else:
-        setup_logging(None, "WARNING")
-    return device, rank, world
-
-
-def setup_logging(log_file: Path | None, level: str = "INFO") -> None:
-    """Plain lines to stderr and (appending) to ``log_file``."""
-    root = logging.getLogger("pyanomaly")
-    root.setLevel(level)
-    for h in list(root.handlers):
-        root.removeHandler(h)
-        h.close()
-    fmt = logging.Formatter("[%(asctime)s] %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S")
-    console = logging.StreamHandler(sys.stderr)
-    console.setFormatter(fmt)
-    root.addHandler(console)
-    if log_file is not None:
-        fh = logging.FileHandler(log_file, mode="a")
-        fh.setFormatter(fmt)
-        root.addHandler(fh)
-    root.propagate = False
-
-
-def with_output_dir(cfg: CfgNode, out: str | Path) -> CfgNode:
-    """``cfg`` with ``SYSTEM.OUTPUT_DIR`` set to ``out`` (a frozen copy when it changes)."""
-    if cfg.SYSTEM.OUTPUT_DIR == str(out):
-        return cfg
-    cfg = cfg.clone()
-    cfg.defrost()
-    cfg.SYSTEM.OUTPUT_DIR = str(out)
-    cfg.freeze()
-    return cfg
-
-
 def checkpoint_meta(cfg: CfgNode) -> dict:
     """``meta`` of the checkpoints a run writes: the model's identity (compared on load) and
     the merged config as a plain dict (``"config"``), so a checkpoint needs no YAML to load."""
@@ -178,7 +105,7 @@ def train(cfg: CfgNode, resume: bool = False, config_path: str | None = None) ->
     # free it now, not during interpreter shutdown, where gloo's threads can abort the process.
     del trainer, forward, loader
     gc.collect()
-    _teardown()
+    teardown()
     return metrics
 
 
@@ -226,7 +153,7 @@ def _train_online(cfg: CfgNode, model, task, train_set, test_set, ckpt: dict | N
     metrics = task.evaluate(model, test_set, device, out)
     logger.info("final: %s", format_metrics(metrics))
     _log_outputs(out)
-    _teardown()
+    teardown()
     return metrics
 
 
@@ -277,17 +204,6 @@ def build_optimizer(cfg: CfgNode, model: torch.nn.Module):
     return optimizer, build_lr_scheduler(optimizer, cfg_to_dict(cfg.TRAIN.LR_SCHEDULE), cfg.TRAIN.MAX_STEPS)
 
 
-def _teardown() -> None:
-    """Leave the process group :func:`setup` joined (one a caller set up is left alone)."""
-    global _joined_group
-    if _joined_group and dist.is_initialized():
-        # All processes leave together: one that tears its group down while another is still
-        # at work can abort in gloo's threads at exit.
-        dist.barrier()
-        dist.destroy_process_group()
-    _joined_group = False
-
-
 def test(cfg: CfgNode, checkpoint: str | Path, config_path: str | None = None, new_output_dir: bool = False,
          overwrite: bool = False) -> dict:
     """Score the test split with the weights of ``checkpoint``; writes a run directory.
@@ -319,5 +235,5 @@ def test(cfg: CfgNode, checkpoint: str | Path, config_path: str | None = None, n
     logger.info("%s", format_metrics(metrics))
     if rank == 0:
         _log_outputs(out)
-    _teardown()
+    teardown()
     return metrics

@@ -21,7 +21,7 @@ from pyanomaly.evaluation.export import find_index, load_scores
 from pyanomaly.evaluation.metrics import format_metrics
 from pyanomaly.scoring.build import build_pipeline, build_scorer, describe_error
 
-from .launch import setup, with_output_dir
+from .session import setup, with_output_dir
 from .outputs import choose_output_dir, scores_run
 
 logger = logging.getLogger(__name__)

@@ -41,7 +41,7 @@ from pyanomaly.scoring.video import VideoScorer
 from pyanomaly.utils import atomic_write, atomic_write_text
 
 from .checkpoint import check_compatible, load_checkpoint, load_model_weights
-from .launch import setup
+from .session import setup
 
 logger = logging.getLogger("pyanomaly")
 

@@ -79,7 +79,7 @@ def test_a_plugin_schedule_from_system_imports_drives_the_optimizer(tmp_path):
         "        return 0.0 if step >= self.total_steps else 0.5 ** (step // self.every)\n")
     cfg = load_cfg(None, ["SYSTEM.IMPORTS", "['my_lr_schedule']", "TRAIN.LR", "1.0", "TRAIN.MAX_STEPS", "6",
                           "TRAIN.LR_SCHEDULE", "{'type': 'halving', 'every': 2}"])
-    import_plugins(cfg.SYSTEM.IMPORTS, [tmp_path])  # as engine.launch.setup does
+    import_plugins(cfg.SYSTEM.IMPORTS, [tmp_path])  # as engine.session.setup does
     assert "halving" in registered_names(LR_SCHEDULES)
     assert _lrs(cfg, 8) == [1.0, 1.0, 0.5, 0.5, 0.25, 0.25, 0.0, 0.0]  # total_steps = TRAIN.MAX_STEPS
 
