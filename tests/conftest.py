@@ -22,6 +22,19 @@ def _private_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("PYANOMALY_CACHE", str(tmp_path_factory.getbasetemp() / "frame-cache"))
 
 
+@pytest.fixture
+def restore_logging():
+    """Runs and tools reconfigure the ``pyanomaly`` logger (handlers, level); give other tests theirs back."""
+    import logging
+    log = logging.getLogger("pyanomaly")
+    saved = list(log.handlers), log.level, log.propagate
+    yield
+    for h in log.handlers:
+        if h not in saved[0]:
+            h.close()
+    log.handlers[:], log.level, log.propagate = saved
+
+
 @pytest.fixture(scope="session")
 def tiny_synthetic(tmp_path_factory) -> Path:
     """A small generated dataset: 32x32 frames, 2 training and 4 test videos of 60 frames."""

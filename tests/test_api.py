@@ -52,16 +52,7 @@ LOG:
 """
 
 
-@pytest.fixture(autouse=True)
-def _restore_logging():
-    """Training reconfigures the ``pyanomaly`` logger; give other tests theirs back."""
-    log = logging.getLogger("pyanomaly")
-    saved = list(log.handlers), log.level, log.propagate
-    yield
-    for h in log.handlers:
-        if h not in saved[0]:
-            h.close()
-    log.handlers[:], log.level, log.propagate = saved
+pytestmark = pytest.mark.usefixtures("restore_logging")  # the runs reconfigure the pyanomaly logger
 
 
 @pytest.fixture(scope="module")

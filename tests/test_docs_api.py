@@ -5,7 +5,6 @@ tiny generated data (so training takes seconds), and ``my_clip.avi`` by a genera
 """
 from __future__ import annotations
 
-import logging
 import re
 
 import cv2
@@ -23,15 +22,7 @@ def _run_blocks(text: str) -> list[str]:
     return re.findall(r"<!-- run -->\s*```python\n(.*?)```", text, flags=re.S)
 
 
-@pytest.fixture(autouse=True)
-def _restore_logging():
-    log = logging.getLogger("pyanomaly")
-    saved = list(log.handlers), log.level, log.propagate
-    yield
-    for h in log.handlers:
-        if h not in saved[0]:
-            h.close()
-    log.handlers[:], log.level, log.propagate = saved
+pytestmark = pytest.mark.usefixtures("restore_logging")  # the runs reconfigure the pyanomaly logger
 
 
 def test_the_api_page_runs_as_written(tmp_path, tiny_synthetic, monkeypatch, capsys):

@@ -30,16 +30,7 @@ FAST = ["TRAIN.MAX_STEPS", "4", "TRAIN.CHECKPOINT_PERIOD", "2", "TRAIN.EVAL_PERI
         "TRAIN.TENSORBOARD", "False"]
 
 
-@pytest.fixture(autouse=True)
-def _restore_logging():
-    """The tools reconfigure the ``pyanomaly`` logger; give other tests theirs back."""
-    log = logging.getLogger("pyanomaly")
-    saved = list(log.handlers), log.level, log.propagate
-    yield
-    for h in log.handlers:
-        if h not in saved[0]:
-            h.close()
-    log.handlers[:], log.level, log.propagate = saved
+pytestmark = pytest.mark.usefixtures("restore_logging")  # the runs reconfigure the pyanomaly logger
 
 
 def run_tool(capsys, monkeypatch, tool: str, *args) -> tuple[int, str]:
