@@ -18,10 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 from yacs.config import CfgNode
 
-from pyanomaly.config import cfg_to_dict, get_cfg
+from pyanomaly.config import cfg_to_dict, load_cfg
 from pyanomaly.errors import CheckpointError
 
 from .lr_schedules import build_lr_scheduler
@@ -74,21 +73,11 @@ def changed_keys(old: dict, new: dict) -> list[tuple[str, Any, Any]]:
 
 
 def _saved_config(path: Path) -> dict:
-    """The saved config on top of today's defaults (a key added since then reads as its default)."""
+    """The run's saved config, read as any config file is (a key added since then reads as its default)."""
     try:
-        saved = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
+        return cfg_to_dict(load_cfg(path, freeze=False))
+    except (OSError, ValueError) as exc:  # ConfigError is a ValueError
         raise CheckpointError(f"--resume: cannot read {path}: {exc}") from None
-    merged = cfg_to_dict(get_cfg())
-    stack = [(merged, saved)]
-    while stack:
-        dst, src = stack.pop()
-        for k, v in src.items():
-            if isinstance(v, dict) and isinstance(dst.get(k), dict) and v:
-                stack.append((dst[k], v))
-            else:
-                dst[k] = v
-    return merged
 
 
 def _schedule_change(old: dict, new: dict, step: int) -> str | None:

@@ -92,13 +92,7 @@ def _video(n=FRAMES, seed=0):
 
 def _stream(model, video, chunk):
     """``predict_stream`` over ``video`` in chunks of ``chunk`` frames, from a copy of ``model``."""
-    model = copy.deepcopy(model)
-    preds, valids, state = [], [], None
-    for s in range(0, video.shape[0], chunk):
-        p, v, state = model.predict_stream(video[s:s + chunk], state)
-        preds.append(p)
-        valids.append(v)
-    return torch.cat(preds), torch.cat(valids)
+    return copy.deepcopy(model).predict_video(video, chunk)
 
 
 def _anomaly_detector(name, variant):
