@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from pyanomaly.config import CfgNode, cfg_from_dict, cfg_to_dict, load_cfg
-from pyanomaly.datasets.sources import StreamSource, find_sources, prepare, read_chunks, to_tensor
+from pyanomaly.datasets.sources import StreamSource, find_sources, frame_rate, prepare, read_chunks, to_tensor
 from pyanomaly.engine import launch
 from pyanomaly.engine.checkpoint import check_compatible, load_checkpoint, load_model_weights
 from pyanomaly.errors import CheckpointError, ConfigError, DatasetError
@@ -33,8 +33,6 @@ from pyanomaly.scoring.build import build_scorer, build_stream_pipeline, build_v
 from pyanomaly.utils import resolve_device
 
 __all__ = ["Detector", "Scores", "StreamFrame", "load", "train", "make_cfg"]
-
-DEFAULT_FPS = 25.0  # for alarm times when neither STREAM.FPS nor the source gives a frame rate
 
 
 def make_cfg(cfg: str | Path | CfgNode | Mapping | None = None, overrides: Mapping[str, Any] | None = None,
@@ -137,11 +135,11 @@ class Detector:
                                   build_stream_pipeline(self.cfg, scorer.higher_is_anomalous), scorer)
         st = self.cfg.STREAM
         if fps is None:
-            fps = st.FPS if st.FPS > 0 else (_source(source).fps() if isinstance(source, (str, Path)) else None)
+            fps, _ = frame_rate(st.FPS, _source(source) if isinstance(source, (str, Path)) else None)
         live = not isinstance(source, (str, Path, np.ndarray))
         size = chunk or (1 if live else self.cfg.TEST.CHUNK)
         run = loop.start()
-        tracker = AlarmTracker(st.ALARM_THRESHOLD, st.ALARM_MIN_FRAMES, fps or DEFAULT_FPS)
+        tracker = AlarmTracker(st.ALARM_THRESHOLD, st.ALARM_MIN_FRAMES, fps)
         for frames in self._chunks(source, size):
             pushed = run.push(to_tensor(frames))
             active = tracker.push(pushed.scores)

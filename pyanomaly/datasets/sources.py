@@ -21,7 +21,9 @@ import torch
 
 from .video import VIDEO_EXTENSIONS, DatasetError, _read_image, check_frame_files, prepare_frame, sorted_frames
 
-__all__ = ["StreamSource", "find_sources", "prepare", "read_chunks", "to_tensor"]
+__all__ = ["StreamSource", "find_sources", "frame_rate", "prepare", "read_chunks", "to_tensor", "DEFAULT_FPS"]
+
+DEFAULT_FPS = 25.0  # frames per second assumed for times when neither the setting nor the input gives one
 
 
 @dataclass
@@ -124,3 +126,14 @@ def read_chunks(source: StreamSource, chunk: int, size: tuple[int, int], channel
 def to_tensor(frames: np.ndarray) -> torch.Tensor:
     """uint8 ``(n, H, W, C)`` -> float32 ``(n, C, H, W)`` in [0, 1] (as the datasets return)."""
     return torch.from_numpy(np.ascontiguousarray(np.moveaxis(frames, -1, -3), dtype=np.float32)).div_(255.0)
+
+
+def frame_rate(configured: float, source: StreamSource | None) -> tuple[float, str]:
+    """Frames per second for times (``STREAM.FPS``) and where it came from: ``configured`` when
+    > 0, else the video file's own, else :data:`DEFAULT_FPS` (frame folders and arrays carry none)."""
+    if configured > 0:
+        return float(configured), "STREAM.FPS"
+    own = source.fps() if source is not None else None
+    if own is not None:
+        return own, "the video file"
+    return DEFAULT_FPS, f"assumed ({DEFAULT_FPS:g}; the input gives none: set STREAM.FPS)"

@@ -30,7 +30,7 @@ from tqdm import tqdm
 from yacs.config import CfgNode
 
 from pyanomaly.config import cfg_to_dict, save_cfg
-from pyanomaly.datasets.sources import StreamSource, find_sources, read_chunks, to_tensor
+from pyanomaly.datasets.sources import StreamSource, find_sources, frame_rate, read_chunks, to_tensor
 from pyanomaly.evaluation.export import csv_text, file_stems
 from pyanomaly.evaluation.overlay import VideoRenderer
 from pyanomaly.evaluation.plots import plot_video
@@ -45,7 +45,6 @@ from .session import setup
 
 logger = logging.getLogger("pyanomaly")
 
-DEFAULT_FPS = 25.0
 STREAM_FIELDS = ("video", "frame", "time_s", "error", "score")
 
 
@@ -119,9 +118,8 @@ def score_video(cfg: CfgNode, checkpoint: str | Path, video: str | Path, out_dir
 def _score_one(cfg: CfgNode, loop: VideoScorer, source: StreamSource, stem: str, out: Path, render: bool,
                rows: list[dict]) -> dict:
     st = cfg.STREAM
-    fps, fps_source = (st.FPS, "STREAM.FPS") if st.FPS > 0 else (source.fps(), "the video file")
-    if fps is None:
-        fps, fps_source = DEFAULT_FPS, f"assumed ({DEFAULT_FPS:g}; the input gives none: set STREAM.FPS)"
+    fps, fps_source = frame_rate(st.FPS, source)
+    if fps_source.startswith("assumed"):
         logger.warning("video '%s' has no frame rate; assuming %g fps (set STREAM.FPS)", source.name, fps)
     run = loop.start()
     tracker = AlarmTracker(st.ALARM_THRESHOLD, st.ALARM_MIN_FRAMES, fps)
