@@ -4,6 +4,7 @@ import re
 import shutil
 import subprocess
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -63,14 +64,23 @@ def test_report_is_self_contained_and_labelled(tmp_path):
     assert "nothing kept here" in empty
 
 
-def test_report_renders_in_headless_chromium(tmp_path):
+def find_browser() -> str:
     browser = next((shutil.which(b) for b in BROWSERS if shutil.which(b)), None)
     if browser is None:
         pytest.skip(f"no Chromium/Chrome binary found on PATH (looked for {', '.join(BROWSERS)}); "
-                    "install one (Debian: apt-get install chromium) to render report.html in a browser")
+                    "install one (Debian: apt-get install chromium; .ci/run does) to render report.html")
+    return browser
+
+
+def headless(browser: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                           "--hide-scrollbars", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_report_renders_in_headless_chromium(tmp_path):
+    browser = find_browser()
     path, m = make_report(tmp_path)
-    r = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                        "--dump-dom", path.as_uri()], capture_output=True, text=True, timeout=120)
+    r = headless(browser, "--dump-dom", path.as_uri())
     assert r.returncode == 0, r.stderr[-2000:]
     dom = r.stdout
     table = re.search(r'<table id="metrics">(.*?)</table>', dom, re.S)
@@ -79,3 +89,24 @@ def test_report_renders_in_headless_chromium(tmp_path):
     assert any("Frame AUC, micro" in row and f"{m['auc_micro']:.4f}" in row for row in rows)
     assert any("Frame AUC, macro" in row and f"{m['auc_macro']:.4f}" in row for row in rows)
     assert dom.count("<img") == 1 + 18 + 3
+
+
+def test_report_screenshot_shows_metrics_and_plots(tmp_path):
+    """What a person sees: the rendered page is not blank, its top shows the metrics table's
+    text, and the plots are drawn (coloured pixels, which the text and tables have none of)."""
+    browser = find_browser()
+    path, m = make_report(tmp_path)
+    shot = tmp_path / "report.png"
+    r = headless(browser, f"--screenshot={shot}", "--window-size=1280,2400", path.as_uri())
+    assert r.returncode == 0 and shot.is_file(), r.stderr[-2000:]
+    img = cv2.imread(str(shot), cv2.IMREAD_COLOR)
+    assert img is not None and img.shape[:2] == (2400, 1280)
+    gray = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
+    ink = gray < 128  # text, lines and plot marks on the white page
+    assert 0.005 < ink.mean() < 0.6, f"page looks blank or solid: {ink.mean():.4f} dark pixels"
+    hsv = cv2.cvtColor(img, cv2.COLOR_BGR2HSV)
+    coloured = (hsv[..., 1] > 80) & (hsv[..., 2] > 60)
+    assert coloured.mean() > 0.001, "no coloured pixels: the ROC and score curves were not drawn"
+    # the metrics are the first thing on the page: dark pixels in its top screenful, rows of text
+    top = ink[:800]
+    assert (top.sum(axis=1) > 0).sum() > 40, "nothing rendered in the first screenful"
