@@ -18,6 +18,7 @@ _C.SYSTEM.DEVICE = "auto"  # "auto" (cuda if available), "cpu" or "cuda"
 _C.SYSTEM.IMPORTS = []  # modules (names or .py paths) imported before building: user plugins
 _C.SYSTEM.NUM_THREADS = 0  # torch intra-op threads; 0 = the cores this process may use (its affinity), shared among torchrun's processes on the machine, unless OMP_NUM_THREADS is set
 _C.SYSTEM.DETERMINISTIC = False  # torch.use_deterministic_algorithms (exact resume on GPU)
+_C.SYSTEM.TF32 = True  # CUDA: TensorFloat-32 matmuls and convolutions (Ampere and later; faster, ~1e-3 relative error)
 
 # ---------------------------------------------------------------------------------------
 _C.DATASET = CN()

@@ -42,6 +42,9 @@ def setup(cfg: CfgNode, config_path: str | None = None, output_dir: str | Path |
         torch.set_num_threads(threads[0])
     if cfg.SYSTEM.DETERMINISTIC:
         torch.use_deterministic_algorithms(True, warn_only=True)
+    if device.type == "cuda":  # both switches, since torch's defaults differ (convolutions on, matmuls off)
+        torch.backends.cuda.matmul.allow_tf32 = cfg.SYSTEM.TF32
+        torch.backends.cudnn.allow_tf32 = cfg.SYSTEM.TF32
     seed_everything(cfg.SYSTEM.SEED + rank)
     out = Path(output_dir or cfg.SYSTEM.OUTPUT_DIR)
     if rank == 0:
