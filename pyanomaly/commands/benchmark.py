@@ -4,6 +4,7 @@
     python tools/benchmark.py --models prednet_kitti --variants reference fp32 bf16 --json out.json
     python tools/benchmark.py --quick                          # one repeat, no sweep/ablation/precision/data/stream
     python tools/benchmark.py --device cuda                    # where a GPU exists
+    python tools/benchmark.py --concurrency                    # jobs side by side (~5 min)
 
 Variants: reference (the plain fp32 code: the "before"), fp32 and bf16 (the optimised
 inference path; bf16 = bfloat16 autocast, opt-in), fused and fused-bf16 (the same with the
@@ -46,6 +47,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--no-data", action="store_true", help="skip the data-path figures")
     p.add_argument("--no-stream", action="store_true", help="skip the end-to-end streaming loop (decode to score)")
     p.add_argument("--quick", action="store_true", help="one repeat; no sweep, ablation, precision, data or stream")
+    p.add_argument("--concurrency", action="store_true",
+                   help="only measure jobs side by side (training + training, training + scoring; ~5 min): "
+                        "what each keeps of its speed alone")
     p.add_argument("--json", metavar="FILE", help="also write the report as JSON")
     return p
 
@@ -56,6 +60,19 @@ def run(args: argparse.Namespace) -> None:
     from pyanomaly.benchmark import Options, format_report, run_benchmarks
     if args.threads > 0:
         torch.set_num_threads(args.threads)
+    if args.concurrency:
+        import tempfile
+        from pathlib import Path
+
+        from pyanomaly.benchmark.concurrency import concurrency, format_concurrency
+        with tempfile.TemporaryDirectory(prefix="pyanomaly-concurrency-") as tmp:
+            rows = concurrency(Path(tmp), log=lambda s: print(s, flush=True))
+        print()
+        print(format_concurrency(rows))
+        if args.json:
+            from pyanomaly.utils import atomic_write_text
+            atomic_write_text(args.json, json.dumps({"concurrency": rows}, indent=2))
+        return
     quick = args.quick
     opts = Options(models=args.models or list(Options().models), variants=args.variants, device=args.device,
                    repeats=1 if quick else args.repeats, train=not args.no_train, sweep=not (args.no_sweep or quick),
