@@ -95,7 +95,8 @@ class LiveSource:
             self.name = f"camera{self.camera}"
         else:
             parts = urlsplit(spec)
-            self.name = "_".join(p for p in [parts.hostname or "", *parts.path.split("/")] if p) or "stream"
+            port = str(parts.port) if parts.port else ""
+            self.name = "_".join(p for p in [parts.hostname or "", port, *parts.path.split("/")] if p) or "stream"
         self.read = self.dropped = self.reconnects = 0
         self.ended: str | None = None
         self.capture_times = np.zeros(0)  # (n,) time.monotonic() at capture of the last chunk's frames
@@ -138,7 +139,7 @@ class LiveSource:
                                    f"{waited:.1f} s, STREAM.RECONNECT_GIVE_UP {self.settings.give_up:g} s); check the "
                                    "URL and that the camera or server answers")
             tries += 1
-            logger.warning("stream %s: cannot open; retry %d in %.1f s", self.path, tries, delay)
+            logger.warning("stream %s: cannot open; retry %d in %.2g s", self.path, tries, delay)
             time.sleep(delay)
             delay = min(delay * 2, self.settings.reconnect_max_delay)
             cap = self._capture()
@@ -163,7 +164,7 @@ class LiveSource:
         with self._cond:
             self._cond.notify_all()
         if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join()
+            self._thread.join(self.settings.timeout + 1.0)  # a read in progress ends within the timeout
 
     # -- the reader thread -------------------------------------------------------------------------
     def _run(self) -> None:
@@ -198,7 +199,7 @@ class LiveSource:
                                    self.path, now - last, s.give_up)
                     self._finish(_LOST)
                     return
-                logger.warning("stream %s: no frame; reconnecting in %.1f s", self.path, delay)
+                logger.warning("stream %s: no frame; reconnecting in %.2g s", self.path, delay)
                 if self._stop.wait(delay):
                     break
                 delay = min(delay * 2, s.reconnect_max_delay)

@@ -6,14 +6,16 @@ blocks, so the tests check which frames arrived and in what order, never how fas
 """
 from __future__ import annotations
 
+import _thread
 import csv
+import functools
 import json
 import socket
 import subprocess
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import cv2
@@ -21,6 +23,8 @@ import numpy as np
 import pytest
 import torch
 
+import pyanomaly
+from pyanomaly.api import checkpoint_cfg
 from pyanomaly.config import cfg_to_dict, load_cfg
 from pyanomaly.datasets.live import LiveSettings, LiveSource, redact
 from pyanomaly.datasets.sources import StreamSource, find_sources, frame_rate, open_sources
@@ -141,7 +145,7 @@ def test_urls_and_camera_indices_are_live_sources_never_paths(tmp_path):
     (rtsp,) = find_sources("rtsp://admin:secret@cam.local:554/live/ch1")
     assert isinstance(rtsp, LiveSource) and rtsp.url == "rtsp://admin:secret@cam.local:554/live/ch1"
     assert rtsp.path == "rtsp://admin:***@cam.local:554/live/ch1" and "secret" not in rtsp.name  # logs hide it
-    assert rtsp.name == "cam.local_live_ch1"
+    assert rtsp.name == "cam.local_554_live_ch1"
     for url in ("rtsps://h/x", "http://h:8080/video.mjpg", "HTTPS://h/x"):
         assert find_sources(url)[0].url == url
     (cam,) = find_sources("0")
@@ -166,6 +170,26 @@ def test_frames_arrive_in_order_through_the_ffmpeg_backend():
     assert got == list(range(15))
     assert source.dropped == 0 and source.reconnects == 0 and source.read >= 15
     assert source._thread is not None and not source._thread.is_alive()  # stopping the iteration stops reading
+
+
+def test_a_file_served_over_http_ends_cleanly(tmp_path):
+    clip = tmp_path / "clip.avi"
+    w = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (W, H))
+    for t in range(12):
+        w.write(frame(t))
+    w.release()
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(tmp_path))
+    handler.log_message = lambda *args: None
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        source = LiveSource(f"http://127.0.0.1:{httpd.server_address[1]}/clip.avi", FAST)
+        assert frame_rate(0.0, source) == (10.0, "the stream")
+        got = [index_of(f) for frames, _ in source.chunks(5, (H, W), 3) for f in frames]
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert got == list(range(12)) and source.ended == "end of stream" and source.reconnects == 0
 
 
 def test_a_stream_that_drops_and_comes_back_is_followed():
@@ -295,3 +319,42 @@ def test_duration_ends_a_live_run_and_files_take_max_frames_too(tiny, tmp_path):
     assert all(v["latency"]["max_ms"] >= 0 for v in summary["videos"])
     summary = score_video(cfg, ckpt, clip, tmp_path / "whole")
     assert summary["videos"][0]["frames"] == 20 and summary["videos"][0]["ended"] == "end of video"
+
+
+def test_ctrl_c_ends_a_live_run_with_its_outputs(tiny, tmp_path):
+    _, ckpt = tiny
+    cfg = checkpoint_cfg(ckpt, None, ["LOG.LEVEL", "DEBUG"])
+    out = tmp_path / "stopped"
+
+    def interrupt_once_frames_are_scored():
+        limit = time.monotonic() + 30
+        while time.monotonic() < limit:
+            log = out / "log.txt"
+            if log.is_file() and "frames 0-" in log.read_text():
+                break
+            time.sleep(0.02)
+        _thread.interrupt_main()  # what Ctrl-C does
+
+    with MJPEGServer(delay=0.01) as server:
+        threading.Thread(target=interrupt_once_frames_are_scored, daemon=True).start()
+        with pytest.raises(KeyboardInterrupt):
+            score_video(cfg, ckpt, server.url, out)
+    summary = json.loads((out / "alarms.json").read_text())
+    (video,) = summary["videos"]
+    assert video["ended"] == "interrupted" and video["frames"] >= 1 and not summary["complete"]
+    with open(out / "frame_scores.csv") as f:
+        assert len(list(csv.DictReader(f))) == video["frames"]
+
+
+def test_the_api_streams_a_url(tiny):
+    _, ckpt = tiny
+    det = pyanomaly.load(ckpt, device="cpu", STREAM__FPS=10.0)
+    with MJPEGServer(delay=0.005) as server:
+        got = []
+        for item in det.stream(server.url):
+            got.append(item)
+            if len(got) == 12:
+                break
+    assert [f.frame for f in got] == list(range(12))
+    assert not any(t.name.startswith("live ") for t in threading.enumerate())  # leaving the loop stopped reading
+    assert all(np.isnan(f.score) for f in got[:3]) and all(np.isfinite(f.score) for f in got[6:])
