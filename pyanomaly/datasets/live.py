@@ -65,7 +65,7 @@ def redact(url: str) -> str:
 class LiveSettings:
     """How a live source is read (``STREAM.QUEUE_SIZE``, ``STREAM.RECONNECT_*``, ``STREAM.TIMEOUT``)."""
 
-    queue_size: int = 64
+    queue_size: int = 16
     reconnect_delay: float = 0.5
     reconnect_max_delay: float = 8.0
     give_up: float = 60.0
