@@ -23,7 +23,8 @@ import torch
 from .live import LiveSettings, LiveSource, is_live
 from .video import VIDEO_EXTENSIONS, DatasetError, _read_image, check_frame_files, prepare_frame, sorted_frames
 
-__all__ = ["LiveSettings", "LiveSource", "StreamSource", "find_sources", "open_sources", "frame_rate", "prepare", "read_chunks", "to_tensor", "DEFAULT_FPS"]
+__all__ = ["LiveSettings", "LiveSource", "StreamSource", "find_sources", "open_sources", "frame_rate", "prepare",
+           "read_chunks", "to_tensor", "DEFAULT_FPS"]
 
 DEFAULT_FPS = 25.0  # frames per second assumed for times when neither the setting nor the input gives one
 
@@ -75,7 +76,8 @@ def find_sources(path: str | Path, live: LiveSettings | None = None) -> list[Str
     return [StreamSource(p.stem, p) for p in videos]
 
 
-def open_sources(specs: str | Path | list[str | Path], live: LiveSettings | None = None) -> list[StreamSource | LiveSource]:
+def open_sources(specs: str | Path | list[str | Path],
+                 live: LiveSettings | None = None) -> list[StreamSource | LiveSource]:
     """The sources of several ``--video`` values, in order (see :func:`find_sources`)."""
     specs = [specs] if isinstance(specs, (str, Path)) else list(specs)
     return [source for spec in specs for source in find_sources(spec, live)]
@@ -150,7 +152,8 @@ def to_tensor(frames: np.ndarray) -> torch.Tensor:
 
 def frame_rate(configured: float, source: StreamSource | LiveSource | None) -> tuple[float, str]:
     """Frames per second for times (``STREAM.FPS``) and where it came from: ``configured`` when
-    > 0, else the video file's or the live stream's own, else :data:`DEFAULT_FPS` (frame folders and arrays carry none)."""
+    > 0, else the video file's or the live stream's own, else :data:`DEFAULT_FPS` (frame folders
+    and arrays carry none)."""
     if configured > 0:
         return float(configured), "STREAM.FPS"
     own = source.fps() if source is not None else None

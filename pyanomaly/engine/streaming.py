@@ -36,7 +36,8 @@ from tqdm import tqdm
 from yacs.config import CfgNode
 
 from pyanomaly.config import cfg_to_dict, save_cfg
-from pyanomaly.datasets.sources import LiveSettings, LiveSource, StreamSource, frame_rate, open_sources, read_chunks, to_tensor
+from pyanomaly.datasets.sources import (LiveSettings, LiveSource, StreamSource, frame_rate, open_sources, read_chunks,
+                                        to_tensor)
 from pyanomaly.evaluation.export import csv_text, file_stems
 from pyanomaly.evaluation.overlay import VideoRenderer
 from pyanomaly.evaluation.plots import plot_video

@@ -330,7 +330,7 @@ def test_ctrl_c_ends_a_live_run_with_its_outputs(tiny, tmp_path):
         limit = time.monotonic() + 30
         while time.monotonic() < limit:
             log = out / "log.txt"
-            if log.is_file() and "frames 0-" in log.read_text():
+            if log.is_file() and log.read_text().count("ms\n") >= 2:  # two chunks' latency lines: rows written
                 break
             time.sleep(0.02)
         _thread.interrupt_main()  # what Ctrl-C does
@@ -343,7 +343,8 @@ def test_ctrl_c_ends_a_live_run_with_its_outputs(tiny, tmp_path):
     (video,) = summary["videos"]
     assert video["ended"] == "interrupted" and video["frames"] >= 1 and not summary["complete"]
     with open(out / "frame_scores.csv") as f:
-        assert len(list(csv.DictReader(f))) == video["frames"]
+        frames = [int(row["frame"]) for row in csv.DictReader(f)]
+    assert frames == list(range(len(frames))) and 1 <= len(frames) <= video["frames"]  # a chunk cut short: fewer
 
 
 def test_the_api_streams_a_url(tiny):
