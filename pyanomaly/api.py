@@ -22,7 +22,8 @@ import numpy as np
 import torch
 
 from pyanomaly.config import CfgNode, cfg_from_dict, cfg_to_dict, load_cfg
-from pyanomaly.datasets.sources import StreamSource, find_sources, frame_rate, prepare, read_chunks, to_tensor
+from pyanomaly.datasets.sources import (LiveSettings, LiveSource, StreamSource, find_sources, frame_rate, prepare,
+                                        read_chunks, to_tensor)
 from pyanomaly.engine import launch
 from pyanomaly.engine.checkpoint import check_compatible, load_checkpoint, load_model_weights
 from pyanomaly.errors import CheckpointError, ConfigError, DatasetError
@@ -32,7 +33,7 @@ from pyanomaly.scoring.alarms import AlarmTracker
 from pyanomaly.scoring.build import build_scorer, build_stream_pipeline, build_video_scorer
 from pyanomaly.utils import resolve_device
 
-__all__ = ["Detector", "Scores", "StreamFrame", "load", "train", "make_cfg"]
+__all__ = ["Detector", "Scores", "StreamFrame", "checkpoint_cfg", "load", "train", "make_cfg"]
 
 
 def make_cfg(cfg: str | Path | CfgNode | Mapping | None = None, overrides: Mapping[str, Any] | None = None,
@@ -43,9 +44,19 @@ def make_cfg(cfg: str | Path | CfgNode | Mapping | None = None, overrides: Mappi
     as keyword arguments with ``__`` for the dot, ``TRAIN__MAX_STEPS=10``. A value is a Python
     value (a string is read as on the command line: ``"[64, 64]"`` is a list).
     """
+    return _cfg_with(cfg, _opts(overrides, kw))
+
+
+def _opts(overrides: Mapping[str, Any] | None, kw: Mapping[str, Any]) -> list[Any]:
+    """Overrides as a mapping and as ``SECTION__KEY=value`` keywords -> ``[KEY, VALUE, ...]``."""
     opts: list[Any] = []
     for key, value in [*(overrides or {}).items(), *((k.replace("__", "."), v) for k, v in kw.items())]:
         opts += [key, value]
+    return opts
+
+
+def _cfg_with(cfg: str | Path | CfgNode | Mapping | None, opts: list[Any]) -> CfgNode:
+    """:func:`make_cfg` with overrides as a ``[KEY, VALUE, ...]`` list (as on the command line)."""
     if cfg is None or isinstance(cfg, (str, Path)):
         return load_cfg(cfg, opts)
     if isinstance(cfg, CfgNode):
@@ -126,18 +137,23 @@ class Detector:
 
         Every score uses earlier frames only (a causal normaliser, one-sided smoothing), so it is
         final when yielded; ``alarm`` follows ``STREAM.ALARM_THRESHOLD`` / ``STREAM.ALARM_MIN_FRAMES``.
-        ``source``: as for :meth:`score`, or any iterable of frames ``(H, W[, C])`` uint8 (a camera
-        loop), which is scored frame by frame as it comes (files and arrays in ``TEST.CHUNK``
-        chunks, or ``chunk``). ``fps``: for the alarms' times (default ``STREAM.FPS``, the file's, 25).
+        ``source``: as for :meth:`score`, a live source as a string (a camera index ``"0"`` or an
+        ``rtsp://``/``http(s)://`` URL, read in a thread with reconnection and a bounded queue as
+        ``pyanomaly score`` reads it: ``STREAM.QUEUE_SIZE``, ``STREAM.RECONNECT_*``), or any iterable
+        of frames ``(H, W[, C])`` uint8 (a camera loop of your own), which is scored frame by frame
+        as it comes (files and arrays in ``TEST.CHUNK`` chunks, live sources what has arrived up to
+        that, or ``chunk``). ``fps``: for the alarms' times (default ``STREAM.FPS``, the source's, 25).
+        Stopping the iteration stops a live source's reading.
         """
         scorer = build_scorer(self.cfg)
         loop = build_video_scorer(self.cfg, self.model, self.device,
                                   build_stream_pipeline(self.cfg, scorer.higher_is_anomalous), scorer)
         st = self.cfg.STREAM
+        if isinstance(source, (str, Path)):
+            source = _source(source, LiveSettings.from_stream_cfg(st))  # opened once: fps and frames
         if fps is None:
-            fps, _ = frame_rate(st.FPS, _source(source) if isinstance(source, (str, Path)) else None)
-        live = not isinstance(source, (str, Path, np.ndarray))
-        size = chunk or (1 if live else self.cfg.TEST.CHUNK)
+            fps, _ = frame_rate(st.FPS, source if isinstance(source, (StreamSource, LiveSource)) else None)
+        size = chunk or (self.cfg.TEST.CHUNK if isinstance(source, (StreamSource, LiveSource, np.ndarray)) else 1)
         run = loop.start()
         tracker = AlarmTracker(st.ALARM_THRESHOLD, st.ALARM_MIN_FRAMES, fps)
         for frames in self._chunks(source, size):
@@ -150,7 +166,9 @@ class Detector:
         """``source`` as uint8 ``(n, H, W, C)`` chunks at the model's size and channels."""
         image_size, channels = tuple(self.cfg.DATASET.IMAGE_SIZE), self.cfg.DATASET.CHANNELS
         if isinstance(source, (str, Path)):
-            for frames, _ in read_chunks(_source(source), size, image_size, channels):
+            source = _source(source, LiveSettings.from_stream_cfg(self.cfg.STREAM))
+        if isinstance(source, (StreamSource, LiveSource)):
+            for frames, _ in read_chunks(source, size, image_size, channels):
                 yield frames
             return
         if isinstance(source, np.ndarray):
@@ -175,13 +193,31 @@ class Detector:
             yield np.stack(batch)
 
 
-def _source(path: str | Path) -> StreamSource:
-    """The one video at ``path`` (a file or a frame folder)."""
-    sources = find_sources(path)
+def _source(path: str | Path, live: LiveSettings) -> StreamSource | LiveSource:
+    """The one video at ``path`` (a file, a frame folder, a camera index or a URL)."""
+    sources = find_sources(path, live)
     if len(sources) != 1:
         raise DatasetError(f"{path} holds {len(sources)} videos; score one video at a time, e.g. "
                            f"[det.score(p) for p in sorted(Path({str(path)!r}).iterdir())]")
     return sources[0]
+
+
+def checkpoint_cfg(checkpoint: str | Path, cfg: str | Path | CfgNode | Mapping | None = None,
+                   opts: list[Any] | tuple = (), ckpt: dict | None = None) -> CfgNode:
+    """The config to use ``checkpoint`` with: ``cfg`` (a YAML path, a config or a mapping) when
+    given, else the one the checkpoint carries (``meta["config"]``), with ``opts`` overrides
+    (``[KEY, VALUE, ...]``). ``ckpt``: the checkpoint already loaded. A checkpoint written before
+    checkpoints carried their config needs ``cfg`` (:class:`CheckpointError` otherwise)."""
+    if cfg is None:
+        ckpt = load_checkpoint(checkpoint) if ckpt is None else ckpt
+        cfg = ckpt.get("meta", {}).get("config")
+        if cfg is None:
+            raise CheckpointError(f"checkpoint {checkpoint} carries no config (it was written before checkpoints "
+                                  "stored theirs): pass the YAML it was trained with, e.g. "
+                                  f"pyanomaly.load({str(checkpoint)!r}, cfg='configs/<recipe>.yaml') or "
+                                  "pyanomaly score --cfg configs/<recipe>.yaml ..., or export it once with one: "
+                                  "pyanomaly export SRC DST --cfg configs/<recipe>.yaml")
+    return _cfg_with(cfg, list(opts))
 
 
 def load(checkpoint: str | Path, cfg: str | Path | CfgNode | Mapping | None = None, *, device: str | None = None,
@@ -196,18 +232,11 @@ def load(checkpoint: str | Path, cfg: str | Path | CfgNode | Mapping | None = No
     ``SYSTEM.DEVICE`` of a given ``cfg``, else ``"auto"``).
     """
     ckpt = load_checkpoint(checkpoint)
-    carried = ckpt.get("meta", {}).get("config")
+    config = checkpoint_cfg(checkpoint, cfg, _opts(overrides, kw), ckpt)
     if cfg is None:
-        if carried is None:
-            raise CheckpointError(f"checkpoint {checkpoint} carries no config (it was written before checkpoints "
-                                  "stored theirs): pass the YAML it was trained with, e.g. "
-                                  f"pyanomaly.load({str(checkpoint)!r}, cfg='configs/<recipe>.yaml'), or export it "
-                                  "once with one: pyanomaly export SRC DST --cfg configs/<recipe>.yaml")
-        config = make_cfg(carried, overrides, **kw)
         device = device or "auto"  # the machine that trained it may have had a GPU this one lacks
         search = [Path.cwd()]
     else:
-        config = make_cfg(cfg, overrides, **kw)
         device = device or config.SYSTEM.DEVICE
         search = [Path.cwd()] + ([Path(cfg).resolve().parent] if isinstance(cfg, (str, Path)) else [])
     import_plugins(config.SYSTEM.IMPORTS, search)  # a method or network of the user's registers here

@@ -4,10 +4,13 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import sys
 from typing import Callable, Sequence
 
 from pyanomaly.errors import KNOWN_ERRORS
+
+_CONFIG_KEY = re.compile(r"^[A-Z][A-Z0-9_]*(\.[A-Z0-9_]+)+$")  # an override's key, e.g. STREAM.FPS
 
 
 class ConfigArgumentParser(argparse.ArgumentParser):
@@ -16,7 +19,9 @@ class ConfigArgumentParser(argparse.ArgumentParser):
     The overrides are collected with ``argparse.REMAINDER`` (so a value such as ``-1e-3`` is
     never mistaken for an option), which on its own would swallow an option written after
     them: ``--cfg x.yaml TRAIN.LR 0.1 --resume``. Options this parser knows are moved in
-    front of the overrides first, wherever the user wrote them.
+    front of the overrides first, wherever the user wrote them. An option with several values
+    (``--video a.avi b.avi``, ``action="extend"``) takes the tokens up to the next option or the
+    first ``SECTION.KEY`` override, passed on as ``--video=a.avi --video=b.avi``.
     """
 
     def parse_known_args(self, args: Sequence[str] | None = None, namespace=None):
@@ -32,7 +37,13 @@ class ConfigArgumentParser(argparse.ArgumentParser):
                 rest.append(token)
                 i += 1
                 continue
-            takes = 0 if "=" in token or action.nargs == 0 else 1  # every option of the tools takes 0 or 1 value
+            if action.nargs in ("+", "*") and "=" not in token:  # as OPTION=VALUE each (its action extends)
+                i += 1
+                while i < len(argv) and not argv[i].startswith("-") and not _CONFIG_KEY.match(argv[i]):
+                    options.append(f"{token}={argv[i]}")
+                    i += 1
+                continue
+            takes = 0 if "=" in token or action.nargs == 0 else 1  # other options take 0 or 1 value
             options += argv[i:i + 1 + takes]
             i += 1 + takes
         return options + rest
@@ -44,10 +55,12 @@ def plain_parser(description: str, prog: str | None = None) -> argparse.Argument
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
 
 
-def config_parser(description: str, prog: str | None = None) -> argparse.ArgumentParser:
-    """A parser with ``--cfg FILE`` and trailing ``KEY VALUE`` overrides (``args.cfg``, ``args.opts``)."""
+def config_parser(description: str, prog: str | None = None, cfg_help: str | None = None) -> argparse.ArgumentParser:
+    """A parser with ``--cfg FILE`` and trailing ``KEY VALUE`` overrides (``args.cfg``, ``args.opts``);
+    ``cfg_help``: ``--cfg`` is optional, with this help (``args.cfg`` None when not given)."""
     p = ConfigArgumentParser(prog=prog, description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--cfg", required=True, metavar="FILE", help="YAML config (overrides the defaults)")
+    p.add_argument("--cfg", required=cfg_help is None, metavar="FILE",
+                   help=cfg_help or "YAML config (overrides the defaults)")
     p.add_argument("opts", nargs=argparse.REMAINDER, metavar="KEY VALUE",
                    help="config overrides, e.g. TRAIN.MAX_STEPS 100 DATASET.ROOT data/x")
     return p

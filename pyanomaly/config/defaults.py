@@ -89,6 +89,11 @@ _C.STREAM.ALARM_THRESHOLD = 3.0  # a frame alarms when its score exceeds this
 _C.STREAM.ALARM_MIN_FRAMES = 5  # an alarm needs at least this many consecutive alarming frames
 _C.STREAM.FPS = 0.0  # frame rate for time_s and alarm times; 0 = the video's own (25 if it has none)
 _C.STREAM.RENDER_FORMAT = "mp4"  # --render: "mp4" (mp4v codec) or "avi" (MJPG)
+_C.STREAM.QUEUE_SIZE = 16  # live sources (camera, rtsp/http URL): frames buffered between reading and scoring; when full the oldest is dropped (counted in alarms.json)
+_C.STREAM.RECONNECT_DELAY = 0.5  # live sources: seconds before the first reconnect after the stream stops; doubles after each failed try
+_C.STREAM.RECONNECT_MAX_DELAY = 8.0  # live sources: the longest wait between reconnect tries
+_C.STREAM.RECONNECT_GIVE_UP = 60.0  # live sources: seconds without a frame after which the source is given up (an error if it never gave one)
+_C.STREAM.TIMEOUT = 10.0  # live URLs: seconds OpenCV's FFmpeg backend waits to open the stream or for a frame before it counts as stopped
 
 # ---------------------------------------------------------------------------------------
 _C.EVAL = CN()

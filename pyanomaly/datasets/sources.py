@@ -1,4 +1,5 @@
-"""Videos read as streams: a file OpenCV decodes, a frame folder, or a folder of videos.
+"""Videos read as streams: a file OpenCV decodes, a frame folder, a folder of videos, or a live
+source (a camera index or an rtsp(s)/http(s) URL: :mod:`pyanomaly.datasets.live`).
 
 Frames are read one chunk at a time and resized exactly as the datasets' decode does
 (:func:`pyanomaly.datasets.video.prepare_frame`: gray or RGB, ``INTER_AREA`` to the frame
@@ -19,9 +20,11 @@ import cv2
 import numpy as np
 import torch
 
+from .live import LiveSettings, LiveSource, is_live
 from .video import VIDEO_EXTENSIONS, DatasetError, _read_image, check_frame_files, prepare_frame, sorted_frames
 
-__all__ = ["StreamSource", "find_sources", "frame_rate", "prepare", "read_chunks", "to_tensor", "DEFAULT_FPS"]
+__all__ = ["LiveSettings", "LiveSource", "StreamSource", "find_sources", "open_sources", "frame_rate", "prepare",
+           "read_chunks", "to_tensor", "DEFAULT_FPS"]
 
 DEFAULT_FPS = 25.0  # frames per second assumed for times when neither the setting nor the input gives one
 
@@ -52,8 +55,12 @@ class StreamSource:
         return n if n > 0 else None
 
 
-def find_sources(path: str | Path) -> list[StreamSource]:
-    """``--video``: a video file, a frame folder (image files), or a folder of video files."""
+def find_sources(path: str | Path, live: LiveSettings | None = None) -> list[StreamSource | LiveSource]:
+    """``--video``: a video file, a frame folder (image files), a folder of video files, or, given
+    as a string, a camera index (``"0"``) or an ``rtsp://``, ``rtsps://``, ``http://``, ``https://``
+    URL (read as it is, never as a path; ``live``: how, default :class:`LiveSettings`)."""
+    if is_live(path):
+        return [LiveSource(str(path), live)]
     path = Path(path)
     if path.is_file():
         return [StreamSource(path.stem, path)]
@@ -69,14 +76,29 @@ def find_sources(path: str | Path) -> list[StreamSource]:
     return [StreamSource(p.stem, p) for p in videos]
 
 
+def open_sources(specs: str | Path | list[str | Path],
+                 live: LiveSettings | None = None) -> list[StreamSource | LiveSource]:
+    """The sources of several ``--video`` values, in order (see :func:`find_sources`)."""
+    specs = [specs] if isinstance(specs, (str, Path)) else list(specs)
+    return [source for spec in specs for source in find_sources(spec, live)]
+
+
 def prepare(img: np.ndarray, size: tuple[int, int], channels: int) -> np.ndarray:
     """A decoded frame -> uint8 ``(H, W, C)`` exactly as the datasets' decode does."""
     return prepare_frame(img, size, channels)
 
 
-def read_chunks(source: StreamSource, chunk: int, size: tuple[int, int], channels: int,
-                keep_original: bool = False) -> Iterator[tuple[np.ndarray, list[np.ndarray] | None]]:
-    """Yield ``(frames (n, H, W, C) uint8 at size, originals BGR or None)`` chunk by chunk."""
+def read_chunks(source: StreamSource | LiveSource, chunk: int, size: tuple[int, int], channels: int,
+                keep_original: bool = False, deadline: float | None = None
+                ) -> Iterator[tuple[np.ndarray, list[np.ndarray] | None]]:
+    """Yield ``(frames (n, H, W, C) uint8 at size, originals BGR or None)`` chunk by chunk.
+
+    A live source yields what has arrived, 1 to ``chunk`` frames at a time, and stops waiting for
+    frames at ``deadline`` (``time.monotonic()``; files ignore it: their reader checks between chunks).
+    """
+    if isinstance(source, LiveSource):
+        yield from source.chunks(chunk, size, channels, keep_original, deadline)
+        return
     first_shape = None
 
     def check(img: np.ndarray, where: str) -> None:
@@ -128,12 +150,13 @@ def to_tensor(frames: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(np.moveaxis(frames, -1, -3), dtype=np.float32)).div_(255.0)
 
 
-def frame_rate(configured: float, source: StreamSource | None) -> tuple[float, str]:
+def frame_rate(configured: float, source: StreamSource | LiveSource | None) -> tuple[float, str]:
     """Frames per second for times (``STREAM.FPS``) and where it came from: ``configured`` when
-    > 0, else the video file's own, else :data:`DEFAULT_FPS` (frame folders and arrays carry none)."""
+    > 0, else the video file's or the live stream's own, else :data:`DEFAULT_FPS` (frame folders
+    and arrays carry none)."""
     if configured > 0:
         return float(configured), "STREAM.FPS"
     own = source.fps() if source is not None else None
     if own is not None:
-        return own, "the video file"
+        return own, "the stream" if isinstance(source, LiveSource) else "the video file"
     return DEFAULT_FPS, f"assumed ({DEFAULT_FPS:g}; the input gives none: set STREAM.FPS)"

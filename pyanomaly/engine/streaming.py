@@ -11,10 +11,16 @@ Alarms follow ``STREAM.ALARM_THRESHOLD`` and ``STREAM.ALARM_MIN_FRAMES``
 Output folder::
 
     frame_scores.csv   video, frame, time_s, error, score (one row per frame; empty = none)
-    alarms.json        per video: fps, frames, alarm segments; the threshold and the protocol
+    alarms.json        per video: fps, frames, alarm segments, latency (p50/p95/max ms from capture
+                       to score), frames dropped and reconnects (live sources), why it ended;
+                       the threshold and the protocol
     plots/<video>.png  score curve with the threshold and the alarms shaded
     annotated/<video>.mp4   with --render: frames with a score bar, red border during alarms
     config.yaml, log.txt
+
+A live source (camera index, rtsp/http URL; :mod:`pyanomaly.datasets.live`) is scored as it
+arrives; ``max_frames`` and ``duration`` end a video (live or not) cleanly, outputs written as
+for a whole file.
 """
 from __future__ import annotations
 
@@ -30,7 +36,8 @@ from tqdm import tqdm
 from yacs.config import CfgNode
 
 from pyanomaly.config import cfg_to_dict, save_cfg
-from pyanomaly.datasets.sources import StreamSource, find_sources, frame_rate, read_chunks, to_tensor
+from pyanomaly.datasets.sources import (LiveSettings, LiveSource, StreamSource, frame_rate, open_sources, read_chunks,
+                                        to_tensor)
 from pyanomaly.evaluation.export import csv_text, file_stems
 from pyanomaly.evaluation.overlay import VideoRenderer
 from pyanomaly.evaluation.plots import plot_video
@@ -41,6 +48,7 @@ from pyanomaly.scoring.video import VideoScorer
 from pyanomaly.utils import atomic_write, atomic_write_text
 
 from .checkpoint import check_compatible, load_checkpoint, load_model_weights
+from .latency import LatencyLog
 from .session import setup
 
 logger = logging.getLogger("pyanomaly")
@@ -62,14 +70,18 @@ def load_for_stream(cfg: CfgNode, checkpoint: str | Path, device: torch.device):
     return model.eval()
 
 
-def score_video(cfg: CfgNode, checkpoint: str | Path, video: str | Path, out_dir: str | Path,
-                render: bool = False, config_path: str | None = None) -> dict:
-    """Score every frame of ``video`` (file, frame folder or folder of videos) as a stream; write ``out_dir``.
+def score_video(cfg: CfgNode, checkpoint: str | Path, video: str | Path | list[str | Path], out_dir: str | Path,
+                render: bool = False, config_path: str | None = None, max_frames: int | None = None,
+                duration: float | None = None) -> dict:
+    """Score every frame of ``video`` as a stream; write ``out_dir``.
 
-    Returns the content of ``alarms.json``.
+    ``video``: one or several of a file, a frame folder, a folder of videos, a camera index
+    (``"0"``) or an rtsp(s)/http(s) URL, scored one after the other. ``max_frames`` /
+    ``duration`` (seconds): end each video after that many frames or that long (a live source
+    otherwise runs until it ends or is given up, or Ctrl-C). Returns the content of ``alarms.json``.
     """
     out = Path(out_dir)
-    sources = find_sources(video)  # a bad --video fails before anything is written
+    sources = open_sources(video, LiveSettings.from_stream_cfg(cfg.STREAM))  # a bad --video fails before any write
     scorer = build_scorer(cfg)
     pipeline = build_stream_pipeline(cfg, scorer.higher_is_anomalous)  # a non-causal STREAM.NORMALIZE fails here
     device, _, _ = setup(cfg, config_path, output_dir=out)
@@ -90,13 +102,18 @@ def score_video(cfg: CfgNode, checkpoint: str | Path, video: str | Path, out_dir
                      **pipeline.describe(), "image_size": list(cfg.DATASET.IMAGE_SIZE),
                      "channels": cfg.DATASET.CHANNELS},
         "stream_settings": cfg_to_dict(cfg.STREAM),
+        "stop": {"max_frames": max_frames, "duration_s": duration},
+        "latency": "per video (and per alarm at raised_frame): milliseconds from a frame's capture (live: read "
+                   "from the stream, queue wait included; file: its chunk read) to its score being available",
         "videos": [],
         "complete": False,
     }
     interrupted = False
     try:
         for source, stem in zip(sources, file_stems([s.name for s in sources])):
-            summary["videos"].append(_score_one(cfg, loop, source, stem, out, render, rows))
+            summary["videos"].append(_score_one(cfg, loop, source, stem, out, render, rows, max_frames, duration))
+            if summary["videos"][-1]["ended"] == "interrupted":  # Ctrl-C: this video's summary is kept
+                raise KeyboardInterrupt
         summary["complete"] = True
     except KeyboardInterrupt:
         interrupted = True
@@ -115,8 +132,8 @@ def score_video(cfg: CfgNode, checkpoint: str | Path, video: str | Path, out_dir
     return summary
 
 
-def _score_one(cfg: CfgNode, loop: VideoScorer, source: StreamSource, stem: str, out: Path, render: bool,
-               rows: list[dict]) -> dict:
+def _score_one(cfg: CfgNode, loop: VideoScorer, source: StreamSource | LiveSource, stem: str, out: Path,
+               render: bool, rows: list[dict], max_frames: int | None = None, duration: float | None = None) -> dict:
     st = cfg.STREAM
     fps, fps_source = frame_rate(st.FPS, source)
     if fps_source.startswith("assumed"):
@@ -127,10 +144,23 @@ def _score_one(cfg: CfgNode, loop: VideoScorer, source: StreamSource, stem: str,
     bar = tqdm(total=source.announced_frames(), desc=source.name, unit="frame", disable=not cfg.LOG.PROGRESS,
                dynamic_ncols=True)
     start = time.perf_counter()
+    deadline = None if duration is None else time.monotonic() + duration
+    latency, ended, done = LatencyLog(), "end of video", 0
+    chunks = read_chunks(source, cfg.TEST.CHUNK, tuple(cfg.DATASET.IMAGE_SIZE), cfg.DATASET.CHANNELS,
+                         keep_original=render, deadline=deadline)
     try:
-        for frames, originals in read_chunks(source, cfg.TEST.CHUNK, tuple(cfg.DATASET.IMAGE_SIZE),
-                                             cfg.DATASET.CHANNELS, keep_original=render):
+        for frames, originals in chunks:
+            arrived = time.monotonic()
+            if max_frames is not None and done + len(frames) > max_frames:
+                frames = frames[:max_frames - done]
+                originals = originals[:len(frames)] if originals is not None else None
             chunk = run.push(to_tensor(frames))
+            captured = getattr(source, "capture_times", None)  # live: per frame; a file: when the chunk came
+            ms = latency.add(captured[:len(frames)] if captured is not None else np.full(len(frames), arrived),
+                             time.monotonic())
+            logger.debug("video '%s': frames %d-%d, latency %.1f-%.1f ms", source.name, done, done + len(frames) - 1,
+                         ms.min(), ms.max())
+            done += len(frames)
             error, score = chunk.errors, chunk.scores
             active = tracker.push(score)
             for i in range(len(frames)):
@@ -146,7 +176,19 @@ def _score_one(cfg: CfgNode, loop: VideoScorer, source: StreamSource, stem: str,
                     t = chunk.start + i
                     renderer.write(img, t, t / fps, float(score[i]), bool(active[i]))
             bar.update(len(frames))
+            if max_frames is not None and done >= max_frames:
+                ended = "max_frames"
+                break
+            if deadline is not None and time.monotonic() >= deadline:
+                ended = "duration"
+                break
+        else:
+            if isinstance(source, LiveSource):  # the stream's end, given up, or --duration while waiting
+                ended = source.ended if source.ended in ("end of stream", "stream lost") else "duration"
+    except KeyboardInterrupt:
+        ended = "interrupted"
     finally:
+        chunks.close()  # a live source stops reading here
         bar.close()
         if renderer is not None:
             renderer.close()
@@ -160,8 +202,17 @@ def _score_one(cfg: CfgNode, loop: VideoScorer, source: StreamSource, stem: str,
                                              threshold_label="alarm threshold", alarms=spans))
     logger.info("video '%s': %d frames in %.1f s (%.1f frames/s), %d alarm(s)", source.name, n, seconds,
                 n / max(seconds, 1e-9), len(segments))
-    return {"video": source.name, "source": str(source.path), "frames": n,
+    for a in segments:
+        a["raised_latency_ms"] = round(latency.ms[a["raised_frame"]], 1)
+    lat = latency.summary()
+    live = {"frames_read": source.read, "frames_dropped": source.dropped, "reconnects": source.reconnects} \
+        if isinstance(source, LiveSource) else {}
+    logger.info("video '%s': ended (%s); latency capture->score %s%s", source.name, ended,
+                "p50 {p50_ms} ms, p95 {p95_ms} ms, max {max_ms} ms".format(**lat) if lat else "-",
+                "".join(f", {k.replace('_', ' ')} {v}" for k, v in live.items()))
+    return {"video": source.name, "source": str(source.path), "live": isinstance(source, LiveSource), "frames": n,
             "frames_scored": int(np.isfinite(result.scores).sum()), "fps": fps, "fps_source": fps_source,
             "frames_per_second_processed": round(n / max(seconds, 1e-9), 2),
             "annotated": str(Path("annotated") / f"{stem}.{st.RENDER_FORMAT}") if render else None,
-            "plot": str(Path("plots") / f"{stem}.png"), "alarms": segments}
+            "plot": str(Path("plots") / f"{stem}.png"), "ended": ended, "latency": lat, **live,
+            "alarms": segments}
