@@ -150,7 +150,8 @@ class Detector:
         """``source`` as uint8 ``(n, H, W, C)`` chunks at the model's size and channels."""
         image_size, channels = tuple(self.cfg.DATASET.IMAGE_SIZE), self.cfg.DATASET.CHANNELS
         if isinstance(source, (str, Path)):
-            for frames, _ in read_chunks(_source(source), size, image_size, channels):
+            for frames, _ in read_chunks(_source(source), size, image_size, channels,
+                                         accept_truncated=self.cfg.DATASET.ACCEPT_TRUNCATED):
                 yield frames
             return
         if isinstance(source, np.ndarray):

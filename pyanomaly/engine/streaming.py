@@ -129,7 +129,8 @@ def _score_one(cfg: CfgNode, loop: VideoScorer, source: StreamSource, stem: str,
     start = time.perf_counter()
     try:
         for frames, originals in read_chunks(source, cfg.TEST.CHUNK, tuple(cfg.DATASET.IMAGE_SIZE),
-                                             cfg.DATASET.CHANNELS, keep_original=render):
+                                             cfg.DATASET.CHANNELS, keep_original=render,
+                                             accept_truncated=cfg.DATASET.ACCEPT_TRUNCATED):
             chunk = run.push(to_tensor(frames))
             error, score = chunk.errors, chunk.scores
             active = tracker.push(score)
