@@ -300,6 +300,8 @@ def _read_image(path: Path, flag: int, video: str, accept_truncated: bool = Fals
     if problem is not None:
         report_truncated(video, problem, accept_truncated)
     img = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
+    if img is None and problem is not None:  # imdecode refuses a cut JPEG that imread decodes, the rest grey
+        img = cv2.imread(str(path), flag)
     if img is None:
         raise DatasetError(f"video '{video}': unreadable frame file {path} (corrupt or not an image)")
     return img
