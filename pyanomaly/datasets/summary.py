@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence, TextIO
 
+from . import video
 from .base import DatasetError, VideoDataset
 
 
@@ -109,7 +110,7 @@ def format_summary(summaries: list[SplitSummary], per_video: bool = False) -> st
             lines += ["", f"{s.split} per video:"]
             claimed = s.claimed or [None] * len(s.per_video)
             vrows = [(name, f"{n:,}", "-" if c is None else f"{c:,}", _anomalous(a, n),
-                      "truncated" if name in s.truncated else "")
+                      "truncated" if name in s.truncated else "ok")
                      for (name, _, n, a), c in zip(s.per_video, claimed)]
             lines += ["  " + x for x in _table(("video", "frames", "claimed", "anomalous", "media"), vrows,
                                                right={1, 2})]
@@ -141,10 +142,16 @@ def prepare(cfg, per_video: bool = False) -> tuple[str, int]:
     from .build import build_dataset
 
     summaries, dataset_cls = [], None
-    for split in ("training", "testing"):
-        ds = build_dataset(cfg, split, accept_truncated=True)
-        dataset_cls = type(ds)
-        summaries.append(summarize(ds))
+    media_log = logging.getLogger(video.__name__)
+    level = media_log.level
+    media_log.setLevel(logging.ERROR)  # the report lists each truncated file itself, once
+    try:
+        for split in ("training", "testing"):
+            ds = build_dataset(cfg, split, accept_truncated=True)
+            dataset_cls = type(ds)
+            summaries.append(summarize(ds))
+    finally:
+        media_log.setLevel(level)
     head = f"dataset '{cfg.DATASET.NAME}' at {cfg.DATASET.ROOT} ({dataset_cls.__name__})"
     truncated = truncated_lines(summaries)
     report = "\n".join([head, "", format_summary(summaries, per_video), *reference_notes(dataset_cls, summaries),

@@ -203,7 +203,8 @@ def frame_file_problem(path: Path, data: bytes | None = None) -> str | None:
 
     ``data``: the file's bytes when already read; otherwise only its last bytes are read,
     and the whole file only when those do not already show a complete image. A JPEG is
-    complete when an end-of-image marker (FFD9) follows its last start-of-scan (FFDA): inside
+    complete when an end-of-image marker (FFD9) follows its last start-of-scan (FFDA; none: cut
+    in its header): inside
     compressed data FF is always escaped, so a cut scan never holds one (trailing bytes after
     the marker, as some cameras write, are fine). A PNG is complete when it holds its IEND chunk.
     """
@@ -227,7 +228,8 @@ def frame_file_problem(path: Path, data: bytes | None = None) -> str | None:
         if tail.rstrip(b"\0").endswith(b"\xff\xd9"):
             return None  # the common case, from the last bytes
         data = path.read_bytes() if data is None else data
-        if data[:2] == b"\xff\xd8" and data.rfind(b"\xff\xd9") < data.rfind(b"\xff\xda"):
+        last_scan = data.rfind(b"\xff\xda")
+        if data[:2] == b"\xff\xd8" and (last_scan < 0 or data.rfind(b"\xff\xd9") < last_scan):
             return f"frame file {path} is truncated (a JPEG without its end-of-image marker)"
     elif ext == ".png" and b"IEND" not in tail:
         data = path.read_bytes() if data is None else data
