@@ -201,39 +201,37 @@ def frame_count_problem(path: Path, decoded: int, claimed: int | None) -> str | 
 def frame_file_problem(path: Path, data: bytes | None = None) -> str | None:
     """What is wrong with a frame file's structure (empty, cut short), or None.
 
-    ``data``: the file's bytes when already read; otherwise only its last bytes are read,
-    and the whole file only when those do not already show a complete image. A JPEG is
-    complete when an end-of-image marker (FFD9) follows its last start-of-scan (FFDA; none: cut
-    in its header): inside
-    compressed data FF is always escaped, so a cut scan never holds one (trailing bytes after
-    the marker, as some cameras write, are fine). A PNG is complete when it holds its IEND chunk.
+    ``data``: the file's bytes when already read; otherwise only its first and last bytes are
+    read, and the whole file only when those do not already show a complete image. The format
+    is told by the file's first bytes, not its name. A JPEG is complete when an end-of-image
+    marker (FFD9) follows its last start-of-scan (FFDA; none at all: cut in its header): inside
+    compressed data FF is always escaped, so a cut scan never holds one (bytes after the
+    marker, as some cameras append, are fine). A PNG is complete when it holds its IEND chunk.
     """
     path = Path(path)
-    ext = path.suffix.lower()
     if data is None:
         try:
-            size = path.stat().st_size
-        except OSError:
-            return None  # a missing file is reported by the reader
-        tail = b""
-        if size and ext in (".jpg", ".jpeg", ".png"):
             with open(path, "rb") as f:
+                head = f.read(8)
+                size = f.seek(0, 2)
                 f.seek(max(0, size - 64))
                 tail = f.read()
+        except OSError:
+            return None  # a missing or unreadable file is reported by the reader
     else:
-        size, tail = len(data), data[-64:]
+        size, head, tail = len(data), data[:8], data[-64:]
     if size == 0:
         return f"frame file {path} is empty (0 bytes)"
-    if ext in (".jpg", ".jpeg"):
+    if head[:2] == b"\xff\xd8":  # JPEG
         if tail.rstrip(b"\0").endswith(b"\xff\xd9"):
             return None  # the common case, from the last bytes
         data = path.read_bytes() if data is None else data
         last_scan = data.rfind(b"\xff\xda")
-        if data[:2] == b"\xff\xd8" and (last_scan < 0 or data.rfind(b"\xff\xd9") < last_scan):
+        if last_scan < 0 or data.rfind(b"\xff\xd9") < last_scan:
             return f"frame file {path} is truncated (a JPEG without its end-of-image marker)"
-    elif ext == ".png" and b"IEND" not in tail:
+    elif head == b"\x89PNG\r\n\x1a\n" and b"IEND" not in tail:
         data = path.read_bytes() if data is None else data
-        if data[:8] == b"\x89PNG\r\n\x1a\n" and data.rfind(b"IEND") < 0:
+        if data.rfind(b"IEND") < 0:
             return f"frame file {path} is truncated (a PNG without its IEND chunk)"
     return None
 

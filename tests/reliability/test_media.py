@@ -197,6 +197,18 @@ def test_png_cut_in_half_is_refused(tmp_path):
     assert str(exc.value) == f"video 'v': frame file {files[0]} is truncated (a PNG without its IEND chunk); {HINT}"
 
 
+def test_cut_jpeg_named_png_is_found_by_its_content(tmp_path):
+    files = write_frames(tmp_path / "v", ext=".png")
+    assert cv2.imwrite(str(tmp_path / "x.jpg"), image(1))
+    files[1].write_bytes((tmp_path / "x.jpg").read_bytes())  # a JPEG renamed .png, then cut
+    assert decode(VideoRecord("v", files), (8, 8), 1).shape == (4, 8, 8, 1)
+    cut(files[1])
+    with pytest.raises(DatasetError) as exc:
+        decode(VideoRecord("v", files), (8, 8), 1)
+    assert str(exc.value) == (f"video 'v': frame file {files[1]} is truncated (a JPEG without its end-of-image "
+                              f"marker); {HINT}")
+
+
 def test_zero_byte_frame_file_is_refused_even_when_truncation_is_accepted(tmp_path):
     files = write_frames(tmp_path / "v")
     files[3].write_bytes(b"")
