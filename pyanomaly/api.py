@@ -168,7 +168,8 @@ class Detector:
         if isinstance(source, (str, Path)):
             source = _source(source, LiveSettings.from_stream_cfg(self.cfg.STREAM))
         if isinstance(source, (StreamSource, LiveSource)):
-            for frames, _ in read_chunks(source, size, image_size, channels):
+            for frames, _ in read_chunks(source, size, image_size, channels,
+                                         accept_truncated=self.cfg.DATASET.ACCEPT_TRUNCATED):
                 yield frames
             return
         if isinstance(source, np.ndarray):

@@ -5,6 +5,7 @@ import contextlib
 import os
 import random
 import shutil
+import socket
 import tempfile
 from pathlib import Path
 from typing import Callable
@@ -67,13 +68,20 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 def atomic_folder(out: str | Path, marker: str):
     """Yield a temporary folder beside ``out``; when the block succeeds it becomes ``out`` in one rename.
 
-    A folder appears complete or not at all (a kill leaves only a hidden ``.name.*`` folder).
-    ``out`` must not exist or be empty. ``marker``: a file, relative to the folder, that only a
-    complete one holds: when another process renamed its own folder first, ours is dropped.
+    A folder appears complete or not at all. ``out`` must not exist or be empty. ``marker``: a
+    file, relative to the folder, that only a complete one holds: when another process renamed
+    its own folder first, ours is dropped. The temporary folder is ``.<name>.<host>.<pid>.partial``:
+    one left by a killed process (``kill -9``) is removed by the next call for ``out`` on that
+    host once its process is gone. Folders get the modes ``mkdir`` gives (0o777 less the umask).
     """
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    for stale in _stale_partials(out):
+        shutil.rmtree(stale, ignore_errors=True)
+    tmp = out.parent / f".{out.name}.{_HOST}.{os.getpid()}.partial"
+    if tmp.exists():  # left by an earlier process that had this pid: not in use
+        shutil.rmtree(tmp)
+    tmp.mkdir()
     try:
         yield tmp
         if out.exists():
@@ -89,6 +97,33 @@ def atomic_folder(out: str | Path, marker: str):
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+_HOST = "".join(c if c.isalnum() or c in "-_" else "_" for c in socket.gethostname()) or "host"
+
+
+def _stale_partials(out: Path) -> list[Path]:
+    """Temporary folders of :func:`atomic_folder` for ``out`` whose process (on this host) has ended."""
+    prefix = f".{out.name}.{_HOST}."
+    stale = []
+    for entry in out.parent.iterdir():
+        name = entry.name
+        if not (name.startswith(prefix) and name.endswith(".partial") and entry.is_dir()):
+            continue
+        pid = name[len(prefix):-len(".partial")]
+        if pid.isdigit() and int(pid) != os.getpid() and not _process_alive(int(pid)):
+            stale.append(entry)
+    return stale
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def seed_everything(seed: int) -> None:

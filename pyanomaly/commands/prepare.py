@@ -2,7 +2,10 @@
 
 Builds both splits of the configured dataset, which decodes every video once into the frame
 cache (``DATASET.CACHE_DIR``) and checks every ground-truth file against its video. Any
-problem is one line ``error: ...`` and exit status 1.
+problem is one line ``error: ...`` and exit status 1. Truncated media (a video decoding to
+fewer frames than its container claims, a cut or empty frame file) are listed one line each
+and give exit status 1 unless DATASET.ACCEPT_TRUNCATED is True; --per-video shows the frames
+decoded and claimed per video.
 
 Usage:
     pyanomaly prepare --cfg configs/datasets/ped2.yaml
@@ -16,9 +19,13 @@ from typing import Sequence
 
 
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog=prog, description=__doc__.split("\n\n")[0],
+        epilog="Truncated media (a video decoding to fewer frames than its container claims, a cut or empty "
+               "frame file) are listed and give exit status 1 unless DATASET.ACCEPT_TRUNCATED True is given.")
     parser.add_argument("--cfg", required=True, help="config file (YAML), e.g. configs/datasets/ped2.yaml")
-    parser.add_argument("--per-video", action="store_true", help="also list frames and anomalous frames per video")
+    parser.add_argument("--per-video", action="store_true", help="also list per video the frames decoded, the frames its container claims (or its "
+                        "number of frame files), anomalous frames and whether it is truncated")
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     parser.add_argument("opts", nargs="*", metavar="KEY VALUE", help="config overrides, e.g. DATASET.ROOT /data/ped2")
     return parser

@@ -30,6 +30,7 @@ _C.DATASET.FRAME_STEP = 1  # temporal subsampling inside a clip (1 = consecutive
 _C.DATASET.IMAGE_SIZE = [64, 64]  # [H, W] frames are resized to
 _C.DATASET.CHANNELS = 1  # 1 = grayscale, 3 = RGB; values are float in [0, 1]
 _C.DATASET.CACHE_DIR = ""  # decoded-frame cache (uint8 .npy per video); "" = ~/.cache/pyanomaly
+_C.DATASET.ACCEPT_TRUNCATED = False  # use truncated videos/frame files as decoded (a warning each) instead of failing
 _C.DATASET.NUM_WORKERS = 0  # DataLoader worker processes
 _C.DATASET.TRAIN_TRANSFORMS = []  # training-only clip transforms, [{type: RandomCrop, size: [128, 128]}, ...]
 _C.DATASET.ARGS = CN(new_allowed=True)  # extra keyword arguments of the dataset class

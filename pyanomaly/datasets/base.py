@@ -39,7 +39,8 @@ from torch.utils.data import Dataset
 from pyanomaly.utils import atomic_write
 
 from .video import (IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, DatasetError, VideoInfo, VideoRecord,  # noqa: F401
-                    check_frame_files, count_video_frames, decode, probe, sorted_frames)
+                    check_frame_files, count_video_frames, decode, media_check, probe, report_truncated,
+                    sorted_frames, truncated_accepted)
 
 logger = logging.getLogger(__name__)
 
@@ -62,10 +63,18 @@ class VideoDataset(Dataset):
             ``~/.cache/pyanomaly``; ``None``: keep decoded videos in memory only).
         label_file: where the ground truth is read from, overriding the dataset's default
             (see each dataset); a relative path is taken from ``root``.
+        accept_truncated: use truncated videos and frame files as decoded, with a warning each
+            (see :mod:`pyanomaly.datasets.video`); None: the enclosing
+            :func:`~pyanomaly.datasets.video.accepting_truncated` (``DATASET.ACCEPT_TRUNCATED``).
 
     Raises:
-        DatasetError: missing root, no videos, an empty or unreadable video, a gap in the
-            frame numbering, mixed frame sizes, labels whose length differs from the video's.
+        DatasetError: missing root, no videos, an empty or unreadable video, a truncated video
+            or frame file, a gap in the frame numbering, mixed frame sizes, labels whose length
+            differs from the video's.
+
+    Attributes (after building): ``claimed`` frames per video (the container's count or the
+    number of frame files; None when unknown) and ``truncated``: per video the problems found
+    (empty unless truncated media are accepted, since otherwise they raise).
     """
 
     splits: tuple[str, ...] | None = ("training", "testing")  # None: any name (a folder under root)
@@ -73,8 +82,9 @@ class VideoDataset(Dataset):
     def __init__(self, root: str | Path, split: str = "training", clip_length: int = 10,
                  image_size: Sequence[int] = (64, 64), channels: int = 1, clip_stride: int = 1,
                  frame_step: int = 1, cache_dir: str | Path | None = "",
-                 label_file: str | Path | None = None):
+                 label_file: str | Path | None = None, accept_truncated: bool | None = None):
         self.root = Path(root)
+        self.accept_truncated = truncated_accepted() if accept_truncated is None else bool(accept_truncated)
         self.split = split
         self.clip_length = int(clip_length)
         self.image_size = tuple(int(s) for s in image_size)
@@ -98,8 +108,10 @@ class VideoDataset(Dataset):
         self._check_records()
         self._arrays: dict[int, np.ndarray] = {}
         self._cache_paths: dict[int, Path] = {}
+        self._decoded_now: set[int] = set()  # decoded (and so checked) by this build, not read from the cache
         self._decode_all()
         self.lengths = [int(self._arrays[i].shape[0]) for i in range(len(self.videos))]
+        self._check_media()
         self._resolve_labels()
         span = (self.clip_length - 1) * self.frame_step + 1
         self.index = [(v, s) for v, n in enumerate(self.lengths)
@@ -182,7 +194,8 @@ class VideoDataset(Dataset):
         record = self.videos[i]
         path = self._cache_paths.get(i)
         if path is None:
-            return decode(record, self.image_size, self.channels)
+            self._decoded_now.add(i)
+            return decode(record, self.image_size, self.channels, self.accept_truncated)
         expected = (*self.image_size, self.channels)
         if path.is_file():
             try:
@@ -192,7 +205,8 @@ class VideoDataset(Dataset):
                 logger.warning("cache file %s holds %s %s; decoding again", path, arr.dtype, arr.shape)
             except (ValueError, OSError):
                 logger.warning("cache file %s is damaged; decoding again", path)
-        arr = decode(record, self.image_size, self.channels)
+        arr = decode(record, self.image_size, self.channels, self.accept_truncated)
+        self._decoded_now.add(i)
 
         def write(tmp: str) -> None:
             with open(tmp, "wb") as f:
@@ -245,6 +259,24 @@ class VideoDataset(Dataset):
                 check_frame_files(rec.name, rec.source)
             elif not Path(rec.source).is_file():
                 raise DatasetError(f"video '{rec.name}': missing video file {rec.source}")
+
+    def _check_media(self) -> None:
+        """Frames decoded vs claimed, and the frame files' structure, for every video.
+
+        :func:`decode` checks as it decodes; this runs on every build because the frame cache
+        is keyed by the files' sizes and times, not by whether truncated media were accepted
+        when it was written. It reads only headers and the files' last bytes.
+        """
+        self.claimed: list[int | None] = []
+        self.truncated: dict[str, list[str]] = {}
+        for i, (rec, n) in enumerate(zip(self.videos, self.lengths)):
+            claimed, problems = media_check(rec, n)
+            self.claimed.append(claimed)
+            if i not in self._decoded_now:  # decode() has reported these already
+                for problem in problems:
+                    report_truncated(rec.name, problem, self.accept_truncated)
+            if problems:
+                self.truncated[rec.name] = problems
 
     def _resolve_labels(self) -> None:
         for rec, n in zip(self.videos, self.lengths):

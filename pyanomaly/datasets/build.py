@@ -2,6 +2,8 @@
 ``TEST.PSEUDO_ANOMALY``)."""
 from __future__ import annotations
 
+import logging
+
 from yacs.config import CfgNode
 
 from pyanomaly.config import cfg_to_dict
@@ -9,16 +11,27 @@ from pyanomaly.registry import DATASETS, PSEUDO_ANOMALIES, RegistryError, build
 
 from .base import VideoDataset
 from .pseudo import PseudoAnomalies
+from .video import accepting_truncated
+
+logger = logging.getLogger(__name__)
 
 
-def build_dataset(cfg: CfgNode, split: str) -> VideoDataset:
-    """The ``split`` (``"training"`` / ``"testing"``) of ``DATASET.NAME`` at ``DATASET.ROOT``."""
+def build_dataset(cfg: CfgNode, split: str, accept_truncated: bool | None = None) -> VideoDataset:
+    """The ``split`` (``"training"`` / ``"testing"``) of ``DATASET.NAME`` at ``DATASET.ROOT``.
+
+    Truncated media are accepted as ``DATASET.ACCEPT_TRUNCATED`` says (``accept_truncated``
+    overrides it: ``tools/prepare_data.py`` reads every video before it judges).
+    """
     d = cfg.DATASET
     args = dict(type=d.NAME, root=d.ROOT, split=split, clip_length=d.CLIP_LENGTH,
                 image_size=tuple(d.IMAGE_SIZE), channels=d.CHANNELS, clip_stride=d.CLIP_STRIDE,
                 frame_step=d.FRAME_STEP, cache_dir=d.CACHE_DIR)
     args.update(d.ARGS)
-    return build(DATASETS, args)
+    if d.ACCEPT_TRUNCATED:
+        logger.warning("DATASET.ACCEPT_TRUNCATED is on: truncated videos and frame files of the '%s' split are "
+                       "used as decoded (each is logged)", split)
+    with accepting_truncated(d.ACCEPT_TRUNCATED if accept_truncated is None else accept_truncated):
+        return build(DATASETS, args)
 
 
 def build_test_dataset(cfg: CfgNode) -> VideoDataset | PseudoAnomalies:

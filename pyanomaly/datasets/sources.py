@@ -21,7 +21,8 @@ import numpy as np
 import torch
 
 from .live import LiveSettings, LiveSource, is_live
-from .video import VIDEO_EXTENSIONS, DatasetError, _read_image, check_frame_files, prepare_frame, sorted_frames
+from .video import (VIDEO_EXTENSIONS, DatasetError, _read_image, check_frame_count, check_frame_files, claimed_frames,
+                    prepare_frame, sorted_frames)
 
 __all__ = ["LiveSettings", "LiveSource", "StreamSource", "find_sources", "open_sources", "frame_rate", "prepare",
            "read_chunks", "to_tensor", "DEFAULT_FPS"]
@@ -89,12 +90,14 @@ def prepare(img: np.ndarray, size: tuple[int, int], channels: int) -> np.ndarray
 
 
 def read_chunks(source: StreamSource | LiveSource, chunk: int, size: tuple[int, int], channels: int,
-                keep_original: bool = False, deadline: float | None = None
+                keep_original: bool = False, deadline: float | None = None, accept_truncated: bool = False
                 ) -> Iterator[tuple[np.ndarray, list[np.ndarray] | None]]:
     """Yield ``(frames (n, H, W, C) uint8 at size, originals BGR or None)`` chunk by chunk.
 
     A live source yields what has arrived, 1 to ``chunk`` frames at a time, and stops waiting for
     frames at ``deadline`` (``time.monotonic()``; files ignore it: their reader checks between chunks).
+    Truncated media (``DATASET.ACCEPT_TRUNCATED``) are checked as the datasets' decode does: a
+    frame file when it is read, a video file's frame count once it is read to the end.
     """
     if isinstance(source, LiveSource):
         yield from source.chunks(chunk, size, channels, keep_original, deadline)
@@ -113,15 +116,17 @@ def read_chunks(source: StreamSource | LiveSource, chunk: int, size: tuple[int, 
         flag = cv2.IMREAD_GRAYSCALE if channels == 1 else cv2.IMREAD_COLOR  # as decode() reads frame files
         for s in range(0, len(source.frames), chunk):
             files = source.frames[s:s + chunk]
-            imgs = [_read_image(f, flag, source.name) for f in files]
+            imgs = [_read_image(f, flag, source.name, accept_truncated) for f in files]
             for f, img in zip(files, imgs):
                 check(img, f"frame file {f}")
-            originals = [_read_image(f, cv2.IMREAD_COLOR, source.name) for f in files] if keep_original else None
+            originals = ([_read_image(f, cv2.IMREAD_COLOR, source.name, accept_truncated) for f in files]
+                         if keep_original else None)
             yield np.stack([prepare(img, size, channels) for img in imgs]), originals
         return
     cap = cv2.VideoCapture(str(source.path))
     if not cap.isOpened():
         raise DatasetError(f"video '{source.name}': OpenCV cannot open {source.path}")
+    claimed = claimed_frames(cap)
     try:
         done = False
         index = 0
@@ -143,6 +148,7 @@ def read_chunks(source: StreamSource | LiveSource, chunk: int, size: tuple[int, 
         cap.release()
     if index == 0:
         raise DatasetError(f"video '{source.name}': {source.path} decodes to no frames")
+    check_frame_count(source.name, source.path, index, claimed, accept_truncated)
 
 
 def to_tensor(frames: np.ndarray) -> torch.Tensor:

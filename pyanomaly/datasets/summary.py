@@ -3,7 +3,11 @@
 Both splits are built with :func:`~pyanomaly.datasets.build_dataset`, which decodes every
 video into the frame cache (so a first training run starts at once) and checks every label
 file against its video. The summary per split: videos, frames, anomalous frames, original
-resolution(s), frame rate(s) where the container says it, and the decoded size.
+resolution(s), frame rate(s) where the container says it, and the decoded size; per video
+(``--per-video``) also the frames its container claims (the number of files for a frame
+folder). Truncated media (a video decoding to fewer frames than its container claims, a cut
+or empty frame file; see :mod:`pyanomaly.datasets.video`) are read to the end and listed, one
+line each, and make the exit status 1 unless ``DATASET.ACCEPT_TRUNCATED`` is on.
 
 Example:
     >>> from pyanomaly.datasets.summary import main
@@ -24,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence, TextIO
 
+from . import video
 from .base import DatasetError, VideoDataset
 
 
@@ -39,6 +44,8 @@ class SplitSummary:
     fps: Counter  # "25" or "-" (unknown) -> number of videos
     decoded: str  # "HxWxC" of the cached frames
     per_video: list[tuple[str, str, int, int | None]] = field(default_factory=list)  # name, group, frames, anomalous
+    claimed: list[int | None] = field(default_factory=list)  # per video: frames the container claims (None: unknown)
+    truncated: dict[str, list[str]] = field(default_factory=dict)  # video -> problems (truncated media)
 
 
 def summarize(ds: VideoDataset) -> SplitSummary:
@@ -57,7 +64,9 @@ def summarize(ds: VideoDataset) -> SplitSummary:
         split=ds.split, videos=len(ds.videos), frames=int(sum(ds.lengths)),
         anomalous=int(sum(lab.sum() for lab in known)) if known else None,
         resolutions=resolutions, fps=fps,
-        decoded="x".join(str(s) for s in (*ds.image_size, ds.channels)), per_video=per_video)
+        decoded="x".join(str(s) for s in (*ds.image_size, ds.channels)), per_video=per_video,
+        claimed=list(getattr(ds, "claimed", None) or [None] * len(ds.videos)),  # generated data claims nothing
+        truncated=dict(getattr(ds, "truncated", None) or {}))
 
 
 def _counted(counter: Counter) -> str:
@@ -99,9 +108,19 @@ def format_summary(summaries: list[SplitSummary], per_video: bool = False) -> st
             lines += ["  " + x for x in _table(("group", "videos", "frames", "anomalous"), grows, right={1, 2})]
         if per_video:
             lines += ["", f"{s.split} per video:"]
-            vrows = [(name, f"{n:,}", _anomalous(a, n)) for name, _, n, a in s.per_video]
-            lines += ["  " + x for x in _table(("video", "frames", "anomalous"), vrows, right={1})]
+            claimed = s.claimed or [None] * len(s.per_video)
+            vrows = [(name, f"{n:,}", "-" if c is None else f"{c:,}", _anomalous(a, n),
+                      "truncated" if name in s.truncated else "ok")
+                     for (name, _, n, a), c in zip(s.per_video, claimed)]
+            lines += ["  " + x for x in _table(("video", "frames", "claimed", "anomalous", "media"), vrows,
+                                               right={1, 2})]
     return "\n".join(lines)
+
+
+def truncated_lines(summaries: list[SplitSummary]) -> list[str]:
+    """One line per truncated file: ``truncated: <split> video '<name>': <what>``."""
+    return [f"truncated: {s.split} video '{name}': {problem}"
+            for s in summaries for name, problems in s.truncated.items() for problem in problems]
 
 
 def reference_notes(dataset_cls: type, summaries: list[SplitSummary]) -> list[str]:
@@ -117,17 +136,27 @@ def reference_notes(dataset_cls: type, summaries: list[SplitSummary]) -> list[st
     return notes
 
 
-def prepare(cfg, per_video: bool = False) -> str:
-    """Build both splits of ``cfg``'s dataset (decoding into the cache) and return the report."""
+def prepare(cfg, per_video: bool = False) -> tuple[str, int]:
+    """Build both splits of ``cfg``'s dataset (decoding into the cache); return the report and
+    the number of truncated videos (each read as far as it decodes, so all are listed)."""
     from .build import build_dataset
 
     summaries, dataset_cls = [], None
-    for split in ("training", "testing"):
-        ds = build_dataset(cfg, split)
-        dataset_cls = type(ds)
-        summaries.append(summarize(ds))
+    media_log = logging.getLogger(video.__name__)
+    level = media_log.level
+    media_log.setLevel(logging.ERROR)  # the report lists each truncated file itself, once
+    try:
+        for split in ("training", "testing"):
+            ds = build_dataset(cfg, split, accept_truncated=True)
+            dataset_cls = type(ds)
+            summaries.append(summarize(ds))
+    finally:
+        media_log.setLevel(level)
     head = f"dataset '{cfg.DATASET.NAME}' at {cfg.DATASET.ROOT} ({dataset_cls.__name__})"
-    return "\n".join([head, "", format_summary(summaries, per_video), *reference_notes(dataset_cls, summaries)])
+    truncated = truncated_lines(summaries)
+    report = "\n".join([head, "", format_summary(summaries, per_video), *reference_notes(dataset_cls, summaries),
+                        *([""] + truncated if truncated else [])])
+    return report, sum(len(s.truncated) for s in summaries)
 
 
 def main(cfg_file: str | Path, opts: Sequence[str] = (), per_video: bool = False, debug: bool = False,
@@ -135,7 +164,9 @@ def main(cfg_file: str | Path, opts: Sequence[str] = (), per_video: bool = False
     """Load the config, validate and summarise; print the report. Returns the exit status.
 
     Any problem (config, plugin import, dataset) is one line ``error: ...`` on ``err`` and
-    status 1; ``debug=True`` lets the exception propagate with its traceback instead.
+    status 1; ``debug=True`` lets the exception propagate with its traceback instead. Truncated
+    media: the report lists them and a last line ``error: N of M videos are truncated ...``
+    gives status 1, unless ``DATASET.ACCEPT_TRUNCATED`` is on (then a ``note:`` and status 0).
     """
     from pyanomaly.config import ConfigError, load_cfg
     from pyanomaly.registry import RegistryError, import_plugins
@@ -145,7 +176,7 @@ def main(cfg_file: str | Path, opts: Sequence[str] = (), per_video: bool = False
     try:
         cfg = load_cfg(cfg_file, list(opts))
         import_plugins(cfg.SYSTEM.IMPORTS, search_dirs=[Path(cfg_file).parent, Path.cwd()])
-        report = prepare(cfg, per_video)
+        report, truncated = prepare(cfg, per_video)
     except (DatasetError, ConfigError, RegistryError, ImportError, OSError) as exc:
         if debug:
             raise
@@ -157,6 +188,12 @@ def main(cfg_file: str | Path, opts: Sequence[str] = (), per_video: bool = False
         print(f"error: {type(exc).__name__}: {_one_line(exc)} (run with --debug for the traceback)", file=err)
         return 1
     print(report, file=out)
+    if truncated and not cfg.DATASET.ACCEPT_TRUNCATED:
+        print(f"error: {truncated} video(s) are truncated (listed above: frames decoded vs claimed, cut frame "
+              "files); set DATASET.ACCEPT_TRUNCATED True to use them as decoded", file=err)
+        return 1
+    if truncated:
+        print(f"note: {truncated} truncated video(s) are used as decoded (DATASET.ACCEPT_TRUNCATED is on)", file=out)
     return 0
 
 

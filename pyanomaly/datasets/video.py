@@ -8,6 +8,22 @@ Conventions: frame indices are 0-based positions in the video (the ``k``-th fram
 natural order, or the ``k``-th decoded frame of a file); sizes are ``(H, W)``; decoded
 frames are uint8 ``(N, H, W, C)`` with ``C`` = 1 (gray) or 3 (RGB).
 
+Truncated media: decoders give no error for a file cut short. OpenCV decodes a video file up
+to the cut and stops, as if it had ended; libjpeg fills the missing part of a JPEG with grey
+and only prints "Premature end of JPEG file" to the process's stderr (which cannot be read
+back reliably from Python: it is one stream shared by every thread). So truncation is found
+from the files' structure instead, the same way on every path that decodes
+(:func:`decode`, the stream reader, ``tools/prepare_data.py``):
+
+* a video file must decode to the frames its container claims (``CAP_PROP_FRAME_COUNT``; see
+  :func:`frame_count_problem` for the tolerance per container);
+* a JPEG frame file must hold its end-of-image marker after its last scan, a PNG its
+  ``IEND`` chunk, and no frame file may be empty.
+
+A truncated file is a :class:`DatasetError` naming it, unless truncated media are accepted
+(``DATASET.ACCEPT_TRUNCATED``: :func:`accepting_truncated`), in which case it is used as
+decoded and a warning per file says so.
+
 Example:
     >>> rec = VideoRecord("01", sorted_frames(Path("ped2/testing/frames/01")))
     >>> decode(rec, size=(64, 64), channels=1).shape
@@ -15,6 +31,10 @@ Example:
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import logging
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +47,16 @@ from pyanomaly.errors import DatasetError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
 VIDEO_EXTENSIONS = (".avi", ".mp4", ".mov", ".mkv", ".mpg", ".mpeg", ".wmv", ".m4v", ".webm")
+
+logger = logging.getLogger(__name__)
+
+ACCEPT_HINT = "set DATASET.ACCEPT_TRUNCATED True to use it as decoded"
+# How exact a container's frame count is (see frame_count_problem): AVI's index is exact; MP4/MOV
+# sample tables are, up to frames an edit list hides; other containers' counts are duration x fps.
+EXACT_COUNT_EXTENSIONS = (".avi",)
+INDEXED_COUNT_EXTENSIONS = (".mp4", ".mov", ".m4v")
+
+_ACCEPT_TRUNCATED = contextvars.ContextVar("accept_truncated", default=False)
 
 
 @dataclass
@@ -114,6 +144,130 @@ def count_video_frames(path: Path) -> int:
     return n
 
 
+@contextlib.contextmanager
+def accepting_truncated(accept: bool):
+    """Within the block, datasets built without an explicit ``accept_truncated`` take ``accept``.
+
+    ``build_dataset`` sets it from ``DATASET.ACCEPT_TRUNCATED``, so every dataset class (plugins
+    included) follows the setting without having to pass it on.
+    """
+    token = _ACCEPT_TRUNCATED.set(bool(accept))
+    try:
+        yield
+    finally:
+        _ACCEPT_TRUNCATED.reset(token)
+
+
+def truncated_accepted() -> bool:
+    """The setting of the innermost :func:`accepting_truncated` block (False outside any)."""
+    return _ACCEPT_TRUNCATED.get()
+
+
+def claimed_frames(cap: cv2.VideoCapture) -> int | None:
+    """The frame count an opened video's container claims, or None when it gives none."""
+    n = cap.get(cv2.CAP_PROP_FRAME_COUNT)
+    return int(n) if math.isfinite(n) and n >= 1 else None
+
+
+def frame_count_problem(path: Path, decoded: int, claimed: int | None) -> str | None:
+    """What is wrong when a video file decodes to fewer frames than its container claims, or None.
+
+    How exact the claim is depends on the container, so the shortfall tolerated does too:
+
+    * AVI: the index lists every frame and every frame decodes: exact.
+    * MP4, MOV, M4V: the sample table counts every frame, but an edit list may hide the first
+      frame or two from the decoder: 2 frames.
+    * Others (MKV, WebM, MPEG, WMV...): OpenCV estimates the count as duration x fps: 2 frames
+      or 2 %, whichever is more. MPEG program streams estimate the duration from the file size,
+      so a cut there is found only by the frame files' or the decoder's own checks; a count of 0
+      (not given) is not checked.
+
+    More frames than claimed is never a problem (nothing was lost).
+    """
+    if claimed is None or decoded >= claimed:
+        return None
+    ext = Path(path).suffix.lower()
+    if ext in EXACT_COUNT_EXTENSIONS:
+        tolerance = 0
+    elif ext in INDEXED_COUNT_EXTENSIONS:
+        tolerance = 2
+    else:
+        tolerance = max(2, math.ceil(0.02 * claimed))
+    if claimed - decoded <= tolerance:
+        return None
+    return f"{path} decodes to {decoded} frames but its container claims {claimed} (truncated or damaged file)"
+
+
+def frame_file_problem(path: Path, data: bytes | None = None) -> str | None:
+    """What is wrong with a frame file's structure (empty, cut short), or None.
+
+    ``data``: the file's bytes when already read; otherwise only its first and last bytes are
+    read, and the whole file only when those do not already show a complete image. The format
+    is told by the file's first bytes, not its name. A JPEG is complete when an end-of-image
+    marker (FFD9) follows its last start-of-scan (FFDA; none at all: cut in its header): inside
+    compressed data FF is always escaped, so a cut scan never holds one (bytes after the
+    marker, as some cameras append, are fine). A PNG is complete when it holds its IEND chunk.
+    """
+    path = Path(path)
+    if data is None:
+        try:
+            with open(path, "rb") as f:
+                head = f.read(8)
+                size = f.seek(0, 2)
+                f.seek(max(0, size - 64))
+                tail = f.read()
+        except OSError:
+            return None  # a missing or unreadable file is reported by the reader
+    else:
+        size, head, tail = len(data), data[:8], data[-64:]
+    if size == 0:
+        return f"frame file {path} is empty (0 bytes)"
+    if head[:2] == b"\xff\xd8":  # JPEG
+        if tail.rstrip(b"\0").endswith(b"\xff\xd9"):
+            return None  # the common case, from the last bytes
+        data = path.read_bytes() if data is None else data
+        last_scan = data.rfind(b"\xff\xda")
+        if last_scan < 0 or data.rfind(b"\xff\xd9") < last_scan:
+            return f"frame file {path} is truncated (a JPEG without its end-of-image marker)"
+    elif head == b"\x89PNG\r\n\x1a\n" and b"IEND" not in tail:
+        data = path.read_bytes() if data is None else data
+        if data.rfind(b"IEND") < 0:
+            return f"frame file {path} is truncated (a PNG without its IEND chunk)"
+    return None
+
+
+def report_truncated(video: str, problem: str, accept: bool) -> None:
+    """Raise :class:`DatasetError` for a truncated file, or when ``accept``, log it as a warning."""
+    if not accept:
+        raise DatasetError(f"video '{video}': {problem}; {ACCEPT_HINT}")
+    logger.warning("video '%s': %s; used as decoded (truncated media accepted)", video, problem)
+
+
+def check_frame_count(video: str, path: Path, decoded: int, claimed: int | None, accept: bool) -> None:
+    """The check every reader of a video file makes once it has decoded it to the end."""
+    problem = frame_count_problem(path, decoded, claimed)
+    if problem is not None:
+        report_truncated(video, problem, accept)
+
+
+def media_check(record: VideoRecord, decoded: int) -> tuple[int | None, list[str]]:
+    """``(frames claimed, problems)`` of a video that decoded to ``decoded`` frames.
+
+    Frames claimed: the container's count for a video file, the number of files for a frame
+    folder. Problems: what :func:`frame_count_problem` / :func:`frame_file_problem` find. Reads
+    only the container header and the frame files' last bytes, so it is cheap enough to run on
+    every build, including from the frame cache.
+    """
+    if record.is_file:
+        cap = cv2.VideoCapture(str(record.source))
+        claimed = claimed_frames(cap) if cap.isOpened() else None
+        cap.release()
+        problem = frame_count_problem(Path(record.source), decoded, claimed)
+        return claimed, [problem] if problem else []
+    problems = [p for p in map(frame_file_problem, record.source) if p is not None]
+    return len(record.source), problems
+
+
 def probe(record: VideoRecord) -> VideoInfo:
     """Original size and frame rate of a video, read from its first frame or its container."""
     if record.is_file:
@@ -126,15 +280,29 @@ def probe(record: VideoRecord) -> VideoInfo:
         return VideoInfo(h, w, fps if fps > 0 else None)
     if not record.source:
         raise DatasetError(f"video '{record.name}' has no frames")
-    img = _read_image(record.source[0], cv2.IMREAD_UNCHANGED, record.name)
+    img = cv2.imread(str(record.source[0]), cv2.IMREAD_UNCHANGED)  # the size only: no truncation check
+    if img is None:
+        img = _read_image(record.source[0], cv2.IMREAD_UNCHANGED, record.name)  # the error
     return VideoInfo(img.shape[0], img.shape[1], None)
 
 
-def _read_image(path: Path, flag: int, video: str) -> np.ndarray:
-    img = cv2.imread(str(path), flag)
+def _read_image(path: Path, flag: int, video: str, accept_truncated: bool = False) -> np.ndarray:
+    """One frame file decoded with ``cv2.imdecode(flag)``, after the structural check."""
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise DatasetError(f"video '{video}': missing frame file {path}") from None
+    except OSError as exc:
+        raise DatasetError(f"video '{video}': cannot read frame file {path} ({exc.strerror or exc})") from None
+    problem = frame_file_problem(path, data)
+    if problem is not None and not data:
+        raise DatasetError(f"video '{video}': {problem}")  # nothing to use, even when accepted
+    if problem is not None:
+        report_truncated(video, problem, accept_truncated)
+    img = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
+    if img is None and problem is not None:  # imdecode refuses a cut JPEG that imread decodes, the rest grey
+        img = cv2.imread(str(path), flag)
     if img is None:
-        if not Path(path).is_file():
-            raise DatasetError(f"video '{video}': missing frame file {path}")
         raise DatasetError(f"video '{video}': unreadable frame file {path} (corrupt or not an image)")
     return img
 
@@ -151,12 +319,13 @@ def prepare_frame(img: np.ndarray, size: Sequence[int], channels: int) -> np.nda
     return img.reshape(h, w, channels)
 
 
-def decode(record: VideoRecord, size: Sequence[int], channels: int) -> np.ndarray:
+def decode(record: VideoRecord, size: Sequence[int], channels: int, accept_truncated: bool = False) -> np.ndarray:
     """All frames of ``record`` as uint8 ``(N, H, W, C)`` at ``size = (H, W)``.
 
     Frames are converted to gray (``channels=1``) or RGB (``channels=3``), then resized with
     area interpolation. Raises :class:`DatasetError` for a file that cannot be opened or read,
-    frames of different sizes within one video, and a video without frames.
+    frames of different sizes within one video, a video without frames, and truncated media
+    (see the module docstring) unless ``accept_truncated``, which logs them instead.
     """
     h, w = (int(s) for s in size)
     flag = cv2.IMREAD_GRAYSCALE if channels == 1 else cv2.IMREAD_COLOR  # 8-bit, alpha dropped
@@ -179,6 +348,7 @@ def decode(record: VideoRecord, size: Sequence[int], channels: int) -> np.ndarra
             what = "missing" if not Path(record.source).is_file() else "cannot open"
             raise DatasetError(f"video '{record.name}': {what} video file {record.source}")
         try:
+            claimed = claimed_frames(cap)
             while True:
                 ok, img = cap.read()
                 if not ok:
@@ -186,9 +356,11 @@ def decode(record: VideoRecord, size: Sequence[int], channels: int) -> np.ndarra
                 frames.append(convert(img, f"frame {len(frames)} of {record.source}"))
         finally:
             cap.release()
+        if frames:
+            check_frame_count(record.name, Path(record.source), len(frames), claimed, accept_truncated)
     else:
         for f in record.source:
-            frames.append(convert(_read_image(f, flag, record.name), f"frame file {f}"))
+            frames.append(convert(_read_image(f, flag, record.name, accept_truncated), f"frame file {f}"))
     if not frames:
         raise DatasetError(f"video '{record.name}' has no frames ({record.source} decodes to nothing)")
     return np.stack(frames)

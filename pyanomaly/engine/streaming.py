@@ -147,7 +147,7 @@ def _score_one(cfg: CfgNode, loop: VideoScorer, source: StreamSource | LiveSourc
     deadline = None if duration is None else time.monotonic() + duration
     latency, ended, done = LatencyLog(), "end of video", 0
     chunks = read_chunks(source, cfg.TEST.CHUNK, tuple(cfg.DATASET.IMAGE_SIZE), cfg.DATASET.CHANNELS,
-                         keep_original=render, deadline=deadline)
+                         keep_original=render, deadline=deadline, accept_truncated=cfg.DATASET.ACCEPT_TRUNCATED)
     try:
         for frames, originals in chunks:
             arrived = time.monotonic()

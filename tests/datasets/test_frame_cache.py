@@ -21,10 +21,10 @@ def counted_decode(tmp_path, monkeypatch):
     log = tmp_path / "decode-calls.txt"
     real = base.decode
 
-    def decode(record, size, channels):
+    def decode(record, size, channels, *args):
         with open(log, "a") as f:
             f.write(f"{os.getpid()} {record.name}\n")
-        return real(record, size, channels)
+        return real(record, size, channels, *args)
 
     monkeypatch.setattr(base, "decode", decode)
     return lambda: len(log.read_text().splitlines()) if log.exists() else 0

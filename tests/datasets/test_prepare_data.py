@@ -39,6 +39,10 @@ def test_summary_table(tmp_path):
     assert lines[header + 2].split()[:5] == ["testing", "3", "21", "10", "(47.6%)"]
     assert "24x16" in lines[header + 2] and "8x8x1" in lines[header + 2]
     assert "testing per video:" in out
+    per_video = lines[lines.index("testing per video:") + 1:]
+    assert per_video[0].split() == ["video", "frames", "claimed", "anomalous", "media"]
+    assert [row.split()[:3] for row in per_video[1:4]] == [["01", "8", "8"], ["02", "6", "6"], ["03", "7", "7"]]
+    assert all(row.split()[-1] == "ok" for row in per_video[1:4])
     # Ped2 knows the official counts and says where a copy differs
     assert "note: testing: 3 videos, the official release has 12" in out
 

@@ -7,7 +7,8 @@ import pytest
 from fake_layouts import write_avi, write_frames
 
 from pyanomaly.datasets import DatasetError, VideoRecord
-from pyanomaly.datasets.video import check_frame_files, count_video_frames, decode, probe, sorted_frames
+from pyanomaly.datasets.video import (check_frame_files, count_video_frames, decode, media_check, probe,
+                                      sorted_frames)
 
 
 def test_sorted_frames_natural_order_skips_hidden(tmp_path):
@@ -57,3 +58,17 @@ def test_decode_errors(tmp_path):
         decode(VideoRecord("w", tmp_path / "nope.avi"), (8, 8), 1)
     with pytest.raises(DatasetError, match=r"video 'e' has no frames"):
         decode(VideoRecord("e", []), (8, 8), 1)
+
+
+def test_media_check_counts_claimed_frames_and_finds_cut_files(tmp_path):
+    path = write_avi(tmp_path / "v.avi", 6)
+    assert media_check(VideoRecord("v", path), 6) == (6, [])
+    assert media_check(VideoRecord("v", path), 5) == (6, [f"{path} decodes to 5 frames but its container claims 6 "
+                                                          "(truncated or damaged file)"])
+    files = write_frames(tmp_path / "f", 3)
+    assert media_check(VideoRecord("f", files), 3) == (3, [])
+    files[1].write_bytes(files[1].read_bytes()[:40])
+    assert media_check(VideoRecord("f", files), 3) == (
+        3, [f"frame file {files[1]} is truncated (a JPEG without its end-of-image marker)"])
+    with pytest.raises(DatasetError, match=r"001\.jpg is truncated .*; set DATASET.ACCEPT_TRUNCATED True"):
+        decode(VideoRecord("f", files), (8, 8), 1)
