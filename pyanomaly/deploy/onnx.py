@@ -1,0 +1,189 @@
+"""ONNX export of a method's network, checked against PyTorch, and the method run by onnxruntime.
+
+:func:`export_onnx` traces the graph of a method (:mod:`pyanomaly.deploy.graphs`) with the
+TorchScript-based exporter (``torch.onnx.export(..., dynamo=False)``: it needs no package
+besides ``onnx``, traces the networks' Python loops into a fixed graph, and gives a dynamic
+batch axis through ``dynamic_axes``), runs the result with onnxruntime on random input next to
+PyTorch and refuses it when any output differs by more than ``tolerance`` (a step graph is
+run for several steps with its state carried on both sides). The file's metadata says what it
+is: ``pyanomaly.method``, ``pyanomaly.graph``, ``pyanomaly.image_size``, ``pyanomaly.channels``,
+``pyanomaly.history``, ``pyanomaly.max_abs_error``.
+
+:func:`onnxruntime_method` gives a copy of the method whose network is the onnxruntime
+session, so ``predict_stream`` (and with it the scoring loop) runs unchanged.
+
+Example:
+    >>> det = pyanomaly.load("checkpoints/ped2_convlstm.pth", device="cpu")
+    >>> report = export_onnx(det.model, "ped2_convlstm.onnx", (256, 256), 1)
+    >>> fast = onnxruntime_method(det.model, "ped2_convlstm.onnx")
+    >>> prediction, valid, state = fast.predict_stream(frames)   # frames (N, 1, 256, 256)
+"""
+from __future__ import annotations
+
+import copy
+import io
+import json
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from pyanomaly.errors import ExportError
+from pyanomaly.networks.fast import FastPath, using_fast_path
+from pyanomaly.utils import atomic_write
+
+from .graphs import PredNetStepGraph, graph_of, run_session
+
+#: ONNX operator set of the exported graphs (onnxruntime 1.32 runs up to 23)
+OPSET = 17
+#: largest |onnxruntime - PyTorch| an export may show on random input
+TOLERANCE = 1e-4
+#: steps a step graph is checked for, its state carried
+CHECK_STEPS = 4
+
+
+@dataclass
+class ExportReport:
+    """What :func:`export_onnx` wrote: the file, the method, the kind of graph and the largest
+    |onnxruntime - PyTorch| over every output of the check."""
+
+    path: Path
+    method: str
+    graph: str
+    max_abs_error: float
+    checked: str
+
+    def __str__(self) -> str:
+        return (f"wrote {self.path}: {self.method} as a {self.graph} graph; onnxruntime matches PyTorch to "
+                f"{self.max_abs_error:.1e} (max |difference|, {self.checked})")
+
+
+def onnx_bytes(model: nn.Module, image_size: Sequence[int], channels: int, meta: dict | None = None) -> bytes:
+    """The serialised ONNX model of ``model``'s graph for frames ``(channels, *image_size)``.
+
+    ``meta``: extra ``{key: value}`` for the file's metadata. Raises
+    :class:`~pyanomaly.errors.ExportError` for a method that cannot be exported.
+    """
+    import onnx
+
+    graph = graph_of(model)
+    size = (int(image_size[0]), int(image_size[1]))
+    example = graph.inputs(2, int(channels), size, torch.Generator().manual_seed(0))
+    names, outputs = list(example), graph.outputs()
+    buf = io.BytesIO()
+    module = graph.traced().eval()
+    try:
+        # the plain code: the fast path's prepacked oneDNN weights and in-place updates do not trace
+        with using_fast_path(module, FastPath.reference()), torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the exporter's deprecation and tracer notes, not the user's concern
+            torch.onnx.export(module, tuple(example.values()), buf, input_names=names, output_names=outputs,
+                              dynamic_axes={n: {0: "batch"} for n in names + outputs}, opset_version=OPSET,
+                              dynamo=False)
+    except ExportError:
+        raise
+    except Exception as exc:  # an operator without an ONNX form, a data-dependent branch, ...
+        raise ExportError(f"method {type(model).__name__} could not be traced to ONNX ({graph.kind} graph of its "
+                          f"{type(graph.module).__name__}): {type(exc).__name__}: {exc}") from exc
+    proto = onnx.load_from_string(buf.getvalue())
+    info = {"pyanomaly.method": type(model).__name__, "pyanomaly.graph": graph.kind,
+            "pyanomaly.image_size": json.dumps(list(size)), "pyanomaly.channels": str(int(channels)),
+            "pyanomaly.history": str(getattr(graph, "history", 0)), **(meta or {})}
+    onnx.helper.set_model_props(proto, {k: str(v) for k, v in info.items()})
+    return proto.SerializeToString()
+
+
+def session(source: bytes | str | Path, threads: int | None = None):
+    """An onnxruntime CPU session of ``source`` (serialised model or file), ``threads`` intra-op
+    threads (default: torch's, so both backends use the same cores)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = int(threads or torch.get_num_threads())
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3  # errors only: its graph-optimiser notes are noise to a user
+    if isinstance(source, Path):
+        source = str(source)
+    try:
+        return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
+    except Exception as exc:
+        where = source if isinstance(source, str) else "the exported model"
+        raise ExportError(f"onnxruntime cannot load {where}: {type(exc).__name__}: {exc}") from exc
+
+
+def onnxruntime_method(model: nn.Module, source: bytes | str | Path | None = None,
+                       image_size: Sequence[int] | None = None, channels: int | None = None) -> nn.Module:
+    """A copy of ``model`` (a method) whose network runs in onnxruntime; the rest is ``model``'s code.
+
+    ``source``: the ONNX model (bytes or a file written by :func:`export_onnx` from this
+    method); ``None`` exports ``model`` now, for frames ``(channels, *image_size)``. The
+    copy is in eval mode; its ``backend`` attribute is ``"onnxruntime"``.
+    """
+    graph = graph_of(model)
+    if source is None:
+        if image_size is None or channels is None:
+            raise ExportError("onnxruntime_method needs image_size and channels to export the method")
+        source = onnx_bytes(model, image_size, channels)
+    sess = session(source)
+    expected = list(graph.inputs(1, 1, (8, 8), torch.Generator()))
+    found = [i.name for i in sess.get_inputs()]
+    if found != expected:
+        raise ExportError(f"ONNX model {source if isinstance(source, (str, Path)) else ''} does not fit method "
+                          f"{type(model).__name__}: its inputs are {found}, expected {expected}")
+    runner = copy.deepcopy(model).eval()
+    setattr(runner, graph.attr, graph.stand_in(sess))
+    runner.backend = "onnxruntime"
+    return runner
+
+
+@torch.no_grad()
+def max_difference(model: nn.Module, source: bytes, image_size: Sequence[int], channels: int,
+                   batch: int = 3, seed: int = 0) -> tuple[float, str]:
+    """Largest |onnxruntime - PyTorch| over every output of ``model``'s graph on random input
+    (a step graph: :data:`CHECK_STEPS` steps from a random state, the state carried on both
+    sides), and a description of what was run."""
+    graph = graph_of(model)
+    sess = session(source)
+    g = torch.Generator().manual_seed(seed)
+    size = (int(image_size[0]), int(image_size[1]))
+    if not isinstance(graph, PredNetStepGraph):
+        feeds = graph.inputs(batch, channels, size, g)
+        got, want = run_session(sess, feeds)[0], graph.traced().eval()(*feeds.values())
+        return float((got - want.float()).abs().max()), f"{batch} random windows"
+    stand_in = graph.stand_in(sess)
+    feeds = graph.inputs(batch, channels, size, g)
+    n = graph.layers
+    states = list(feeds.values())[1:]
+    ref = stand_in.get_initial_states((batch, 1, channels, *size))
+    ref = ref._replace(R=tuple(states[:n]), c=tuple(states[n:2 * n]), E=tuple(states[2 * n:]))
+    ours, worst = ref, 0.0
+    for _ in range(CHECK_STEPS):
+        frame = torch.rand(batch, channels, *size, generator=g)
+        units_ref, ref = graph.module.step(frame, ref)
+        units, ours = stand_in.step(frame, ours)
+        pairs = [(units["prediction"], units_ref["prediction"]), *zip(ours.R, ref.R), *zip(ours.c, ref.c),
+                 *zip(ours.E, ref.E)]
+        worst = max(worst, max(float((a - b.float()).abs().max()) for a, b in pairs))
+    return worst, f"{CHECK_STEPS} steps of {batch} random frames from a random state, carried"
+
+
+def export_onnx(model: nn.Module, path: str | Path, image_size: Sequence[int], channels: int,
+                meta: dict | None = None, tolerance: float = TOLERANCE) -> ExportReport:
+    """Export ``model``'s graph to ``path`` (written atomically) once onnxruntime matches PyTorch
+    to ``tolerance`` on random input; see the module docstring."""
+    path = Path(path)
+    data = onnx_bytes(model, image_size, channels, meta)
+    error, checked = max_difference(model, data, image_size, channels)
+    if not error <= tolerance:  # NaN fails too
+        raise ExportError(f"the ONNX graph of {type(model).__name__} differs from PyTorch by {error:.3g} (> "
+                          f"{tolerance:g}) on random input ({checked}); nothing was written to {path}")
+    import onnx
+
+    proto = onnx.load_from_string(data)
+    props = {p.key: p.value for p in proto.metadata_props}
+    props["pyanomaly.max_abs_error"] = f"{error:.3g}"
+    onnx.helper.set_model_props(proto, props)
+    atomic_write(path, lambda tmp: Path(tmp).write_bytes(proto.SerializeToString()))
+    return ExportReport(path, type(model).__name__, graph_of(model).kind, error, checked)
