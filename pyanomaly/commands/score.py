@@ -26,6 +26,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--video", required=True, metavar="PATH_OR_FOLDER",
                         help="video file, frame folder, or folder of video files")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    parser.add_argument("--backend", choices=("torch", "onnxruntime"), default="torch",
+                        help="what runs the network: torch (default) or its ONNX export in onnxruntime (docs/export.md)")
     parser.add_argument("--render", action="store_true", help="also write an annotated video (score bar, alarms)")
     return parser
 
@@ -34,7 +36,8 @@ def run(args: argparse.Namespace) -> None:
     from pyanomaly.config import load_cfg
     from pyanomaly.engine.streaming import score_video
     cfg = load_cfg(args.cfg, args.opts)
-    score_video(cfg, args.checkpoint, args.video, args.out, render=args.render, config_path=args.cfg)
+    score_video(cfg, args.checkpoint, args.video, args.out, render=args.render, config_path=args.cfg,
+                backend=args.backend)
 
 
 def main(argv: Sequence[str] | None = None, prog: str | None = None) -> None:

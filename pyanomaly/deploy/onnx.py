@@ -21,8 +21,10 @@ Example:
 from __future__ import annotations
 
 import copy
+import importlib
 import io
 import json
+import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +45,15 @@ OPSET = 17
 TOLERANCE = 1e-4
 #: steps a step graph is checked for, its state carried
 CHECK_STEPS = 4
+
+
+def _require(package: str):
+    """Import ``package`` (``onnx``, ``onnxruntime``), or say how to install it."""
+    try:
+        return importlib.import_module(package)
+    except ModuleNotFoundError as exc:
+        raise ExportError(f"{package} is not installed; it comes with `pip install -r requirements.txt` or "
+                          "`pip install pyanomaly[export]`") from exc
 
 
 @dataclass
@@ -67,8 +78,7 @@ def onnx_bytes(model: nn.Module, image_size: Sequence[int], channels: int, meta:
     ``meta``: extra ``{key: value}`` for the file's metadata. Raises
     :class:`~pyanomaly.errors.ExportError` for a method that cannot be exported.
     """
-    import onnx
-
+    onnx = _require("onnx")
     graph = graph_of(model)
     size = (int(image_size[0]), int(image_size[1]))
     example = graph.inputs(2, int(channels), size, torch.Generator().manual_seed(0))
@@ -98,8 +108,7 @@ def onnx_bytes(model: nn.Module, image_size: Sequence[int], channels: int, meta:
 def session(source: bytes | str | Path, threads: int | None = None):
     """An onnxruntime CPU session of ``source`` (serialised model or file), ``threads`` intra-op
     threads (default: torch's, so both backends use the same cores)."""
-    import onnxruntime as ort
-
+    ort = _require("onnxruntime")
     options = ort.SessionOptions()
     options.intra_op_num_threads = int(threads or torch.get_num_threads())
     options.inter_op_num_threads = 1
@@ -169,18 +178,31 @@ def max_difference(model: nn.Module, source: bytes, image_size: Sequence[int], c
     return worst, f"{CHECK_STEPS} steps of {batch} random frames from a random state, carried"
 
 
+def _check_writable(path: Path) -> None:
+    """Refuse an output ``path`` that is a folder, or whose nearest existing parent is a file or read-only."""
+    if path.is_dir():
+        raise ExportError(f"cannot write {path}: it is a folder; give a file name such as {path / 'model.onnx'}")
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ExportError(f"cannot write {path}: {parent} is a file, not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ExportError(f"cannot write {path}: folder {parent} is not writable")
+
+
 def export_onnx(model: nn.Module, path: str | Path, image_size: Sequence[int], channels: int,
                 meta: dict | None = None, tolerance: float = TOLERANCE) -> ExportReport:
     """Export ``model``'s graph to ``path`` (written atomically) once onnxruntime matches PyTorch
     to ``tolerance`` on random input; see the module docstring."""
     path = Path(path)
+    _check_writable(path)  # before the export's seconds of work
     data = onnx_bytes(model, image_size, channels, meta)
     error, checked = max_difference(model, data, image_size, channels)
     if not error <= tolerance:  # NaN fails too
         raise ExportError(f"the ONNX graph of {type(model).__name__} differs from PyTorch by {error:.3g} (> "
                           f"{tolerance:g}) on random input ({checked}); nothing was written to {path}")
-    import onnx
-
+    onnx = _require("onnx")
     proto = onnx.load_from_string(data)
     props = {p.key: p.value for p in proto.metadata_props}
     props["pyanomaly.max_abs_error"] = f"{error:.3g}"
