@@ -70,6 +70,9 @@ class WindowGraph:
         """Random example inputs ``{name: tensor}`` in [0, 1]."""
         return {"history": torch.rand(batch, self.history, channels, *size, generator=generator)}
 
+    def input_names(self) -> list[str]:
+        return ["history"]
+
     def outputs(self) -> list[str]:
         return ["prediction"]
 
@@ -127,6 +130,9 @@ class PredNetStepGraph:
         state = [torch.rand(t.shape, generator=generator) for t in (*zero.R, *zero.c, *zero.E)]
         return {"frame": torch.rand(batch, channels, *size, generator=generator),
                 **dict(zip(self.state_names(), state))}
+
+    def input_names(self) -> list[str]:
+        return ["frame"] + self.state_names()
 
     def outputs(self) -> list[str]:
         return ["prediction"] + [f"{name}_next" for name in self.state_names()]
