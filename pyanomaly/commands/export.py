@@ -3,7 +3,7 @@
     pyanomaly export outputs/ped2_convlstm/checkpoints/last.pth checkpoints/ped2_convlstm.pth
     python tools/export_checkpoint.py outputs/ped2_unet_native/checkpoints/last.pth releases/unet.pth --dtype bf16
     pyanomaly export old_run/last.pth releases/old.pth --cfg configs/prednet.yaml [KEY VALUE ...]
-    pyanomaly export --format onnx checkpoints/ped2_convlstm.pth ped2_convlstm.onnx
+    pyanomaly export --format onnx outputs/prednet/checkpoints/best.pth prednet.onnx
 
 The output (no optimizer or RNG state, so a fraction of the size) loads with
 `tools/test.py --checkpoint` and with `pyanomaly.load(...)`, which checks it against the
@@ -14,10 +14,11 @@ checked against the checkpoint's model first.
 
 --format onnx writes the method's network as an ONNX graph instead (docs/export.md): the
 window of history frames -> the next frame for FramePredictor (U-Net, ConvLSTM forecaster) and
-Forecaster, PredNet's single step with its state as explicit inputs and outputs for
-PredNetPredictor. onnxruntime is run on random input beside PyTorch first, and the file is
-written only when every output agrees to 1e-4. Methods that cannot be exported (STREAMER,
-which learns as it streams; AnoPCN) are refused with the reason.
+Forecaster; PredNet's single step with its state as explicit inputs and outputs for
+PredNetPredictor; the PCM's step (state explicit) beside the ERM for AnoPCN. onnxruntime is
+run on random input beside PyTorch first, and the file is written only when every output
+agrees to 1e-4. What cannot be exported (STREAMER, which learns as it streams) is refused
+with the reason.
 """
 from __future__ import annotations
 

@@ -16,12 +16,19 @@ Two kinds of graph:
   and ``R``, ``c``, ``E`` of every layer -> the prediction (made before reading the frame)
   and the new ``R``, ``c``, ``E``; the method runs it over its windows or carries the state
   along a whole video (``test_window=0``).
+* :class:`AnoPCNGraph`: AnoPCN's two networks side by side in one graph, each run on its own
+  (:class:`Part`): the PCM's step with explicit state (frame, the pending prediction, the
+  previous frame and ``(h, c)`` per layer -> the next prediction and state) and the ERM
+  (coarse prediction and context -> refined prediction).
 
 The batch axis of every input is dynamic; frame size and channels are those of the export.
+A graph says which inputs and outputs each stand-in uses (:meth:`parts`) and how its outputs
+are compared with PyTorch's (:meth:`compare`).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import torch
@@ -33,14 +40,16 @@ from pyanomaly.models.forecaster import Forecaster
 from pyanomaly.models.frame_predictor import FramePredictor
 from pyanomaly.models.prednet_predictor import PredNetPredictor
 from pyanomaly.models.streamer import Streamer
+from pyanomaly.networks.meta.pcn import PredictiveCodingModule
 from pyanomaly.networks.meta.prednet import PredNet, PredNetState
+
+#: steps a step graph is checked for, its state carried
+CHECK_STEPS = 4
 
 #: why a method of the package is not exported (a method of a user's plugin gets a generic reason)
 REFUSED = {
     Streamer: "it learns while it streams (its stack of layers grows and, with learn_at_test, its weights change), "
               "which a fixed ONNX graph cannot do",
-    AnoPCN: "its two networks run at different rates (the PCM frame by frame, the ERM over batches of frames) "
-            "and its first step branches on the missing history; only one-network frame predictors are exported",
 }
 
 
@@ -48,6 +57,31 @@ def run_session(session, feeds: dict[str, torch.Tensor]) -> list[torch.Tensor]:
     """Run ``session`` on float32 CPU copies of ``feeds``; outputs as torch tensors (CPU)."""
     arrays = {k: np.ascontiguousarray(v.detach().to("cpu", torch.float32).numpy()) for k, v in feeds.items()}
     return [torch.from_numpy(o) for o in session.run(None, arrays)]
+
+
+@dataclass
+class Part:
+    """One stand-in network of a graph: the method's attribute ``attr`` it replaces, the graph
+    inputs and outputs it runs (a sub-graph when they are not all of them), and ``build``,
+    which makes it from an onnxruntime session of that (sub-)graph."""
+
+    attr: str
+    inputs: list[str]
+    outputs: list[str]
+    build: Callable[[object], nn.Module]
+
+
+def _worst(pairs) -> float:
+    """Largest |a - b| over pairs of tensors."""
+    return max(float((a.float() - b.float()).abs().max()) for a, b in pairs)
+
+
+def _random_windows(graph, stand_ins: dict, batch: int, channels: int, size, g) -> tuple[float, str]:
+    """A window graph's stand-in against its network on random windows."""
+    feeds = graph.inputs(batch, channels, size, g)
+    ours = stand_ins[graph.attr](*feeds.values())
+    want = graph.module(*feeds.values(), **({"future": 1} if graph.future_axis else {}))
+    return _worst([(ours, want)]), f"{batch} random windows"
 
 
 @dataclass
@@ -76,8 +110,11 @@ class WindowGraph:
     def outputs(self) -> list[str]:
         return ["prediction"]
 
-    def stand_in(self, session) -> nn.Module:
-        return WindowNetwork(session, self.future_axis)
+    def parts(self) -> list[Part]:
+        return [Part(self.attr, self.input_names(), self.outputs(), lambda s: WindowNetwork(s, self.future_axis))]
+
+    def compare(self, stand_ins: dict, batch: int, channels: int, size, g) -> tuple[float, str]:
+        return _random_windows(self, stand_ins, batch, channels, size, g)
 
 
 class _FirstForecast(nn.Module):
@@ -137,8 +174,24 @@ class PredNetStepGraph:
     def outputs(self) -> list[str]:
         return ["prediction"] + [f"{name}_next" for name in self.state_names()]
 
-    def stand_in(self, session) -> nn.Module:
-        return PredNetNetwork(session, self.module)
+    def parts(self) -> list[Part]:
+        return [Part(self.attr, self.input_names(), self.outputs(), lambda s: PredNetNetwork(s, self.module))]
+
+    def compare(self, stand_ins: dict, batch: int, channels: int, size, g) -> tuple[float, str]:
+        """:data:`CHECK_STEPS` steps from a random state, the state carried on both sides: the
+        prediction and every ``R``, ``c``, ``E``."""
+        ours_net, n = stand_ins[self.attr], self.layers
+        states = list(self.inputs(batch, channels, size, g).values())[1:]
+        ref = self.module.get_initial_states((batch, 1, channels, *size))
+        ref = ref._replace(R=tuple(states[:n]), c=tuple(states[n:2 * n]), E=tuple(states[2 * n:]))
+        ours, worst = ref, 0.0
+        for _ in range(CHECK_STEPS):
+            frame = torch.rand(batch, channels, *size, generator=g)
+            units_ref, ref = self.module.step(frame, ref)
+            units, ours = ours_net.step(frame, ours)
+            worst = max(worst, _worst([(units["prediction"], units_ref["prediction"]), *zip(ours.R, ref.R),
+                                       *zip(ours.c, ref.c), *zip(ours.E, ref.E)]))
+        return worst, f"{CHECK_STEPS} steps of {batch} random frames from a random state, carried"
 
 
 class _PredNetStep(nn.Module):
@@ -184,7 +237,143 @@ class PredNetNetwork(nn.Module):
         return units["prediction"]
 
 
-def graph_of(model: nn.Module) -> WindowGraph | PredNetStepGraph:
+@dataclass
+class AnoPCNGraph:
+    """AnoPCN's PCM step and ERM in one graph (see the module docstring); ``context``: the ERM
+    reads the previous frame and error (``erm_context``)."""
+
+    pcm: PredictiveCodingModule
+    erm: nn.Module
+    context: bool
+    kind = "anopcn"
+
+    @property
+    def module(self) -> nn.Module:
+        return self.pcm
+
+    def rnn_names(self) -> list[str]:
+        return [f"{name}{l}" for l in range(self.pcm.rnn.num_layers) for name in self.pcm.rnn.state_names]
+
+    def pcm_inputs(self) -> list[str]:
+        # without the motion input the previous frame is not read, and the exporter leaves it out
+        return ["frame", "pending"] + (["previous"] if self.pcm.motion else []) + self.rnn_names()
+
+    def pcm_outputs(self) -> list[str]:
+        return ["next_prediction"] + [f"{n}_next" for n in self.rnn_names()]
+
+    def erm_inputs(self) -> list[str]:
+        return ["coarse"] + (["context"] if self.context else [])
+
+    def input_names(self) -> list[str]:
+        return self.pcm_inputs() + self.erm_inputs()
+
+    def outputs(self) -> list[str]:
+        return self.pcm_outputs() + ["refined"]
+
+    def traced(self) -> nn.Module:
+        return _AnoPCNParts(self.pcm, self.erm, len(self.rnn_names()))
+
+    def inputs(self, batch: int, channels: int, size: tuple[int, int], generator: torch.Generator):
+        def rand(*shape):
+            return torch.rand(*shape, generator=generator)
+        rnn = [rand(*t.shape) for layer in self.pcm.init_state(batch, size)["rnn"] for t in layer]
+        frames = {n: rand(batch, channels, *size) for n in ("frame", "pending", "previous", "coarse")}
+        out = {**{n: frames[n] for n in ("frame", "pending", "previous")}, **dict(zip(self.rnn_names(), rnn)),
+               "coarse": frames["coarse"]}
+        if not self.pcm.motion:
+            del out["previous"]
+        if self.context:
+            out["context"] = rand(batch, 2 * channels, *size)
+        return out
+
+    def parts(self) -> list[Part]:
+        return [Part("pcm", self.pcm_inputs(), self.pcm_outputs(), lambda s: PCMNetwork(s, self.pcm)),
+                Part("erm", self.erm_inputs(), ["refined"], ERMNetwork)]
+
+    def compare(self, stand_ins: dict, batch: int, channels: int, size, g) -> tuple[float, str]:
+        """The PCM for :data:`CHECK_STEPS` steps from its first (no history) with the state
+        carried on both sides (prediction and every ``h``, ``c``); the ERM on random input."""
+        pcm = stand_ins["pcm"]
+        ref = ours = self.pcm.init_state(batch, size)
+        worst = 0.0
+        for _ in range(CHECK_STEPS):
+            frame = torch.rand(batch, channels, *size, generator=g)
+            want, ref = self.pcm.step(frame, ref)
+            got, ours = pcm.step(frame, ours)
+            worst = max(worst, _worst([(got, want)] + [(a, b) for la, lb in zip(ours["rnn"], ref["rnn"])
+                                                       for a, b in zip(la, lb)]))
+        feeds = self.inputs(batch, channels, size, g)
+        erm_args = [feeds[n] for n in self.erm_inputs()]
+        worst = max(worst, _worst([(stand_ins["erm"](*erm_args), self.erm(*erm_args))]))
+        return worst, (f"the PCM for {CHECK_STEPS} steps of {batch} random frames from a fresh state, carried; the "
+                       f"ERM on {batch} random frames")
+
+
+class _AnoPCNParts(nn.Module):
+    """``(frame, pending, previous, h/c..., coarse[, context]) -> (next prediction, h/c..., refined)``:
+    the PCM's plain step (always with a pending prediction and a previous frame: see
+    :class:`PCMNetwork`) beside the ERM, which reads none of its outputs."""
+
+    def __init__(self, pcm: PredictiveCodingModule, erm: nn.Module, states: int):
+        super().__init__()
+        self.pcm, self.erm, self.states = pcm, erm, states
+
+    def forward(self, frame, pending, *rest):
+        previous, rest = (rest[0], rest[1:]) if self.pcm.motion else (None, rest)
+        flat, erm_args = rest[:self.states], rest[self.states:]
+        k = len(self.pcm.rnn.state_names)
+        rnn = [tuple(flat[i:i + k]) for i in range(0, len(flat), k)]
+        nxt, state = self.pcm.step(frame, {"rnn": rnn, "frame": previous, "prediction": pending})
+        return (nxt, *[t for layer in state["rnn"] for t in layer], self.erm(*erm_args))
+
+
+class PCMNetwork(nn.Module):
+    """The PCM's step run by onnxruntime, with the PCM's ``init_state``, ``step`` and ``forward``.
+
+    At a stream's first step the PCM has no pending prediction and no previous frame, and uses
+    zeros for the error and motion inputs; the graph always takes both, so the frame itself
+    stands in for them there (``relu(x - x)`` and ``x - x`` are exactly those zeros).
+    ``pcm``: the PCM it was exported from, kept for its state shapes.
+    """
+
+    forward = PredictiveCodingModule.forward  # the same loop over a sequence, calling this step
+
+    def __init__(self, session, pcm: PredictiveCodingModule):
+        super().__init__()
+        self.session, self.pcm, self.in_channels = session, pcm, pcm.in_channels
+        self.names = AnoPCNGraph(pcm, nn.Identity(), False).rnn_names()
+        self.per_layer = len(pcm.rnn.state_names)
+        self.inputs = {i.name for i in session.get_inputs()}
+
+    def init_state(self, batch: int, spatial) -> dict:
+        return self.pcm.init_state(batch, spatial)
+
+    def step(self, frame: torch.Tensor, state: dict) -> tuple[torch.Tensor, dict]:
+        pending = frame if state["prediction"] is None else state["prediction"]
+        previous = frame if state["frame"] is None else state["frame"]
+        flat = [t for layer in state["rnn"] for t in layer]
+        feeds = {"frame": frame, "pending": pending, "previous": previous, **dict(zip(self.names, flat))}
+        out = [o.to(frame.device) for o in run_session(self.session, {k: v for k, v in feeds.items()
+                                                                      if k in self.inputs})]
+        k = self.per_layer
+        rnn = [tuple(out[1 + i:1 + i + k]) for i in range(0, len(flat), k)]
+        return out[0], {"rnn": rnn, "frame": frame, "prediction": out[0]}
+
+
+class ERMNetwork(nn.Module):
+    """The ERM run by onnxruntime: ``(coarse, context) -> refined``."""
+
+    def __init__(self, session):
+        super().__init__()
+        self.session = session
+        self.names = [i.name for i in session.get_inputs()]
+
+    def forward(self, coarse: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
+        feeds = dict(zip(self.names, [coarse] if context is None else [coarse, context]))
+        return run_session(self.session, feeds)[0].to(coarse.device)
+
+
+def graph_of(model: nn.Module) -> WindowGraph | PredNetStepGraph | AnoPCNGraph:
     """The graph that exports ``model`` (a method, see the module docstring), or an
     :class:`~pyanomaly.errors.ExportError` naming the method and why it cannot be exported."""
     name = type(model).__name__
@@ -203,6 +392,11 @@ def graph_of(model: nn.Module) -> WindowGraph | PredNetStepGraph:
             raise ExportError(f"method {name} cannot be exported to ONNX: its PredNet has extrap_start_time="
                               f"{model.net.extrap_start_time} (its step depends on the step count); leave it unset")
         return PredNetStepGraph("net", model.net)
-    exportable = ", ".join(c.__name__ for c in (FramePredictor, Forecaster, PredNetPredictor))
+    if isinstance(model, AnoPCN):
+        if not isinstance(model.pcm, PredictiveCodingModule):
+            raise ExportError(f"method {name} cannot be exported to ONNX: its PCM is a {type(model.pcm).__name__}; "
+                              "only the PredictiveCodingModule's step is exported")
+        return AnoPCNGraph(model.pcm, model.erm, model.erm_context)
+    exportable = ", ".join(c.__name__ for c in (FramePredictor, Forecaster, PredNetPredictor, AnoPCN))
     raise ExportError(f"method {name} cannot be exported to ONNX: it is not a frame predictor this export knows "
                       f"(exported: {exportable})")

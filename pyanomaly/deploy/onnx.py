@@ -9,14 +9,14 @@ run for several steps with its state carried on both sides). The file's metadata
 is: ``pyanomaly.method``, ``pyanomaly.graph``, ``pyanomaly.image_size``, ``pyanomaly.channels``,
 ``pyanomaly.history``, ``pyanomaly.max_abs_error``.
 
-:func:`onnxruntime_method` gives a copy of the method whose network is the onnxruntime
-session, so ``predict_stream`` (and with it the scoring loop) runs unchanged.
+:func:`onnxruntime_method` gives a copy of the method whose network (AnoPCN: networks) runs
+in onnxruntime, so ``predict_stream`` (and with it the scoring loop) runs unchanged.
 
 Example:
-    >>> det = pyanomaly.load("checkpoints/ped2_convlstm.pth", device="cpu")
-    >>> report = export_onnx(det.model, "ped2_convlstm.onnx", (256, 256), 1)
+    >>> det = pyanomaly.load("checkpoints/ped2_convlstm.pth", "configs/ped2_convlstm.yaml", device="cpu")
+    >>> report = export_onnx(det.model, "ped2_convlstm.onnx", (128, 128), 1)   # DATASET.IMAGE_SIZE, CHANNELS
     >>> fast = onnxruntime_method(det.model, "ped2_convlstm.onnx")
-    >>> prediction, valid, state = fast.predict_stream(frames)   # frames (N, 1, 256, 256)
+    >>> prediction, valid, state = fast.predict_stream(frames)   # frames (N, 1, 128, 128)
 """
 from __future__ import annotations
 
@@ -37,14 +37,12 @@ from pyanomaly.errors import ExportError
 from pyanomaly.networks.fast import FastPath, using_fast_path
 from pyanomaly.utils import atomic_write
 
-from .graphs import PredNetStepGraph, graph_of, run_session
+from .graphs import graph_of
 
 #: ONNX operator set of the exported graphs (onnxruntime 1.32 runs up to 23)
 OPSET = 17
 #: largest |onnxruntime - PyTorch| an export may show on random input
 TOLERANCE = 1e-4
-#: steps a step graph is checked for, its state carried
-CHECK_STEPS = 4
 
 
 def _require(package: str):
@@ -68,7 +66,7 @@ class ExportReport:
     checked: str
 
     def __str__(self) -> str:
-        return (f"wrote {self.path}: {self.method} as a {self.graph} graph; onnxruntime matches PyTorch to "
+        return (f"wrote {self.path}: {self.method} ({self.graph} graph); onnxruntime matches PyTorch to "
                 f"{self.max_abs_error:.1e} (max |difference|, {self.checked})")
 
 
@@ -122,6 +120,33 @@ def session(source: bytes | str | Path, threads: int | None = None):
         raise ExportError(f"onnxruntime cannot load {where}: {type(exc).__name__}: {exc}") from exc
 
 
+def stand_ins(model: nn.Module, source: bytes | str | Path) -> dict[str, nn.Module]:
+    """``{attribute of model: the network that runs its part of the ONNX model in onnxruntime}``.
+
+    A part that runs only some of the graph's inputs and outputs (AnoPCN's PCM and ERM) gets
+    a session of that sub-graph (``onnx.utils.Extractor``). A file whose inputs are not those
+    of ``model``'s graph is refused.
+    """
+    graph = graph_of(model)
+    onnx = _require("onnx")
+    try:
+        proto = onnx.load_from_string(source) if isinstance(source, bytes) else onnx.load(str(source))
+    except Exception as exc:
+        raise ExportError(f"cannot read ONNX model {source if not isinstance(source, bytes) else ''}: "
+                          f"{type(exc).__name__}: {exc}") from exc
+    found = [i.name for i in proto.graph.input]
+    if found != graph.input_names():
+        where = f"ONNX model {source}" if not isinstance(source, bytes) else "the ONNX model"
+        raise ExportError(f"{where} does not fit method {type(model).__name__}: its inputs are {found}, expected "
+                          f"{graph.input_names()}")
+    out = {}
+    for part in graph.parts():
+        whole = part.inputs == graph.input_names() and part.outputs == graph.outputs()
+        sub = proto if whole else onnx.utils.Extractor(proto).extract_model(part.inputs, part.outputs)
+        out[part.attr] = part.build(session(sub.SerializeToString()))
+    return out
+
+
 def onnxruntime_method(model: nn.Module, source: bytes | str | Path | None = None,
                        image_size: Sequence[int] | None = None, channels: int | None = None) -> nn.Module:
     """A copy of ``model`` (a method) whose network runs in onnxruntime; the rest is ``model``'s code.
@@ -130,19 +155,14 @@ def onnxruntime_method(model: nn.Module, source: bytes | str | Path | None = Non
     method); ``None`` exports ``model`` now, for frames ``(channels, *image_size)``. The
     copy is in eval mode; its ``backend`` attribute is ``"onnxruntime"``.
     """
-    graph = graph_of(model)
     if source is None:
         if image_size is None or channels is None:
             raise ExportError("onnxruntime_method needs image_size and channels to export the method")
         source = onnx_bytes(model, image_size, channels)
-    sess = session(source)
-    expected = graph.input_names()
-    found = [i.name for i in sess.get_inputs()]
-    if found != expected:
-        raise ExportError(f"ONNX model {source if isinstance(source, (str, Path)) else ''} does not fit method "
-                          f"{type(model).__name__}: its inputs are {found}, expected {expected}")
+    networks = stand_ins(model, source)
     runner = copy.deepcopy(model).eval()
-    setattr(runner, graph.attr, graph.stand_in(sess))
+    for attr, net in networks.items():
+        setattr(runner, attr, net)
     runner.backend = "onnxruntime"
     return runner
 
@@ -151,31 +171,11 @@ def onnxruntime_method(model: nn.Module, source: bytes | str | Path | None = Non
 def max_difference(model: nn.Module, source: bytes, image_size: Sequence[int], channels: int,
                    batch: int = 3, seed: int = 0) -> tuple[float, str]:
     """Largest |onnxruntime - PyTorch| over every output of ``model``'s graph on random input
-    (a step graph: :data:`CHECK_STEPS` steps from a random state, the state carried on both
-    sides), and a description of what was run."""
-    graph = graph_of(model)
-    sess = session(source)
-    g = torch.Generator().manual_seed(seed)
+    (a step: :data:`~.graphs.CHECK_STEPS` steps, the state carried on both sides), and a
+    description of what was run."""
     size = (int(image_size[0]), int(image_size[1]))
-    if not isinstance(graph, PredNetStepGraph):
-        feeds = graph.inputs(batch, channels, size, g)
-        got, want = run_session(sess, feeds)[0], graph.traced().eval()(*feeds.values())
-        return float((got - want.float()).abs().max()), f"{batch} random windows"
-    stand_in = graph.stand_in(sess)
-    feeds = graph.inputs(batch, channels, size, g)
-    n = graph.layers
-    states = list(feeds.values())[1:]
-    ref = stand_in.get_initial_states((batch, 1, channels, *size))
-    ref = ref._replace(R=tuple(states[:n]), c=tuple(states[n:2 * n]), E=tuple(states[2 * n:]))
-    ours, worst = ref, 0.0
-    for _ in range(CHECK_STEPS):
-        frame = torch.rand(batch, channels, *size, generator=g)
-        units_ref, ref = graph.module.step(frame, ref)
-        units, ours = stand_in.step(frame, ours)
-        pairs = [(units["prediction"], units_ref["prediction"]), *zip(ours.R, ref.R), *zip(ours.c, ref.c),
-                 *zip(ours.E, ref.E)]
-        worst = max(worst, max(float((a - b.float()).abs().max()) for a, b in pairs))
-    return worst, f"{CHECK_STEPS} steps of {batch} random frames from a random state, carried"
+    return graph_of(model).compare(stand_ins(model, source), batch, int(channels), size,
+                                   torch.Generator().manual_seed(seed))
 
 
 def _check_writable(path: Path) -> None:
