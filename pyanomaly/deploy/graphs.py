@@ -5,7 +5,7 @@ state it carries between chunks) stays the method's own code; only the network i
 exported. Running the graph means putting a stand-in network, backed by an onnxruntime
 session, where the torch network was: the method's ``predict_stream`` is then unchanged.
 
-Two kinds of graph:
+Three kinds of graph:
 
 * :class:`WindowGraph`: a window of history frames ``(B, T, C, H, W)`` -> the next frame
   ``(B, C, H, W)``, for methods that predict every frame from a fresh window
@@ -39,18 +39,15 @@ from pyanomaly.models.anopcn import AnoPCN
 from pyanomaly.models.forecaster import Forecaster
 from pyanomaly.models.frame_predictor import FramePredictor
 from pyanomaly.models.prednet_predictor import PredNetPredictor
-from pyanomaly.models.streamer import Streamer
 from pyanomaly.networks.meta.pcn import PredictiveCodingModule
 from pyanomaly.networks.meta.prednet import PredNet, PredNetState
 
 #: steps a step graph is checked for, its state carried
 CHECK_STEPS = 4
 
-#: why a method of the package is not exported (a method of a user's plugin gets a generic reason)
-REFUSED = {
-    Streamer: "it learns while it streams (its stack of layers grows and, with learn_at_test, its weights change), "
-              "which a fixed ONNX graph cannot do",
-}
+#: why an online method (``online = True``, STREAMER) is not exported
+ONLINE = ("it learns while it streams (an online method: its state, and with learning at test time its weights, "
+          "change as it reads), which a fixed ONNX graph cannot do")
 
 
 def run_session(session, feeds: dict[str, torch.Tensor]) -> list[torch.Tensor]:
@@ -377,9 +374,8 @@ def graph_of(model: nn.Module) -> WindowGraph | PredNetStepGraph | AnoPCNGraph:
     """The graph that exports ``model`` (a method, see the module docstring), or an
     :class:`~pyanomaly.errors.ExportError` naming the method and why it cannot be exported."""
     name = type(model).__name__
-    for cls, why in REFUSED.items():
-        if isinstance(model, cls):
-            raise ExportError(f"method {name} cannot be exported to ONNX: {why}")
+    if getattr(model, "online", False):
+        raise ExportError(f"method {name} cannot be exported to ONNX: {ONLINE}")
     if isinstance(model, FramePredictor):
         return WindowGraph("net", model.net, model.history)
     if isinstance(model, Forecaster):
