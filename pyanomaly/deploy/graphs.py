@@ -73,14 +73,6 @@ def _worst(pairs) -> float:
     return max(float((a.float() - b.float()).abs().max()) for a, b in pairs)
 
 
-def _random_windows(graph, stand_ins: dict, batch: int, channels: int, size, g) -> tuple[float, str]:
-    """A window graph's stand-in against its network on random windows."""
-    feeds = graph.inputs(batch, channels, size, g)
-    ours = stand_ins[graph.attr](*feeds.values())
-    want = graph.module(*feeds.values(), **({"future": 1} if graph.future_axis else {}))
-    return _worst([(ours, want)]), f"{batch} random windows"
-
-
 @dataclass
 class WindowGraph:
     """History ``(B, history, C, H, W)`` -> next frame ``(B, C, H, W)``: the network ``module``
@@ -111,7 +103,10 @@ class WindowGraph:
         return [Part(self.attr, self.input_names(), self.outputs(), lambda s: WindowNetwork(s, self.future_axis))]
 
     def compare(self, stand_ins: dict, batch: int, channels: int, size, g) -> tuple[float, str]:
-        return _random_windows(self, stand_ins, batch, channels, size, g)
+        """The stand-in against the network on ``batch`` random windows."""
+        history = self.inputs(batch, channels, size, g)["history"]
+        want = self.module(history, **({"future": 1} if self.future_axis else {}))
+        return _worst([(stand_ins[self.attr](history), want)]), f"{batch} random windows"
 
 
 class _FirstForecast(nn.Module):
