@@ -90,8 +90,6 @@ def onnx_bytes(model: nn.Module, image_size: Sequence[int], channels: int, meta:
             torch.onnx.export(module, tuple(example.values()), buf, input_names=names, output_names=outputs,
                               dynamic_axes={n: {0: "batch"} for n in names + outputs}, opset_version=OPSET,
                               dynamo=False)
-    except ExportError:
-        raise
     except Exception as exc:  # an operator without an ONNX form, a data-dependent branch, ...
         raise ExportError(f"method {type(model).__name__} could not be traced to ONNX ({graph.kind} graph of its "
                           f"{type(graph.module).__name__}): {type(exc).__name__}: {exc}") from exc
