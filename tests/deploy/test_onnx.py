@@ -123,6 +123,27 @@ def test_what_cannot_be_exported_is_refused_with_the_reason(name, tmp_path):
     assert not (tmp_path / "m.onnx").exists()
 
 
+class SingularValuesTestNet(torch.nn.Module):
+    """A next-frame network with an operator that has no ONNX form (singular values); not
+    registered, so the registry's census of networks stays the package's."""
+
+    def __init__(self, history: int = 3):
+        super().__init__()
+        self.scale = torch.nn.Parameter(torch.ones(1))
+
+    def forward(self, history: torch.Tensor) -> torch.Tensor:
+        last = history[:, -1]
+        return last + self.scale * torch.linalg.svdvals(last).sum(dim=-1)[..., None, None]
+
+
+def test_a_network_without_an_onnx_form_is_refused_naming_the_operator(tmp_path):
+    model = build(MODELS, dict(type="FramePredictor", network=dict(type=SingularValuesTestNet), clip_length=4))
+    with pytest.raises(ExportError, match="FramePredictor could not be traced to ONNX .*SingularValuesTestNet.*"
+                                          "linalg_svdvals"):
+        export_onnx(model.eval(), tmp_path / "m.onnx", (H, W), C)
+    assert not (tmp_path / "m.onnx").exists()
+
+
 def test_a_graph_that_differs_from_pytorch_is_not_written(tmp_path):
     model = _method(EXPORTABLE["convlstm"][0])
     with pytest.raises(ExportError, match="differs from PyTorch by .* nothing was written"):
