@@ -10,7 +10,7 @@ Example:
 from __future__ import annotations
 
 __all__ = ["PyAnomalyError", "ConfigError", "DatasetError", "ScoreFileError", "CheckpointError", "RegistryError",
-           "NonFiniteLossError", "KNOWN_ERRORS"]
+           "NonFiniteLossError", "ExportError", "KNOWN_ERRORS"]
 
 
 class PyAnomalyError(Exception):
@@ -43,6 +43,11 @@ class RegistryError(PyAnomalyError, KeyError):
 
 class NonFiniteLossError(PyAnomalyError, FloatingPointError):
     """Training produced NaN or Inf."""
+
+
+class ExportError(PyAnomalyError, ValueError):
+    """A method or setting that cannot be exported (or whose export does not match PyTorch); the
+    message names the method, the part and why."""
 
 
 #: what the tools report as one ``error:`` line instead of a traceback

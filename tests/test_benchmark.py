@@ -136,6 +136,24 @@ def test_end_to_end_stream_scores_every_frame(monkeypatch):
     assert all(r["frames"] == 180 and r["fps"] > 0 for r in rows)  # Ped2's Test001, or its generated stand-in
 
 
+def test_onnxruntime_rows_beside_pytorch(monkeypatch):
+    tiny(monkeypatch)
+    monkeypatch.setattr(bench.machine, "machine_limits", lambda device, repeats: {
+        "matmul_fp32_gflops": 100.0, "matmul_bf16_gflops": 200.0, "conv3x3_fp32_nchw_gflops": 80.0})
+    report = bench.run_benchmarks(models=["prednet_tiny", "convlstm_tiny"], onnxruntime_models=["prednet_tiny"],
+                                  repeats=1, variants=["fp32"], train=False, sweep=False, ablation=False,
+                                  precision=False, data=False, stream=False, log=lambda s: None)
+    rows = report["onnxruntime"]
+    assert [(r["model"], r["mode"]) for r in rows] == [("prednet_tiny", "window"), ("prednet_tiny", "stream")]
+    for r in rows:
+        assert r["torch_fps"] > 0 and r["onnxruntime_fps"] > 0 and 0 <= r["max_abs_diff"] <= 1e-4, r
+        assert r["speedup"] == pytest.approx(r["onnxruntime_fps"] / r["torch_fps"])
+    goal = report["goals"]["onnxruntime_max_abs_diff"]
+    assert goal["met"] and goal["best"] == max(r["max_abs_diff"] for r in rows)
+    table = bench.format_report(report)
+    assert "onnxruntime beside PyTorch" in table and "onnxruntime_max_abs_diff: best" in table
+
+
 def test_tool_prints_help():
     out = subprocess.run([sys.executable, str(ROOT / "tools" / "benchmark.py"), "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and "--variants" in out.stdout and "OMP_WAIT_POLICY" in out.stdout

@@ -18,11 +18,13 @@ interleaved, repeated, and medians reported):
 * frames/s against ``clip_length`` (4, 10, 20) in both modes;
 * an ablation: PredNet-KITTI frames/s with each optimisation of the fast path switched off;
 * bf16 against fp32 on a briefly trained synthetic model: prediction change, PSNR change, AUC;
-* data: decoded frames/s from a JPEG folder and from a video file, without and with the cache.
+* data: decoded frames/s from a JPEG folder and from a video file, without and with the cache;
+* onnxruntime beside PyTorch: frames/s of the Ped2 recipes' ONNX export and its largest
+  difference from PyTorch.
 
 One file per concept: ``timing`` (interleaved timing, memory, FLOPs), ``machine`` (the
 limits), ``models`` (the benchmark models and their figures), ``numerics`` (bf16 against
-fp32), ``data`` (the data path and end-to-end streaming), ``report`` (a run and its tables).
+fp32), ``data`` (the data path and end-to-end streaming), ``runtimes`` (onnxruntime beside PyTorch), ``report`` (a run and its tables).
 
 Example:
     >>> from pyanomaly.benchmark import run_benchmarks, format_report
@@ -34,9 +36,10 @@ from .models import (ABLATION, ABLATION_RUNS, MODEL_CONFIGS, VARIANTS, BenchConf
                      build_model, clip_length_sweep)
 from .numerics import precision_check
 from .report import Options, format_report, run_benchmarks
+from .runtimes import ONNXRUNTIME_MODELS, onnxruntime_rows
 from .timing import count_flops, interleaved, peak_memory_mb, tune_malloc
 
-__all__ = ["ABLATION", "ABLATION_RUNS", "MODEL_CONFIGS", "SHARED_DATA", "VARIANTS", "BenchConfig", "Options", "ablation",
+__all__ = ["ABLATION", "ABLATION_RUNS", "MODEL_CONFIGS", "ONNXRUNTIME_MODELS", "SHARED_DATA", "VARIANTS", "BenchConfig", "Options", "ablation",
            "benchmark_data", "benchmark_model", "build_model", "clip_length_sweep", "count_flops", "environment",
-           "format_report", "interleaved", "machine_limits", "peak_memory_mb", "precision_check", "run_benchmarks",
+           "format_report", "interleaved", "machine_limits", "onnxruntime_rows", "peak_memory_mb", "precision_check", "run_benchmarks",
            "stream_end_to_end", "tune_malloc"]

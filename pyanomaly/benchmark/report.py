@@ -11,6 +11,7 @@ from . import machine
 from .data import benchmark_data, stream_end_to_end
 from .models import ABLATION_RUNS, MODEL_CONFIGS, VARIANTS, ablation, benchmark_model, clip_length_sweep
 from .numerics import precision_check
+from .runtimes import ONNXRUNTIME_MODELS, onnxruntime_goal, onnxruntime_lines, onnxruntime_rows
 from .timing import tune_malloc
 
 
@@ -28,6 +29,8 @@ class Options:
     precision: bool = True
     data: bool = True
     stream: bool = True  # the end-to-end streaming loop (decode -> predict -> score) of prednet_ped2
+    # models (those of `models` among them) also timed as their ONNX export in onnxruntime
+    onnxruntime_models: list[str] = field(default_factory=lambda: list(ONNXRUNTIME_MODELS))
 
 
 def run_benchmarks(options: Options | None = None, log: Callable[[str], None] = print, **overrides) -> dict:
@@ -35,7 +38,7 @@ def run_benchmarks(options: Options | None = None, log: Callable[[str], None] = 
     ``ablation``, ``precision``, ``data``, ``stream``, ``goals``. ``overrides`` replace fields of ``options``."""
     o = dataclasses.replace(options or Options(), **overrides)
     dev = torch.device(o.device)
-    for kind, names, known in (("model", o.models, MODEL_CONFIGS), ("variant", o.variants + o.sweep_variants, VARIANTS)):
+    for kind, names, known in (("model", o.models + o.onnxruntime_models, MODEL_CONFIGS), ("variant", o.variants + o.sweep_variants, VARIANTS)):
         unknown = [n for n in names if n not in known]
         if unknown:
             raise ValueError(f"unknown {kind}(s) {unknown}; known: {', '.join(known)}")
@@ -60,6 +63,7 @@ def _measure(report: dict, o: Options, dev: torch.device, log: Callable[[str], N
     for name in o.models:
         log(f"model {name} ...")
         report["models"] += benchmark_model(name, dev, o.repeats, o.variants, o.train, log=log)
+    _measure_onnxruntime(report, o, dev, log)
     for name in o.models:
         if o.sweep and "stream" in MODEL_CONFIGS[name].modes:
             report["sweep"] += clip_length_sweep(name, dev, variants=o.sweep_variants, repeats=o.repeats, log=log)
@@ -88,6 +92,17 @@ def _measure(report: dict, o: Options, dev: torch.device, log: Callable[[str], N
         r["executed_utilisation_vs_bf16"] = r["executed_gflops"] / report["machine"]["matmul_bf16_gflops"]
 
 
+def _measure_onnxruntime(report: dict, o: Options, dev: torch.device, log: Callable[[str], None]) -> None:
+    names = [n for n in o.onnxruntime_models if n in o.models]
+    if names and dev.type != "cpu":
+        log("onnxruntime: skipped (it runs on the CPU here; --device cpu)")
+        return
+    report["onnxruntime"] = []
+    for name in names:
+        log(f"onnxruntime {name} ...")
+        report["onnxruntime"] += onnxruntime_rows(name, o.repeats, log=log)
+
+
 def _goals(report: dict) -> dict:
     """The issue's goals, as measured (never asserted)."""
     goals = {}
@@ -100,6 +115,7 @@ def _goals(report: dict) -> dict:
         best = max(report["stream"], key=lambda r: r["fps"])
         goals["stream_end_to_end_fps"] = {"goal": 60.0, "best": best["fps"], "at": f"{best['model']} {best['variant']}",
                                           "met": best["fps"] >= 60.0}
+    goals.update(onnxruntime_goal(report.get("onnxruntime", [])))
     for family in ("prednet", "convlstm"):
         rows = [r for r in report["models"] if r["model"].startswith(family)]
         if rows:
@@ -143,6 +159,7 @@ def format_report(report: dict) -> str:
                      f"{train:.2f}" if train else "-", f"{r['peak_mem_mb']:.0f}",
                      f"{r['train_peak_mem_mb']:.0f}" if "train_peak_mem_mb" in r else "-"))
     lines += _table(head, rows)
+    lines += onnxruntime_lines(report.get("onnxruntime", []), _table)
     if report.get("sweep"):
         lengths = list(report["sweep"][0]["fps"])
         lines += ["", "frames/s against the clip length (window: fresh state per frame over T-1 frames; stream: carried state)"]
@@ -180,7 +197,8 @@ def format_report(report: dict) -> str:
         lines += ["", "goals (measured, not asserted):"]
         for k, g in report["goals"].items():
             at = g.get("at") or g.get("variant")
-            fmt = (lambda v: f"{100 * v:.0f}%") if "utilisation" in k else (lambda v: f"{v:.1f}")
+            fmt = (lambda v: f"{100 * v:.0f}%") if "utilisation" in k else (lambda v: f"{v:.1e}") if "diff" in k \
+                else (lambda v: f"{v:.1f}")
             lines.append(f"  {k}: best {fmt(g['best'])} (goal {fmt(g['goal'])}, {'met' if g['met'] else 'NOT met'}; {at})")
             if g.get("per_config"):
                 lines.append("    best per config: " + ", ".join(

@@ -9,7 +9,9 @@
 Variants: reference (the plain fp32 code: the "before"), fp32 and bf16 (the optimised
 inference path; bf16 = bfloat16 autocast, opt-in), fused and fused-bf16 (the same with the
 LSTM update as one torch.compile'd pass: TEST.FUSED_UPDATE), compile and compile-bf16
-(torch.compile of the plain code); compile times reported. See docs/benchmarks.md for how to read the tables.
+(torch.compile of the plain code); compile times reported. The Ped2 recipes are also timed as
+their ONNX export in onnxruntime, beside PyTorch (--no-onnxruntime skips it). See
+docs/benchmarks.md for how to read the tables.
 
 OMP_WAIT_POLICY is set to PASSIVE unless already set (it must be set before torch starts):
 on a machine shared with other processes, OpenMP threads that spin while waiting make every
@@ -46,6 +48,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--no-precision", action="store_true", help="skip bf16 against fp32 on the synthetic set")
     p.add_argument("--no-data", action="store_true", help="skip the data-path figures")
     p.add_argument("--no-stream", action="store_true", help="skip the end-to-end streaming loop (decode to score)")
+    p.add_argument("--no-onnxruntime", action="store_true",
+                   help="skip onnxruntime beside PyTorch (the Ped2 recipes' ONNX export; docs/export.md)")
     p.add_argument("--quick", action="store_true", help="one repeat; no sweep, ablation, precision, data or stream")
     p.add_argument("--concurrency", action="store_true",
                    help="only measure jobs side by side (training + training, training + scoring; ~5 min): "
@@ -78,6 +82,8 @@ def run(args: argparse.Namespace) -> None:
                    repeats=1 if quick else args.repeats, train=not args.no_train, sweep=not (args.no_sweep or quick),
                    ablation=not (args.no_ablation or quick), precision=not (args.no_precision or quick),
                    data=not (args.no_data or quick), stream=not (args.no_stream or quick))
+    if args.no_onnxruntime:
+        opts.onnxruntime_models = []
     report = run_benchmarks(opts, log=lambda s: print(s, flush=True))
     print()
     print(format_report(report))

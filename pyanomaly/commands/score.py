@@ -49,6 +49,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                         help="one or more: video file, frame folder, folder of video files, camera index, "
                              "rtsp(s):// or http(s):// URL")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    parser.add_argument("--backend", choices=("torch", "onnxruntime"), default="torch",
+                        help="what runs the network: torch (default) or its ONNX export in onnxruntime (docs/export.md)")
     parser.add_argument("--render", action="store_true", help="also write an annotated video (score bar, alarms)")
     parser.add_argument("--max-frames", type=_positive(int), metavar="N",
                         help="end each video after N scored frames (a live stream otherwise runs until it ends)")
@@ -62,7 +64,7 @@ def run(args: argparse.Namespace) -> None:
     from pyanomaly.engine.streaming import score_video
     cfg = checkpoint_cfg(args.checkpoint, args.cfg, args.opts)
     score_video(cfg, args.checkpoint, args.video, args.out, render=args.render, config_path=args.cfg,
-                max_frames=args.max_frames, duration=args.duration)
+                max_frames=args.max_frames, duration=args.duration, backend=args.backend)
 
 
 def main(argv: Sequence[str] | None = None, prog: str | None = None) -> None:

@@ -38,6 +38,8 @@ from yacs.config import CfgNode
 from pyanomaly.config import cfg_to_dict, save_cfg
 from pyanomaly.datasets.sources import (LiveSettings, LiveSource, StreamSource, frame_rate, open_sources, read_chunks,
                                         to_tensor)
+from pyanomaly.deploy.onnx import onnxruntime_method
+from pyanomaly.errors import ConfigError
 from pyanomaly.evaluation.export import csv_text, file_stems
 from pyanomaly.evaluation.overlay import VideoRenderer
 from pyanomaly.evaluation.plots import plot_video
@@ -54,33 +56,52 @@ from .session import setup
 logger = logging.getLogger("pyanomaly")
 
 STREAM_FIELDS = ("video", "frame", "time_s", "error", "score")
+#: what runs the method's network: PyTorch, or its ONNX export in onnxruntime
+BACKENDS = ("torch", "onnxruntime")
 
 
 # -- the model -------------------------------------------------------------------------------
-def load_for_stream(cfg: CfgNode, checkpoint: str | Path, device: torch.device):
+def check_backend(cfg: CfgNode, backend: str) -> None:
+    """Refuse an unknown ``backend`` or one that cannot honour ``cfg`` (naming the key)."""
+    if backend not in BACKENDS:
+        raise ConfigError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if backend == "onnxruntime" and cfg.TEST.PRECISION != "fp32":
+        raise ConfigError(f"TEST.PRECISION {cfg.TEST.PRECISION} is a PyTorch autocast setting; the onnxruntime "
+                          "backend runs the exported float32 graph: set TEST.PRECISION fp32")
+
+
+def load_for_stream(cfg: CfgNode, checkpoint: str | Path, device: torch.device, backend: str = "torch"):
     """The method of ``cfg`` with the weights of ``checkpoint``, in eval mode.
 
     A checkpoint made for another method, arguments, ``DATASET.IMAGE_SIZE`` or
     ``DATASET.CHANNELS`` is refused (:func:`~pyanomaly.engine.checkpoint.check_compatible`).
+    ``backend`` ``"onnxruntime"``: the method with its network exported to ONNX and run by
+    onnxruntime (:func:`~pyanomaly.deploy.onnx.onnxruntime_method`); same interface.
     """
+    check_backend(cfg, backend)
     ckpt = load_checkpoint(checkpoint)
     check_compatible(ckpt, model_meta(cfg), checkpoint)
     model = build_model(cfg, device)
     load_model_weights(model, ckpt, checkpoint)
+    if backend == "onnxruntime":
+        return onnxruntime_method(model.eval(), None, cfg.DATASET.IMAGE_SIZE, cfg.DATASET.CHANNELS)
     return model.eval()
 
 
 def score_video(cfg: CfgNode, checkpoint: str | Path, video: str | Path | list[str | Path], out_dir: str | Path,
                 render: bool = False, config_path: str | None = None, max_frames: int | None = None,
-                duration: float | None = None) -> dict:
+                duration: float | None = None, backend: str = "torch") -> dict:
     """Score every frame of ``video`` as a stream; write ``out_dir``.
 
     ``video``: one or several of a file, a frame folder, a folder of videos, a camera index
     (``"0"``) or an rtsp(s)/http(s) URL, scored one after the other. ``max_frames`` /
     ``duration`` (seconds): end each video after that many frames or that long (a live source
-    otherwise runs until it ends or is given up, or Ctrl-C). Returns the content of ``alarms.json``.
+    otherwise runs until it ends or is given up, or Ctrl-C). ``backend``: what runs the
+    network, ``"torch"`` or ``"onnxruntime"`` (see :func:`load_for_stream`). Returns the
+    content of ``alarms.json``.
     """
     out = Path(out_dir)
+    check_backend(cfg, backend)
     sources = open_sources(video, LiveSettings.from_stream_cfg(cfg.STREAM))  # a bad --video fails before any write
     scorer = build_scorer(cfg)
     pipeline = build_stream_pipeline(cfg, scorer.higher_is_anomalous)  # a non-causal STREAM.NORMALIZE fails here
@@ -88,7 +109,8 @@ def score_video(cfg: CfgNode, checkpoint: str | Path, video: str | Path | list[s
     save_cfg(cfg, out / "config.yaml")
     logger.info("live protocol (STREAM): %s", yaml.safe_dump(cfg_to_dict(cfg.STREAM), default_flow_style=True,
                                                              width=10**6).strip())
-    model = load_for_stream(cfg, checkpoint, device)
+    model = load_for_stream(cfg, checkpoint, device, backend)
+    logger.info("backend: %s", backend)
     loop = build_video_scorer(cfg, model, device, pipeline, scorer)
     st = cfg.STREAM
     rows: list[dict] = []
@@ -98,6 +120,7 @@ def score_video(cfg: CfgNode, checkpoint: str | Path, video: str | Path | list[s
                 f"raised at its {st.ALARM_MIN_FRAMES}-th frame (raised_frame); frames are 0-based, times are "
                 "frame / fps",
         "checkpoint": str(checkpoint),
+        "backend": backend,
         "protocol": {"error": describe_error(cfg), "higher_error_is_anomalous": scorer.higher_is_anomalous,
                      **pipeline.describe(), "image_size": list(cfg.DATASET.IMAGE_SIZE),
                      "channels": cfg.DATASET.CHANNELS},
