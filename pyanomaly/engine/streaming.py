@@ -1,4 +1,4 @@
-"""Scoring a user's own video as a stream: ``tools/score_video.py``.
+"""Scoring a user's own videos as streams: ``tools/score_video.py``.
 
 Frames are read one chunk at a time (``TEST.CHUNK``; :mod:`pyanomaly.datasets.sources`) and
 go through the same scoring loop as an evaluation (:class:`~pyanomaly.scoring.video.VideoScorer`)
@@ -8,9 +8,20 @@ Alarms follow ``STREAM.ALARM_THRESHOLD`` and ``STREAM.ALARM_MIN_FRAMES``
 (:mod:`pyanomaly.scoring.alarms`). The run logs the ``STREAM`` section and writes it to
 ``config.yaml`` and ``alarms.json``.
 
+Several sources are scored together through one model: their chunks are taken in turns
+(one from each source that has one) and predicted in shared forward passes
+(:meth:`~pyanomaly.scoring.video.VideoScorer.push_many`), each source with its own model
+state, normaliser, alarms, plot and annotated video, so every score is the one it would get
+scored alone. A source is a :class:`Stream`: a name, a frame rate and an iterator of chunks
+``(frames (n, H, W, C) uint8 at DATASET.IMAGE_SIZE, originals BGR or None)``;
+:func:`open_stream` makes one of a video file or frame folder. A method that holds its
+stream state in the module (``concurrent_streams = False``, STREAMER) scores the sources
+one after another.
+
 Output folder::
 
-    frame_scores.csv   video, frame, time_s, error, score (one row per frame; empty = none)
+    frame_scores.csv   video, frame, time_s, error, score (one row per frame, videos in the
+                       order given; empty = none)
     alarms.json        per video: fps, frames, alarm segments; the threshold and the protocol
     plots/<video>.png  score curve with the threshold and the alarms shaded
     annotated/<video>.mp4   with --render: frames with a score bar, red border during alarms
@@ -21,7 +32,10 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections import deque
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -31,13 +45,14 @@ from yacs.config import CfgNode
 
 from pyanomaly.config import cfg_to_dict, save_cfg
 from pyanomaly.datasets.sources import StreamSource, find_sources, frame_rate, read_chunks, to_tensor
+from pyanomaly.errors import DatasetError
 from pyanomaly.evaluation.export import csv_text, file_stems
 from pyanomaly.evaluation.overlay import VideoRenderer
 from pyanomaly.evaluation.plots import plot_video
 from pyanomaly.models.build import build_model, model_meta
 from pyanomaly.scoring import AlarmTracker
 from pyanomaly.scoring.build import build_scorer, build_stream_pipeline, build_video_scorer, describe_error
-from pyanomaly.scoring.video import VideoScorer
+from pyanomaly.scoring.video import Chunk, VideoRun, VideoScorer
 from pyanomaly.utils import atomic_write, atomic_write_text
 
 from .checkpoint import check_compatible, load_checkpoint, load_model_weights
@@ -62,14 +77,54 @@ def load_for_stream(cfg: CfgNode, checkpoint: str | Path, device: torch.device):
     return model.eval()
 
 
-def score_video(cfg: CfgNode, checkpoint: str | Path, video: str | Path, out_dir: str | Path,
-                render: bool = False, config_path: str | None = None) -> dict:
-    """Score every frame of ``video`` (file, frame folder or folder of videos) as a stream; write ``out_dir``.
+@dataclass
+class Stream:
+    """One source of :func:`score_video`.
 
-    Returns the content of ``alarms.json``.
+    Attributes:
+        name: the video's name in ``frame_scores.csv`` and ``alarms.json`` (unique in a run).
+        source: where it comes from (a path or an address), as written in ``alarms.json``.
+        fps: frames per second, for times; ``fps_source`` says where it came from.
+        chunks: yields ``(frames (n, H, W, C) uint8 at DATASET.IMAGE_SIZE, originals)``, the
+            original BGR frames a list when rendering, else None; the stream ends with it.
+        announced_frames: frame count for the progress bar, if known (never used for results).
+    """
+
+    name: str
+    source: str
+    fps: float
+    fps_source: str
+    chunks: Iterator[tuple[np.ndarray, list[np.ndarray] | None]]
+    announced_frames: int | None = None
+
+    def __post_init__(self):
+        self.chunks = iter(self.chunks)
+
+
+def open_stream(cfg: CfgNode, source: StreamSource, render: bool = False) -> Stream:
+    """A video file or frame folder as a :class:`Stream`: ``TEST.CHUNK`` frames per chunk, resized
+    to ``DATASET.IMAGE_SIZE``, ``STREAM.FPS`` or the file's own frame rate."""
+    fps, fps_source = frame_rate(cfg.STREAM.FPS, source)
+    if fps_source.startswith("assumed"):
+        logger.warning("video '%s' has no frame rate; assuming %g fps (set STREAM.FPS)", source.name, fps)
+    chunks = read_chunks(source, cfg.TEST.CHUNK, tuple(cfg.DATASET.IMAGE_SIZE), cfg.DATASET.CHANNELS,
+                         keep_original=render)
+    return Stream(source.name, str(source.path), fps, fps_source, chunks, source.announced_frames())
+
+
+def score_video(cfg: CfgNode, checkpoint: str | Path, video: str | Path | Stream | Sequence[str | Path | Stream],
+                out_dir: str | Path, render: bool = False, config_path: str | None = None) -> dict:
+    """Score every frame of ``video`` as a stream; write ``out_dir``. Returns the content of ``alarms.json``.
+
+    ``video``: a video file, frame folder or folder of videos, a :class:`Stream`, or a list of
+    them; all their videos are scored together, through one model (see the module docstring).
     """
     out = Path(out_dir)
-    sources = find_sources(video)  # a bad --video fails before anything is written
+    items = list(video) if isinstance(video, (list, tuple)) else [video]
+    # a bad --video fails before anything is written
+    sources = [[s] if isinstance(s, Stream) else find_sources(s) for s in items]
+    _check_names([s.name for group in sources for s in group],
+                 [str(s.source if isinstance(s, Stream) else s.path) for group in sources for s in group])
     scorer = build_scorer(cfg)
     pipeline = build_stream_pipeline(cfg, scorer.higher_is_anomalous)  # a non-causal STREAM.NORMALIZE fails here
     device, _, _ = setup(cfg, config_path, output_dir=out)
@@ -78,8 +133,8 @@ def score_video(cfg: CfgNode, checkpoint: str | Path, video: str | Path, out_dir
                                                              width=10**6).strip())
     model = load_for_stream(cfg, checkpoint, device)
     loop = build_video_scorer(cfg, model, device, pipeline, scorer)
+    streams = [s if isinstance(s, Stream) else open_stream(cfg, s, render) for group in sources for s in group]
     st = cfg.STREAM
-    rows: list[dict] = []
     summary = {
         "threshold": st.ALARM_THRESHOLD, "min_frames": st.ALARM_MIN_FRAMES,
         "rule": f"an alarm is >= {st.ALARM_MIN_FRAMES} consecutive frames with score > {st.ALARM_THRESHOLD:g}; it is "
@@ -93,15 +148,22 @@ def score_video(cfg: CfgNode, checkpoint: str | Path, video: str | Path, out_dir
         "videos": [],
         "complete": False,
     }
+    outputs: list[_StreamOutput | None] = [None] * len(streams)
     interrupted = False
+    start = time.perf_counter()
     try:
-        for source, stem in zip(sources, file_stems([s.name for s in sources])):
-            summary["videos"].append(_score_one(cfg, loop, source, stem, out, render, rows))
+        score_streams(cfg, loop, streams, out, render, outputs)
         summary["complete"] = True
     except KeyboardInterrupt:
         interrupted = True
         logger.warning("interrupted: writing the frames scored so far")
     finally:
+        for o in outputs:
+            if o is not None:
+                o.abort()
+        done = [o for o in outputs if o is not None]
+        summary["videos"] = [o.entry for o in done if o.entry is not None]
+        rows = [r for o in done for r in o.rows]
         atomic_write_text(out / "frame_scores.csv", csv_text(rows, STREAM_FIELDS))
         atomic_write_text(out / "alarms.json", json.dumps(summary, indent=2))
     if interrupted:
@@ -110,58 +172,113 @@ def score_video(cfg: CfgNode, checkpoint: str | Path, video: str | Path, out_dir
     if own is not None:  # what a method makes of the stream besides scores (STREAMER: events.json)
         own(out, [v["video"] for v in summary["videos"]], "stream")
     total = sum(len(v["alarms"]) for v in summary["videos"])
-    logger.info("wrote %s: frame_scores.csv (%d frames), alarms.json (%d alarms)%s", out, len(rows), total,
+    seconds = time.perf_counter() - start
+    logger.info("wrote %s: frame_scores.csv (%d frames of %d video(s), %.1f frames/s in all), alarms.json "
+                "(%d alarms)%s", out, len(rows), len(streams), len(rows) / max(seconds, 1e-9), total,
                 ", annotated/" if render else "")
     return summary
 
 
-def _score_one(cfg: CfgNode, loop: VideoScorer, source: StreamSource, stem: str, out: Path, render: bool,
-               rows: list[dict]) -> dict:
-    st = cfg.STREAM
-    fps, fps_source = frame_rate(st.FPS, source)
-    if fps_source.startswith("assumed"):
-        logger.warning("video '%s' has no frame rate; assuming %g fps (set STREAM.FPS)", source.name, fps)
-    run = loop.start()
-    tracker = AlarmTracker(st.ALARM_THRESHOLD, st.ALARM_MIN_FRAMES, fps)
-    renderer = None
-    bar = tqdm(total=source.announced_frames(), desc=source.name, unit="frame", disable=not cfg.LOG.PROGRESS,
-               dynamic_ncols=True)
-    start = time.perf_counter()
-    try:
-        for frames, originals in read_chunks(source, cfg.TEST.CHUNK, tuple(cfg.DATASET.IMAGE_SIZE),
-                                             cfg.DATASET.CHANNELS, keep_original=render):
-            chunk = run.push(to_tensor(frames))
-            error, score = chunk.errors, chunk.scores
-            active = tracker.push(score)
-            for i in range(len(frames)):
+def _check_names(names: list[str], paths: list[str]) -> None:
+    seen: dict[str, str] = {}
+    for name, path in zip(names, paths):
+        if name in seen:
+            raise DatasetError(f"--video: two videos are named '{name}' ({seen[name]} and {path}); the rows of "
+                               "frame_scores.csv would mix them: give one another name")
+        seen[name] = path
+
+
+def score_streams(cfg: CfgNode, loop: VideoScorer, streams: Sequence[Stream], out: Path, render: bool,
+                  outputs: list | None = None) -> list[dict]:
+    """Score ``streams`` together; their ``alarms.json`` entries, in order. ``outputs`` (one slot
+    per stream) receives each stream's outputs as it starts, so that a caller can write what
+    was scored when it is interrupted.
+
+    Streams are taken in turns: one chunk from each running stream, predicted in one
+    :meth:`~pyanomaly.scoring.video.VideoScorer.push_many` call. All streams run at once,
+    unless the method holds its stream state in the module (``concurrent_streams`` False):
+    then one after another.
+    """
+    outputs = outputs if outputs is not None else [None] * len(streams)
+    stems = file_stems([s.name for s in streams])
+    limit = len(streams) if getattr(loop.model, "concurrent_streams", True) else 1
+    waiting, running = deque(range(len(streams))), []
+    while waiting or running:
+        while waiting and len(running) < limit:
+            k = waiting.popleft()
+            outputs[k] = _StreamOutput(cfg, streams[k], stems[k], out, render, loop.start(), position=len(running))
+            running.append(k)
+        batch = []
+        for k in list(running):
+            item = next(streams[k].chunks, None)
+            if item is None:
+                outputs[k].finish()
+                running.remove(k)
+            else:
+                batch.append((k, item))
+        if batch:
+            chunks = loop.push_many([outputs[k].run for k, _ in batch], [to_tensor(frames) for _, (frames, _) in batch])
+            for (k, (_, originals)), chunk in zip(batch, chunks):
+                outputs[k].add(chunk, originals)
+    return [o.entry for o in outputs]
+
+
+class _StreamOutput:
+    """What one stream writes: its rows, alarms, annotated video and plot, and its progress bar."""
+
+    def __init__(self, cfg: CfgNode, stream: Stream, stem: str, out: Path, render: bool, run: VideoRun,
+                 position: int = 0):
+        st = cfg.STREAM
+        self.stream, self.stem, self.out, self.render, self.run = stream, stem, out, render, run
+        self.threshold, self.format = st.ALARM_THRESHOLD, st.RENDER_FORMAT
+        self.tracker = AlarmTracker(st.ALARM_THRESHOLD, st.ALARM_MIN_FRAMES, stream.fps)
+        self.renderer: VideoRenderer | None = None
+        self.rows: list[dict] = []
+        self.entry: dict | None = None  # alarms.json's entry, once the stream has ended
+        self.bar = tqdm(total=stream.announced_frames, desc=stream.name, unit="frame", disable=not cfg.LOG.PROGRESS,
+                        dynamic_ncols=True, position=position)
+        self.start = time.perf_counter()
+
+    def add(self, chunk: Chunk, originals: list[np.ndarray] | None) -> None:
+        fps, error, score = self.stream.fps, chunk.errors, chunk.scores
+        active = self.tracker.push(score)
+        for i in range(len(error)):
+            t = chunk.start + i
+            self.rows.append({"video": self.stream.name, "frame": t, "time_s": round(t / fps, 4),
+                              "error": float(error[i]) if np.isfinite(error[i]) else None,
+                              "score": float(score[i]) if np.isfinite(score[i]) else None})
+        if self.render:
+            if self.renderer is None:
+                self.renderer = VideoRenderer(self.out / "annotated" / f"{self.stem}.{self.format}", fps,
+                                              originals[0].shape[:2], self.threshold)
+            for i, img in enumerate(originals):
                 t = chunk.start + i
-                rows.append({"video": source.name, "frame": t, "time_s": round(t / fps, 4),
-                             "error": float(error[i]) if np.isfinite(error[i]) else None,
-                             "score": float(score[i]) if np.isfinite(score[i]) else None})
-            if render:
-                if renderer is None:
-                    renderer = VideoRenderer(out / "annotated" / f"{stem}.{st.RENDER_FORMAT}", fps,
-                                             originals[0].shape[:2], st.ALARM_THRESHOLD)
-                for i, img in enumerate(originals):
-                    t = chunk.start + i
-                    renderer.write(img, t, t / fps, float(score[i]), bool(active[i]))
-            bar.update(len(frames))
-    finally:
-        bar.close()
-        if renderer is not None:
-            renderer.close()
-    seconds = time.perf_counter() - start
-    result = run.finish()
-    n = result.frames
-    segments = tracker.finish()
-    spans = [(a["start_frame"], a["end_frame"]) for a in segments]
-    png = out / "plots" / f"{stem}.png"
-    atomic_write(png, lambda tmp: plot_video(tmp, source.name, result.scores, None, threshold=st.ALARM_THRESHOLD,
-                                             threshold_label="alarm threshold", alarms=spans))
-    logger.info("video '%s': %d frames in %.1f s (%.1f frames/s), %d alarm(s)", source.name, n, seconds,
-                n / max(seconds, 1e-9), len(segments))
-    return {"video": source.name, "source": str(source.path), "frames": n,
-            "frames_scored": int(np.isfinite(result.scores).sum()), "fps": fps, "fps_source": fps_source,
-            "frames_per_second_processed": round(n / max(seconds, 1e-9), 2),
-            "annotated": str(Path("annotated") / f"{stem}.{st.RENDER_FORMAT}") if render else None,
-            "plot": str(Path("plots") / f"{stem}.png"), "alarms": segments}
+                self.renderer.write(img, t, t / fps, float(score[i]), bool(active[i]))
+        self.bar.update(len(error))
+
+    def abort(self) -> None:
+        """Close the bar and the annotated video (what was written stays)."""
+        self.bar.close()
+        if self.renderer is not None:
+            self.renderer.close()
+            self.renderer = None
+
+    def finish(self) -> None:
+        """The stream has ended: its plot, its log line and :attr:`entry`."""
+        self.abort()
+        seconds = time.perf_counter() - self.start
+        result = self.run.finish()
+        n, name = result.frames, self.stream.name
+        segments = self.tracker.finish()
+        spans = [(a["start_frame"], a["end_frame"]) for a in segments]
+        png = self.out / "plots" / f"{self.stem}.png"
+        atomic_write(png, lambda tmp: plot_video(tmp, name, result.scores, None, threshold=self.threshold,
+                                                 threshold_label="alarm threshold", alarms=spans))
+        logger.info("video '%s': %d frames in %.1f s (%.1f frames/s), %d alarm(s)", name, n, seconds,
+                    n / max(seconds, 1e-9), len(segments))
+        self.entry = {
+            "video": name, "source": self.stream.source, "frames": n,
+            "frames_scored": int(np.isfinite(result.scores).sum()), "fps": self.stream.fps,
+            "fps_source": self.stream.fps_source, "frames_per_second_processed": round(n / max(seconds, 1e-9), 2),
+            "annotated": str(Path("annotated") / f"{self.stem}.{self.format}") if self.render else None,
+            "plot": str(Path("plots") / f"{self.stem}.png"), "alarms": segments}
