@@ -10,6 +10,7 @@ import torch
 from . import machine
 from .data import benchmark_data, stream_end_to_end
 from .models import ABLATION_RUNS, MODEL_CONFIGS, VARIANTS, ablation, benchmark_model, clip_length_sweep
+from .multistream import multi_stream
 from .numerics import precision_check
 from .timing import tune_malloc
 
@@ -28,11 +29,19 @@ class Options:
     precision: bool = True
     data: bool = True
     stream: bool = True  # the end-to-end streaming loop (decode -> predict -> score) of prednet_ped2
+    multistream: bool = True  # several live streams through one model against one process per stream
+    streams: list[int] = field(default_factory=lambda: [1, 2, 4, 8])  # numbers of streams of that table
+    stream_seconds: float = 5.0  # seconds each of its figures is measured for
+
+
+# (model, test mode) of the multi-stream table, for those among the measured models: the best
+# Ped2 recipe (a U-Net over windows), and a recurrent model carrying one state per stream
+MULTISTREAM_RUNS = (("unet_ped2", "window"), ("prednet_ped2", "stream"))
 
 
 def run_benchmarks(options: Options | None = None, log: Callable[[str], None] = print, **overrides) -> dict:
     """Everything in one report dict: ``environment``, ``machine``, ``models``, ``sweep``,
-    ``ablation``, ``precision``, ``data``, ``stream``, ``goals``. ``overrides`` replace fields of ``options``."""
+    ``ablation``, ``precision``, ``data``, ``stream``, ``multistream``, ``goals``. ``overrides`` replace fields of ``options``."""
     o = dataclasses.replace(options or Options(), **overrides)
     dev = torch.device(o.device)
     for kind, names, known in (("model", o.models, MODEL_CONFIGS), ("variant", o.variants + o.sweep_variants, VARIANTS)):
@@ -75,6 +84,11 @@ def _measure(report: dict, o: Options, dev: torch.device, log: Callable[[str], N
         log("end-to-end streaming ...")
         report["stream"] = stream_end_to_end(dev, variants=[v for v in o.variants if not v.startswith("compile")],
                                              repeats=max(1, o.repeats - 1), log=log)
+    report["multistream"] = []
+    for name, mode in MULTISTREAM_RUNS if o.multistream else ():
+        if name in o.models:
+            log(f"multi-stream {name} ...")
+            report["multistream"].append(multi_stream(dev, name, mode, o.streams, o.stream_seconds, log=log))
     log("machine limits again ...")
     end = machine.machine_limits(dev, max(o.repeats, 5))
     # the better of the two: a slow moment of the machine must not flatter the utilisation
@@ -100,6 +114,12 @@ def _goals(report: dict) -> dict:
         best = max(report["stream"], key=lambda r: r["fps"])
         goals["stream_end_to_end_fps"] = {"goal": 60.0, "best": best["fps"], "at": f"{best['model']} {best['variant']}",
                                           "met": best["fps"] >= 60.0}
+    for m in report.get("multistream", []):
+        rows = [r for r in m["rows"] if r["streams"] > 1 and "speedup" in r]
+        if rows:
+            best = max(rows, key=lambda r: r["speedup"])
+            goals[f"multistream_{m['model']}_vs_one_process_per_stream"] = {
+                "goal": 1.5, "best": best["speedup"], "at": f"{best['streams']} streams", "met": best["speedup"] >= 1.5}
     for family in ("prednet", "convlstm"):
         rows = [r for r in report["models"] if r["model"].startswith(family)]
         if rows:
@@ -176,11 +196,24 @@ def format_report(report: dict) -> str:
         lines += ["", "end to end: decode -> resize -> predict (carried state) -> score, as tools/score_video.py (frames/s)"]
         lines += _table(("model", "variant", "frames", "frames/s", "source"),
                         [(r["model"], r["variant"], r["frames"], f"{r['fps']:.1f}", r["source"]) for r in report["stream"]])
+    for m in report.get("multistream", []):
+        lines += ["", f"multi-stream: N live streams of {m['model']} ({m['mode']}, {m['input']}, {m['precision']}), "
+                      f"{m['chunk']} frame(s) per stream per forward pass, {m['seconds']:g} s per figure; one process "
+                      f"batching them ({m['threads']} threads) against N processes at once, one stream each"]
+        lines += _table(("streams", "one process frames/s", "per stream", f"real time ({m['stream_fps']:g}/s)",
+                         "N processes frames/s", "threads each", "one / N processes"),
+                        [(r["streams"], f"{r['batched_fps']:.1f}", f"{r['per_stream_fps']:.1f}",
+                          "yes" if r["real_time"] else "no",
+                          f"{r['separate_fps']:.1f}" if "separate_fps" in r else "-", r.get("separate_threads", "-"),
+                          f"{r['speedup']:.2f}x" if "speedup" in r else "-") for r in m["rows"]])
+        lines.append(f"  streams scored in real time at {m['stream_fps']:g} frames/s: {m['real_time_streams']} "
+                     f"(best total / {m['stream_fps']:g}: {m['real_time_streams_estimate']})")
     if report.get("goals"):
         lines += ["", "goals (measured, not asserted):"]
         for k, g in report["goals"].items():
             at = g.get("at") or g.get("variant")
-            fmt = (lambda v: f"{100 * v:.0f}%") if "utilisation" in k else (lambda v: f"{v:.1f}")
+            fmt = ((lambda v: f"{100 * v:.0f}%") if "utilisation" in k else (lambda v: f"{v:.2f}x")
+                   if k.startswith("multistream") else (lambda v: f"{v:.1f}"))
             lines.append(f"  {k}: best {fmt(g['best'])} (goal {fmt(g['goal'])}, {'met' if g['met'] else 'NOT met'}; {at})")
             if g.get("per_config"):
                 lines.append("    best per config: " + ", ".join(
