@@ -32,6 +32,7 @@ class Options:
     multistream: bool = True  # several live streams through one model against one process per stream
     streams: list[int] = field(default_factory=lambda: [1, 2, 4, 8])  # numbers of streams of that table
     stream_seconds: float = 5.0  # seconds each of its figures is measured for
+    multistream_only: bool = False  # that table alone: no machine limit, no model rows (utilisation needs both)
 
 
 # (model, test mode) of the multi-stream table, for those among the measured models: the best
@@ -63,6 +64,10 @@ def run_benchmarks(options: Options | None = None, log: Callable[[str], None] = 
 
 def _measure(report: dict, o: Options, dev: torch.device, log: Callable[[str], None]) -> None:
     env = report["environment"]
+    if o.multistream_only:
+        _multistream(report, o, dev, log)
+        env["load_end"] = machine._load()
+        return
     log(f"machine limits on {env['cpu']} ({env['threads']} threads) ...")
     start = machine.machine_limits(dev, max(o.repeats, 5))
     report["models"], report["sweep"], report["ablation"] = [], [], []
@@ -84,11 +89,7 @@ def _measure(report: dict, o: Options, dev: torch.device, log: Callable[[str], N
         log("end-to-end streaming ...")
         report["stream"] = stream_end_to_end(dev, variants=[v for v in o.variants if not v.startswith("compile")],
                                              repeats=max(1, o.repeats - 1), log=log)
-    report["multistream"] = []
-    for name, mode in MULTISTREAM_RUNS if o.multistream else ():
-        if name in o.models:
-            log(f"multi-stream {name} ...")
-            report["multistream"].append(multi_stream(dev, name, mode, o.streams, o.stream_seconds, log=log))
+    _multistream(report, o, dev, log)
     log("machine limits again ...")
     end = machine.machine_limits(dev, max(o.repeats, 5))
     # the better of the two: a slow moment of the machine must not flatter the utilisation
@@ -102,10 +103,18 @@ def _measure(report: dict, o: Options, dev: torch.device, log: Callable[[str], N
         r["executed_utilisation_vs_bf16"] = r["executed_gflops"] / report["machine"]["matmul_bf16_gflops"]
 
 
+def _multistream(report: dict, o: Options, dev: torch.device, log: Callable[[str], None]) -> None:
+    report["multistream"] = []
+    for name, mode in MULTISTREAM_RUNS if o.multistream or o.multistream_only else ():
+        if name in o.models:
+            log(f"multi-stream {name} ...")
+            report["multistream"].append(multi_stream(dev, name, mode, o.streams, o.stream_seconds, log=log))
+
+
 def _goals(report: dict) -> dict:
     """The issue's goals, as measured (never asserted)."""
     goals = {}
-    kitti = [r for r in report["models"] if r["model"] == "prednet_kitti" and r["mode"] == "stream"]
+    kitti = [r for r in report.get("models", []) if r["model"] == "prednet_kitti" and r["mode"] == "stream"]
     if kitti:
         best = max(kitti, key=lambda r: r["fps"])
         goals["prednet_kitti_stream_fps"] = {"goal": 30.0, "best": best["fps"], "variant": best["variant"],
@@ -121,7 +130,7 @@ def _goals(report: dict) -> dict:
             goals[f"multistream_{m['model']}_vs_one_process_per_stream"] = {
                 "goal": 1.5, "best": best["speedup"], "at": f"{best['streams']} streams", "met": best["speedup"] >= 1.5}
     for family in ("prednet", "convlstm"):
-        rows = [r for r in report["models"] if r["model"].startswith(family)]
+        rows = [r for r in report.get("models", []) if r["model"].startswith(family)]
         if rows:
             best = max(rows, key=lambda r: r["utilisation_vs_bf16"])
             per_config: dict[str, dict] = {}  # the best variant of each model and mode
@@ -143,16 +152,17 @@ def _table(head: tuple, rows: list[tuple]) -> list[str]:
 
 def format_report(report: dict) -> str:
     """The report as plain-text tables."""
-    env, m = report["environment"], report["machine"]
+    env = report["environment"]
     lines = [f"torch {env['torch']} | {env['cpu']} | {env['threads']} threads | device {env['device']} | "
              f"OMP_WAIT_POLICY {env.get('omp_wait_policy', '?')} | malloc tuned {env.get('malloc_tuned', '?')} | "
-             f"load {env.get('load_start', '?')} -> {env.get('load_end', '?')}", "",
-             "machine limit (GFLOP/s, the better of start and end): "
-             + ", ".join(f"{k.replace('_gflops', '')} {v:.0f}" for k, v in m.items()), ""]
+             f"load {env.get('load_start', '?')} -> {env.get('load_end', '?')}", ""]
+    if "machine" in report:  # not measured with multistream_only
+        lines += ["machine limit (GFLOP/s, the better of start and end): "
+                  + ", ".join(f"{k.replace('_gflops', '')} {v:.0f}" for k, v in report["machine"].items()), ""]
     head = ("model", "input", "T", "variant", "mode", "GFLOP/frame", "frames/s", "lat p50 ms", "p95 ms",
             "GFLOP/s", "util", "util/bf16", "exec/bf16", "train clips/s", "peak MB", "train MB")
     rows = []
-    for r in report["models"]:
+    for r in report.get("models", []):
         train = r.get("train_clips_per_s")
         rows.append((r["model"], r["input"], r["clip_length"], r["variant"] + (f" ({r['compile_s']:.0f}s)" if "compile_s" in r else ""),
                      r["mode"], f"{r['gflop_per_frame']:.3f}", f"{r['fps']:.1f}", f"{r['latency_ms_p50']:.1f}",
@@ -162,7 +172,8 @@ def format_report(report: dict) -> str:
                      f"{100 * r['executed_utilisation_vs_bf16']:.0f}%" if "executed_utilisation_vs_bf16" in r else "-",
                      f"{train:.2f}" if train else "-", f"{r['peak_mem_mb']:.0f}",
                      f"{r['train_peak_mem_mb']:.0f}" if "train_peak_mem_mb" in r else "-"))
-    lines += _table(head, rows)
+    if rows:
+        lines += _table(head, rows)
     if report.get("sweep"):
         lengths = list(report["sweep"][0]["fps"])
         lines += ["", "frames/s against the clip length (window: fresh state per frame over T-1 frames; stream: carried state)"]

@@ -3,7 +3,7 @@
     pyanomaly benchmark                                        # everything (~15 min on 2 cores)
     python tools/benchmark.py --models prednet_kitti --variants reference fp32 bf16 --json out.json
     python tools/benchmark.py --quick                          # one repeat, no sweep/ablation/precision/data/stream
-    python tools/benchmark.py --models unet_ped2 --variants fp32 --streams 1 2 4 8   # with the multi-stream table
+    python tools/benchmark.py --models unet_ped2 --multistream-only --streams 1 2 4 8   # the multi-stream table alone
     python tools/benchmark.py --device cuda                    # where a GPU exists
 
 Variants: reference (the plain fp32 code: the "before"), fp32 and bf16 (the optimised
@@ -53,6 +53,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                    help="numbers of streams of the multi-stream table (default 1 2 4 8)")
     p.add_argument("--stream-seconds", type=float, default=5.0, metavar="S",
                    help="seconds each multi-stream figure is measured for (default 5)")
+    p.add_argument("--multistream-only", action="store_true",
+                   help="measure the multi-stream table alone (no machine limit, no model rows)")
     p.add_argument("--quick", action="store_true",
                    help="one repeat; no sweep, ablation, precision, data, stream or multi-stream")
     p.add_argument("--json", metavar="FILE", help="also write the report as JSON")
@@ -71,7 +73,7 @@ def run(args: argparse.Namespace) -> None:
                    ablation=not (args.no_ablation or quick), precision=not (args.no_precision or quick),
                    data=not (args.no_data or quick), stream=not (args.no_stream or quick),
                    multistream=not (args.no_multistream or quick), streams=args.streams,
-                   stream_seconds=args.stream_seconds)
+                   stream_seconds=args.stream_seconds, multistream_only=args.multistream_only)
     report = run_benchmarks(opts, log=lambda s: print(s, flush=True))
     print()
     print(format_report(report))
