@@ -86,7 +86,10 @@ class Stream:
         source: where it comes from (a path or an address), as written in ``alarms.json``.
         fps: frames per second, for times; ``fps_source`` says where it came from.
         chunks: yields ``(frames (n, H, W, C) uint8 at DATASET.IMAGE_SIZE, originals)``, the
-            original BGR frames a list when rendering, else None; the stream ends with it.
+            original BGR frames a list when rendering, else None (``n = 0``: nothing new yet,
+            skipped this round); the stream ends with it. It is asked for one chunk per round,
+            in turn with the other streams, so a live source should hand over what it has
+            rather than wait long.
         announced_frames: frame count for the progress bar, if known (never used for results).
     """
 
@@ -214,7 +217,7 @@ def score_streams(cfg: CfgNode, loop: VideoScorer, streams: Sequence[Stream], ou
             if item is None:
                 outputs[k].finish()
                 running.remove(k)
-            else:
+            elif len(item[0]):  # a live source may have nothing new yet
                 batch.append((k, item))
         if batch:
             chunks = loop.push_many([outputs[k].run for k, _ in batch], [to_tensor(frames) for _, (frames, _) in batch])
