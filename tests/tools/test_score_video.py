@@ -307,7 +307,9 @@ def test_a_method_that_streams_one_video_at_a_time_scores_them_in_turn(clips, tm
 def test_a_stream_of_chunks_from_anywhere_is_scored_and_names_must_differ(clip, tiny, tmp_path, restore_logging):
     cfg_path, cfg, ckpt = tiny
     frames = np.concatenate([f for f, _ in read_chunks(find_sources(clip)[0], 64, (24, 32), 1)])
-    live = Stream("camera", "test://camera", FPS, "test", ((frames[s:s + 10], None) for s in range(0, N, 10)))
+    # chunks of 10 frames, each followed by an empty one (a live source with nothing new yet)
+    chunks = [(part, None) for s in range(0, N, 10) for part in (frames[s:s + 10], frames[:0])]
+    live = Stream("camera", "test://camera", FPS, "test", chunks)
     summary = score_video(cfg, ckpt, [live, clip], tmp_path / "out")
     rows = _rows(tmp_path / "out")
     assert [v["video"] for v in summary["videos"]] == ["camera", "clip"] and summary["videos"][0]["source"] == "test://camera"
