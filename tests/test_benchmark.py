@@ -157,3 +157,28 @@ def test_onnxruntime_rows_beside_pytorch(monkeypatch):
 def test_tool_prints_help():
     out = subprocess.run([sys.executable, str(ROOT / "tools" / "benchmark.py"), "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and "--variants" in out.stdout and "OMP_WAIT_POLICY" in out.stdout
+
+
+def test_multi_stream_table_batches_streams_and_runs_one_process_per_stream(monkeypatch):
+    tiny(monkeypatch)
+    monkeypatch.setattr(bench.report, "MULTISTREAM_RUNS", (("prednet_tiny", "stream"),))
+    report = bench.run_benchmarks(models=["prednet_tiny"], multistream_only=True, streams=[1, 2], stream_seconds=0.3,
+                                  log=lambda s: None)
+    assert "machine" not in report and "models" not in report  # the table alone
+    (table,) = report["multistream"]
+    assert (table["model"], table["mode"], table["input"], table["chunk"]) == ("prednet_tiny", "stream", "1x16x16", 1)
+    rows = {r["streams"]: r for r in table["rows"]}
+    assert set(rows) == {1, 2}
+    for n, r in rows.items():
+        assert r["batched_fps"] > 0 and r["separate_fps"] > 0  # the second: n processes really ran
+        assert r["per_stream_fps"] == pytest.approx(r["batched_fps"] / n)
+        assert r["speedup"] == pytest.approx(r["batched_fps"] / r["separate_fps"])
+        assert r["real_time"] == (r["per_stream_fps"] >= 10.0)
+    assert rows[2]["separate_threads"] == max(1, torch.get_num_threads() // 2)
+    assert table["real_time_streams"] == max([n for n, r in rows.items() if r["real_time"]], default=0)
+    goal = report["goals"]["multistream_prednet_tiny_vs_one_process_per_stream"]
+    assert goal["best"] == pytest.approx(rows[2]["speedup"]) and goal["at"] == "2 streams"
+    json.dumps(report)
+    text = bench.format_report(report)
+    assert "multi-stream: N live streams of prednet_tiny" in text and "one / N processes" in text
+    assert "machine limit" not in text

@@ -20,11 +20,15 @@ interleaved, repeated, and medians reported):
 * bf16 against fp32 on a briefly trained synthetic model: prediction change, PSNR change, AUC;
 * data: decoded frames/s from a JPEG folder and from a video file, without and with the cache;
 * onnxruntime beside PyTorch: frames/s of the Ped2 recipes' ONNX export and its largest
-  difference from PyTorch.
+  difference from PyTorch;
+* multi-stream: N live streams through one model (their frames batched) against one process
+  per stream, and how many 10 frames/s streams are scored in real time.
 
 One file per concept: ``timing`` (interleaved timing, memory, FLOPs), ``machine`` (the
 limits), ``models`` (the benchmark models and their figures), ``numerics`` (bf16 against
-fp32), ``data`` (the data path and end-to-end streaming), ``runtimes`` (onnxruntime beside PyTorch), ``report`` (a run and its tables).
+fp32), ``data`` (the data path and end-to-end streaming), ``runtimes`` (onnxruntime beside
+PyTorch), ``multistream`` (several streams in one process), ``concurrency`` (jobs side by
+side), ``gpu_check`` (the GPU path end to end), ``report`` (a run and its tables).
 
 Example:
     >>> from pyanomaly.benchmark import run_benchmarks, format_report
@@ -34,6 +38,7 @@ from .data import SHARED_DATA, benchmark_data, stream_end_to_end
 from .machine import environment, machine_limits
 from .models import (ABLATION, ABLATION_RUNS, MODEL_CONFIGS, VARIANTS, BenchConfig, ablation, benchmark_model,
                      build_model, clip_length_sweep)
+from .multistream import multi_stream
 from .numerics import precision_check
 from .report import Options, format_report, run_benchmarks
 from .runtimes import ONNXRUNTIME_MODELS, onnxruntime_rows
@@ -41,5 +46,6 @@ from .timing import count_flops, interleaved, peak_memory_mb, tune_malloc
 
 __all__ = ["ABLATION", "ABLATION_RUNS", "MODEL_CONFIGS", "ONNXRUNTIME_MODELS", "SHARED_DATA", "VARIANTS", "BenchConfig", "Options", "ablation",
            "benchmark_data", "benchmark_model", "build_model", "clip_length_sweep", "count_flops", "environment",
-           "format_report", "interleaved", "machine_limits", "onnxruntime_rows", "peak_memory_mb", "precision_check", "run_benchmarks",
+           "format_report", "interleaved", "machine_limits", "multi_stream", "onnxruntime_rows", "peak_memory_mb",
+           "precision_check", "run_benchmarks",
            "stream_end_to_end", "tune_malloc"]

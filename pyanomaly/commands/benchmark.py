@@ -3,6 +3,7 @@
     pyanomaly benchmark                                        # everything (~15 min on 2 cores)
     python tools/benchmark.py --models prednet_kitti --variants reference fp32 bf16 --json out.json
     python tools/benchmark.py --quick                          # one repeat, no sweep/ablation/precision/data/stream
+    python tools/benchmark.py --models unet_ped2 --multistream-only --streams 1 2 4 8   # the multi-stream table alone
     python tools/benchmark.py --device cuda                    # where a GPU exists
     python tools/benchmark.py --concurrency                    # jobs side by side (~5 min)
 
@@ -50,7 +51,17 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--no-stream", action="store_true", help="skip the end-to-end streaming loop (decode to score)")
     p.add_argument("--no-onnxruntime", action="store_true",
                    help="skip onnxruntime beside PyTorch (the Ped2 recipes' ONNX export; docs/export.md)")
-    p.add_argument("--quick", action="store_true", help="one repeat; no sweep, ablation, precision, data or stream")
+    p.add_argument("--no-multistream", action="store_true",
+                   help="skip the multi-stream table (N streams batched in one process against one process per "
+                        "stream; for unet_ped2 and prednet_ped2 when measured)")
+    p.add_argument("--streams", type=int, nargs="+", default=[1, 2, 4, 8], metavar="N",
+                   help="numbers of streams of the multi-stream table (default 1 2 4 8)")
+    p.add_argument("--stream-seconds", type=float, default=5.0, metavar="S",
+                   help="seconds each multi-stream figure is measured for (default 5)")
+    p.add_argument("--multistream-only", action="store_true",
+                   help="measure the multi-stream table alone (no machine limit, no model rows)")
+    p.add_argument("--quick", action="store_true",
+                   help="one repeat; no sweep, ablation, precision, data, stream or multi-stream")
     p.add_argument("--concurrency", action="store_true",
                    help="only measure jobs side by side (training + training, training + scoring; ~5 min): "
                         "what each keeps of its speed alone")
@@ -81,7 +92,9 @@ def run(args: argparse.Namespace) -> None:
     opts = Options(models=args.models or list(Options().models), variants=args.variants, device=args.device,
                    repeats=1 if quick else args.repeats, train=not args.no_train, sweep=not (args.no_sweep or quick),
                    ablation=not (args.no_ablation or quick), precision=not (args.no_precision or quick),
-                   data=not (args.no_data or quick), stream=not (args.no_stream or quick))
+                   data=not (args.no_data or quick), stream=not (args.no_stream or quick),
+                   multistream=not (args.no_multistream or quick), streams=args.streams,
+                   stream_seconds=args.stream_seconds, multistream_only=args.multistream_only)
     if args.no_onnxruntime:
         opts.onnxruntime_models = []
     report = run_benchmarks(opts, log=lambda s: print(s, flush=True))

@@ -11,7 +11,9 @@ checkpoints stored theirs); KEY VALUE overrides apply to the carried config too.
 
 --video takes one or more of: a video file OpenCV can read, a folder of frame images, a folder
 of video files, a camera index (0, 1, ...) or an rtsp://, rtsps://, http:// or https:// URL
-(read through OpenCV's FFmpeg backend), scored one after the other. A live source is read by a
+(read through OpenCV's FFmpeg backend). All are scored together through one model, their
+frames batched into shared forward passes, each with its own state, normaliser and alarms
+(exactly as if scored alone). A live source is read by a
 thread into a queue of STREAM.QUEUE_SIZE frames (when scoring falls behind, the oldest frames
 are dropped and counted); when it stops, it is reconnected with back-off (STREAM.RECONNECT_*)
 and given up after STREAM.RECONNECT_GIVE_UP seconds without a frame. It runs until the stream

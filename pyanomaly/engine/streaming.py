@@ -1,4 +1,4 @@
-"""Scoring a user's own video as a stream: ``tools/score_video.py``.
+"""Scoring a user's own videos as streams: ``tools/score_video.py``.
 
 Frames are read one chunk at a time (``TEST.CHUNK``; :mod:`pyanomaly.datasets.sources`) and
 go through the same scoring loop as an evaluation (:class:`~pyanomaly.scoring.video.VideoScorer`)
@@ -8,26 +8,40 @@ Alarms follow ``STREAM.ALARM_THRESHOLD`` and ``STREAM.ALARM_MIN_FRAMES``
 (:mod:`pyanomaly.scoring.alarms`). The run logs the ``STREAM`` section and writes it to
 ``config.yaml`` and ``alarms.json``.
 
-Output folder::
-
-    frame_scores.csv   video, frame, time_s, error, score (one row per frame; empty = none)
-    alarms.json        per video: fps, frames, alarm segments, latency (p50/p95/max ms from capture
-                       to score), frames dropped and reconnects (live sources), why it ended;
-                       the threshold and the protocol
-    plots/<video>.png  score curve with the threshold and the alarms shaded
-    annotated/<video>.mp4   with --render: frames with a score bar, red border during alarms
-    config.yaml, log.txt
+Several sources are scored together through one model: their chunks are taken in turns
+(one from each source that has one) and predicted in shared forward passes
+(:meth:`~pyanomaly.scoring.video.VideoScorer.push_many`), each source with its own model
+state, normaliser, alarms, plot and annotated video, so every score is the one it would get
+scored alone. A source is a :class:`Stream`: a name, a frame rate and an iterator of chunks
+``(frames (n, H, W, C) uint8 at DATASET.IMAGE_SIZE, originals BGR or None)``;
+:func:`open_stream` makes one of a video file or frame folder. A method that holds its
+stream state in the module (``concurrent_streams = False``, STREAMER) scores the sources
+one after another.
 
 A live source (camera index, rtsp/http URL; :mod:`pyanomaly.datasets.live`) is scored as it
 arrives; ``max_frames`` and ``duration`` end a video (live or not) cleanly, outputs written as
 for a whole file.
+
+Output folder::
+
+    frame_scores.csv   video, frame, time_s, error, score (one row per frame, videos in the
+                       order given; empty = none)
+    alarms.json        per video: fps, frames, alarm segments, latency (p50/p95/max ms from capture
+                       to score), frames dropped and reconnects (live sources), why it ended;
+                       the threshold, the protocol and the backend
+    plots/<video>.png  score curve with the threshold and the alarms shaded
+    annotated/<video>.mp4   with --render: frames with a score bar, red border during alarms
+    config.yaml, log.txt
 """
 from __future__ import annotations
 
 import json
 import logging
 import time
+from collections import deque
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -39,14 +53,14 @@ from pyanomaly.config import cfg_to_dict, save_cfg
 from pyanomaly.datasets.sources import (LiveSettings, LiveSource, StreamSource, frame_rate, open_sources, read_chunks,
                                         to_tensor)
 from pyanomaly.deploy.onnx import onnxruntime_method
-from pyanomaly.errors import ConfigError
+from pyanomaly.errors import ConfigError, DatasetError
 from pyanomaly.evaluation.export import csv_text, file_stems
 from pyanomaly.evaluation.overlay import VideoRenderer
 from pyanomaly.evaluation.plots import plot_video
 from pyanomaly.models.build import build_model, model_meta
 from pyanomaly.scoring import AlarmTracker
 from pyanomaly.scoring.build import build_scorer, build_stream_pipeline, build_video_scorer, describe_error
-from pyanomaly.scoring.video import VideoScorer
+from pyanomaly.scoring.video import Chunk, VideoRun, VideoScorer
 from pyanomaly.utils import atomic_write, atomic_write_text
 
 from .checkpoint import check_compatible, load_checkpoint, load_model_weights
@@ -88,21 +102,79 @@ def load_for_stream(cfg: CfgNode, checkpoint: str | Path, device: torch.device, 
     return model.eval()
 
 
-def score_video(cfg: CfgNode, checkpoint: str | Path, video: str | Path | list[str | Path], out_dir: str | Path,
-                render: bool = False, config_path: str | None = None, max_frames: int | None = None,
-                duration: float | None = None, backend: str = "torch") -> dict:
-    """Score every frame of ``video`` as a stream; write ``out_dir``.
+@dataclass
+class Stream:
+    """One source of :func:`score_video`.
 
-    ``video``: one or several of a file, a frame folder, a folder of videos, a camera index
-    (``"0"``) or an rtsp(s)/http(s) URL, scored one after the other. ``max_frames`` /
-    ``duration`` (seconds): end each video after that many frames or that long (a live source
-    otherwise runs until it ends or is given up, or Ctrl-C). ``backend``: what runs the
-    network, ``"torch"`` or ``"onnxruntime"`` (see :func:`load_for_stream`). Returns the
-    content of ``alarms.json``.
+    Attributes:
+        name: the video's name in ``frame_scores.csv`` and ``alarms.json`` (unique in a run).
+        source: where it comes from (a path or an address), as written in ``alarms.json``.
+        fps: frames per second, for times; ``fps_source`` says where it came from.
+        chunks: yields ``(frames (n, H, W, C) uint8 at DATASET.IMAGE_SIZE, originals)``, the
+            original BGR frames a list when rendering, else None (``n = 0``: nothing new yet,
+            skipped this round); the stream ends with it. It is asked for one chunk per round,
+            in turn with the other streams, so a live source should hand over what it has
+            rather than wait long.
+        announced_frames: frame count for the progress bar, if known (never used for results).
+        live: the live source behind it (its capture times, drops, reconnects), or None.
+    """
+
+    name: str
+    source: str
+    fps: float
+    fps_source: str
+    chunks: Iterator[tuple[np.ndarray, list[np.ndarray] | None]]
+    announced_frames: int | None = None
+    live: LiveSource | None = None
+
+    def __post_init__(self):
+        self.chunks = iter(self.chunks)
+
+    def close(self) -> None:
+        """Stop reading (a live source's reader thread ends)."""
+        close = getattr(self.chunks, "close", None)
+        if close is not None:
+            close()
+
+
+def open_stream(cfg: CfgNode, source: StreamSource | LiveSource, render: bool = False,
+                duration: float | None = None) -> Stream:
+    """A video file, frame folder or live source as a :class:`Stream`: up to ``TEST.CHUNK`` frames
+    per chunk, resized to ``DATASET.IMAGE_SIZE``, at ``STREAM.FPS`` or the source's own frame rate.
+    ``duration``: seconds from the stream's first chunk after which a live source stops waiting."""
+    fps, fps_source = frame_rate(cfg.STREAM.FPS, source)
+    if fps_source.startswith("assumed"):
+        logger.warning("video '%s' has no frame rate; assuming %g fps (set STREAM.FPS)", source.name, fps)
+
+    def chunks():  # the deadline starts when the stream is first asked for frames
+        deadline = None if duration is None else time.monotonic() + duration
+        yield from read_chunks(source, cfg.TEST.CHUNK, tuple(cfg.DATASET.IMAGE_SIZE), cfg.DATASET.CHANNELS,
+                               keep_original=render, deadline=deadline, accept_truncated=cfg.DATASET.ACCEPT_TRUNCATED)
+
+    return Stream(source.name, str(source.path), fps, fps_source, chunks(), source.announced_frames(),
+                  source if isinstance(source, LiveSource) else None)
+
+
+def score_video(cfg: CfgNode, checkpoint: str | Path, video: str | Path | Stream | Sequence[str | Path | Stream],
+                out_dir: str | Path, render: bool = False, config_path: str | None = None,
+                max_frames: int | None = None, duration: float | None = None, backend: str = "torch") -> dict:
+    """Score every frame of ``video`` as a stream; write ``out_dir``. Returns the content of ``alarms.json``.
+
+    ``video``: one or several of a video file, a frame folder, a folder of videos, a camera
+    index (``"0"``), an rtsp(s)/http(s) URL or a :class:`Stream`; all their videos are scored
+    together, through one model (see the module docstring). ``max_frames`` / ``duration``
+    (seconds): end each video after that many frames or that long (a live source otherwise
+    runs until it ends or is given up, or Ctrl-C). ``backend``: what runs the network,
+    ``"torch"`` or ``"onnxruntime"`` (see :func:`load_for_stream`).
     """
     out = Path(out_dir)
     check_backend(cfg, backend)
-    sources = open_sources(video, LiveSettings.from_stream_cfg(cfg.STREAM))  # a bad --video fails before any write
+    items = list(video) if isinstance(video, (list, tuple)) else [video]
+    # a bad --video fails before anything is written
+    live = LiveSettings.from_stream_cfg(cfg.STREAM)
+    sources = [[s] if isinstance(s, Stream) else open_sources(s, live) for s in items]
+    _check_names([s.name for group in sources for s in group],
+                 [str(s.source if isinstance(s, Stream) else s.path) for group in sources for s in group])
     scorer = build_scorer(cfg)
     pipeline = build_stream_pipeline(cfg, scorer.higher_is_anomalous)  # a non-causal STREAM.NORMALIZE fails here
     device, _, _ = setup(cfg, config_path, output_dir=out)
@@ -112,8 +184,9 @@ def score_video(cfg: CfgNode, checkpoint: str | Path, video: str | Path | list[s
     model = load_for_stream(cfg, checkpoint, device, backend)
     logger.info("backend: %s", backend)
     loop = build_video_scorer(cfg, model, device, pipeline, scorer)
+    streams = [s if isinstance(s, Stream) else open_stream(cfg, s, render, duration)
+               for group in sources for s in group]
     st = cfg.STREAM
-    rows: list[dict] = []
     summary = {
         "threshold": st.ALARM_THRESHOLD, "min_frames": st.ALARM_MIN_FRAMES,
         "rule": f"an alarm is >= {st.ALARM_MIN_FRAMES} consecutive frames with score > {st.ALARM_THRESHOLD:g}; it is "
@@ -131,17 +204,27 @@ def score_video(cfg: CfgNode, checkpoint: str | Path, video: str | Path | list[s
         "videos": [],
         "complete": False,
     }
+    outputs: list[_StreamOutput | None] = [None] * len(streams)
     interrupted = False
+    start = time.perf_counter()
     try:
-        for source, stem in zip(sources, file_stems([s.name for s in sources])):
-            summary["videos"].append(_score_one(cfg, loop, source, stem, out, render, rows, max_frames, duration))
-            if summary["videos"][-1]["ended"] == "interrupted":  # Ctrl-C: this video's summary is kept
-                raise KeyboardInterrupt
+        score_streams(cfg, loop, streams, out, render, outputs, max_frames, duration)
         summary["complete"] = True
     except KeyboardInterrupt:
         interrupted = True
         logger.warning("interrupted: writing the frames scored so far")
     finally:
+        for stream in streams:
+            stream.close()
+        for o in outputs:
+            if o is not None and o.entry is None:
+                if interrupted:  # the videos being scored keep their summary
+                    o.finish("interrupted")
+                else:
+                    o.abort()
+        done = [o for o in outputs if o is not None]
+        summary["videos"] = [o.entry for o in done if o.entry is not None]
+        rows = [r for o in done for r in o.rows]
         atomic_write_text(out / "frame_scores.csv", csv_text(rows, STREAM_FIELDS))
         atomic_write_text(out / "alarms.json", json.dumps(summary, indent=2))
     if interrupted:
@@ -150,92 +233,159 @@ def score_video(cfg: CfgNode, checkpoint: str | Path, video: str | Path | list[s
     if own is not None:  # what a method makes of the stream besides scores (STREAMER: events.json)
         own(out, [v["video"] for v in summary["videos"]], "stream")
     total = sum(len(v["alarms"]) for v in summary["videos"])
-    logger.info("wrote %s: frame_scores.csv (%d frames), alarms.json (%d alarms)%s", out, len(rows), total,
+    seconds = time.perf_counter() - start
+    logger.info("wrote %s: frame_scores.csv (%d frames of %d video(s), %.1f frames/s in all), alarms.json "
+                "(%d alarms)%s", out, len(rows), len(streams), len(rows) / max(seconds, 1e-9), total,
                 ", annotated/" if render else "")
     return summary
 
 
-def _score_one(cfg: CfgNode, loop: VideoScorer, source: StreamSource | LiveSource, stem: str, out: Path,
-               render: bool, rows: list[dict], max_frames: int | None = None, duration: float | None = None) -> dict:
-    st = cfg.STREAM
-    fps, fps_source = frame_rate(st.FPS, source)
-    if fps_source.startswith("assumed"):
-        logger.warning("video '%s' has no frame rate; assuming %g fps (set STREAM.FPS)", source.name, fps)
-    run = loop.start()
-    tracker = AlarmTracker(st.ALARM_THRESHOLD, st.ALARM_MIN_FRAMES, fps)
-    renderer = None
-    bar = tqdm(total=source.announced_frames(), desc=source.name, unit="frame", disable=not cfg.LOG.PROGRESS,
-               dynamic_ncols=True)
-    start = time.perf_counter()
-    deadline = None if duration is None else time.monotonic() + duration
-    latency, ended, done = LatencyLog(), "end of video", 0
-    chunks = read_chunks(source, cfg.TEST.CHUNK, tuple(cfg.DATASET.IMAGE_SIZE), cfg.DATASET.CHANNELS,
-                         keep_original=render, deadline=deadline, accept_truncated=cfg.DATASET.ACCEPT_TRUNCATED)
-    try:
-        for frames, originals in chunks:
-            arrived = time.monotonic()
-            if max_frames is not None and done + len(frames) > max_frames:
-                frames = frames[:max_frames - done]
-                originals = originals[:len(frames)] if originals is not None else None
-            chunk = run.push(to_tensor(frames))
-            captured = getattr(source, "capture_times", None)  # live: per frame; a file: when the chunk came
-            ms = latency.add(captured[:len(frames)] if captured is not None else np.full(len(frames), arrived),
-                             time.monotonic())
-            logger.debug("video '%s': frames %d-%d, latency %.1f-%.1f ms", source.name, done, done + len(frames) - 1,
-                         ms.min(), ms.max())
-            done += len(frames)
-            error, score = chunk.errors, chunk.scores
-            active = tracker.push(score)
-            for i in range(len(frames)):
+def _check_names(names: list[str], paths: list[str]) -> None:
+    seen: dict[str, str] = {}
+    for name, path in zip(names, paths):
+        if name in seen:
+            raise DatasetError(f"--video: two videos are named '{name}' ({seen[name]} and {path}); the rows of "
+                               "frame_scores.csv would mix them: give one another name")
+        seen[name] = path
+
+
+def score_streams(cfg: CfgNode, loop: VideoScorer, streams: Sequence[Stream], out: Path, render: bool,
+                  outputs: list | None = None, max_frames: int | None = None,
+                  duration: float | None = None) -> list[dict]:
+    """Score ``streams`` together; their ``alarms.json`` entries, in order. ``outputs`` (one slot
+    per stream) receives each stream's outputs as it starts, so that a caller can write what
+    was scored when it is interrupted. ``max_frames`` / ``duration``: end each stream after
+    that many frames or seconds.
+
+    Streams are taken in turns: one chunk from each running stream, predicted in one
+    :meth:`~pyanomaly.scoring.video.VideoScorer.push_many` call. All streams run at once,
+    unless the method holds its stream state in the module (``concurrent_streams`` False):
+    then one after another.
+    """
+    outputs = outputs if outputs is not None else [None] * len(streams)
+    stems = file_stems([s.name for s in streams])
+    limit = len(streams) if getattr(loop.model, "concurrent_streams", True) else 1
+    waiting, running = deque(range(len(streams))), []
+    while waiting or running:
+        while waiting and len(running) < limit:
+            k = waiting.popleft()
+            outputs[k] = _StreamOutput(cfg, streams[k], stems[k], out, render, loop.start(), position=len(running),
+                                       max_frames=max_frames, duration=duration)
+            running.append(k)
+        batch = []
+        for k in list(running):
+            item = next(streams[k].chunks, None)
+            if item is None:
+                outputs[k].finish()
+                running.remove(k)
+            elif len(item[0]):  # a live source may have nothing new yet
+                frames, originals = outputs[k].take(*item)
+                batch.append((k, frames, originals, outputs[k].captured(len(frames))))
+        if batch:
+            chunks = loop.push_many([outputs[k].run for k, *_ in batch], [to_tensor(f) for _, f, _, _ in batch])
+            for (k, _, originals, captured), chunk in zip(batch, chunks):
+                outputs[k].add(chunk, originals, captured)
+                if outputs[k].ended is not None:  # max_frames or duration reached
+                    streams[k].close()
+                    outputs[k].finish()
+                    running.remove(k)
+    return [o.entry for o in outputs]
+
+
+class _StreamOutput:
+    """What one stream writes: its rows, alarms, latencies, annotated video and plot, and its progress bar."""
+
+    def __init__(self, cfg: CfgNode, stream: Stream, stem: str, out: Path, render: bool, run: VideoRun,
+                 position: int = 0, max_frames: int | None = None, duration: float | None = None):
+        st = cfg.STREAM
+        self.stream, self.stem, self.out, self.render, self.run = stream, stem, out, render, run
+        self.threshold, self.format = st.ALARM_THRESHOLD, st.RENDER_FORMAT
+        self.tracker = AlarmTracker(st.ALARM_THRESHOLD, st.ALARM_MIN_FRAMES, stream.fps)
+        self.renderer: VideoRenderer | None = None
+        self.rows: list[dict] = []
+        self.latency = LatencyLog()
+        self.max_frames, self.done = max_frames, 0
+        self.deadline = None if duration is None else time.monotonic() + duration
+        self.ended: str | None = None  # why the stream ended before its end (max_frames, duration)
+        self.entry: dict | None = None  # alarms.json's entry, once the stream has ended
+        self.bar = tqdm(total=stream.announced_frames, desc=stream.name, unit="frame", disable=not cfg.LOG.PROGRESS,
+                        dynamic_ncols=True, position=position)
+        self.start = time.perf_counter()
+
+    def take(self, frames: np.ndarray, originals: list[np.ndarray] | None):
+        """The part of a chunk to score: all of it, or what ``max_frames`` leaves."""
+        if self.max_frames is not None and self.done + len(frames) > self.max_frames:
+            frames = frames[:self.max_frames - self.done]
+            originals = originals[:len(frames)] if originals is not None else None
+        return frames, originals
+
+    def captured(self, n: int) -> np.ndarray:
+        """``(n,)`` capture times of the chunk just read: a live source's own, else now (the chunk's read)."""
+        live = self.stream.live
+        return live.capture_times[:n] if live is not None else np.full(n, time.monotonic())
+
+    def add(self, chunk: Chunk, originals: list[np.ndarray] | None, captured: np.ndarray) -> None:
+        fps, error, score = self.stream.fps, chunk.errors, chunk.scores
+        ms = self.latency.add(captured, time.monotonic())
+        logger.debug("video '%s': frames %d-%d, latency %.1f-%.1f ms", self.stream.name, chunk.start,
+                     chunk.start + len(error) - 1, ms.min(), ms.max())
+        active = self.tracker.push(score)
+        for i in range(len(error)):
+            t = chunk.start + i
+            self.rows.append({"video": self.stream.name, "frame": t, "time_s": round(t / fps, 4),
+                              "error": float(error[i]) if np.isfinite(error[i]) else None,
+                              "score": float(score[i]) if np.isfinite(score[i]) else None})
+        if self.render:
+            if self.renderer is None:
+                self.renderer = VideoRenderer(self.out / "annotated" / f"{self.stem}.{self.format}", fps,
+                                              originals[0].shape[:2], self.threshold)
+            for i, img in enumerate(originals):
                 t = chunk.start + i
-                rows.append({"video": source.name, "frame": t, "time_s": round(t / fps, 4),
-                             "error": float(error[i]) if np.isfinite(error[i]) else None,
-                             "score": float(score[i]) if np.isfinite(score[i]) else None})
-            if render:
-                if renderer is None:
-                    renderer = VideoRenderer(out / "annotated" / f"{stem}.{st.RENDER_FORMAT}", fps,
-                                             originals[0].shape[:2], st.ALARM_THRESHOLD)
-                for i, img in enumerate(originals):
-                    t = chunk.start + i
-                    renderer.write(img, t, t / fps, float(score[i]), bool(active[i]))
-            bar.update(len(frames))
-            if max_frames is not None and done >= max_frames:
-                ended = "max_frames"
-                break
-            if deadline is not None and time.monotonic() >= deadline:
-                ended = "duration"
-                break
-        else:
-            if isinstance(source, LiveSource):  # the stream's end, given up, or --duration while waiting
-                ended = source.ended if source.ended in ("end of stream", "stream lost") else "duration"
-    except KeyboardInterrupt:
-        ended = "interrupted"
-    finally:
-        chunks.close()  # a live source stops reading here
-        bar.close()
-        if renderer is not None:
-            renderer.close()
-    seconds = time.perf_counter() - start
-    result = run.finish()
-    n = result.frames
-    segments = tracker.finish()
-    spans = [(a["start_frame"], a["end_frame"]) for a in segments]
-    png = out / "plots" / f"{stem}.png"
-    atomic_write(png, lambda tmp: plot_video(tmp, source.name, result.scores, None, threshold=st.ALARM_THRESHOLD,
-                                             threshold_label="alarm threshold", alarms=spans))
-    logger.info("video '%s': %d frames in %.1f s (%.1f frames/s), %d alarm(s)", source.name, n, seconds,
-                n / max(seconds, 1e-9), len(segments))
-    for a in segments:
-        a["raised_latency_ms"] = round(latency.ms[a["raised_frame"]], 1)
-    lat = latency.summary()
-    live = {"frames_read": source.read, "frames_dropped": source.dropped, "reconnects": source.reconnects} \
-        if isinstance(source, LiveSource) else {}
-    logger.info("video '%s': ended (%s); latency capture->score %s%s", source.name, ended,
-                "p50 {p50_ms} ms, p95 {p95_ms} ms, max {max_ms} ms".format(**lat) if lat else "-",
-                "".join(f", {k.replace('_', ' ')} {v}" for k, v in live.items()))
-    return {"video": source.name, "source": str(source.path), "live": isinstance(source, LiveSource), "frames": n,
-            "frames_scored": int(np.isfinite(result.scores).sum()), "fps": fps, "fps_source": fps_source,
-            "frames_per_second_processed": round(n / max(seconds, 1e-9), 2),
-            "annotated": str(Path("annotated") / f"{stem}.{st.RENDER_FORMAT}") if render else None,
-            "plot": str(Path("plots") / f"{stem}.png"), "ended": ended, "latency": lat, **live,
+                self.renderer.write(img, t, t / fps, float(score[i]), bool(active[i]))
+        self.bar.update(len(error))
+        self.done += len(error)
+        if self.max_frames is not None and self.done >= self.max_frames:
+            self.ended = "max_frames"
+        elif self.deadline is not None and time.monotonic() >= self.deadline:
+            self.ended = "duration"
+
+    def abort(self) -> None:
+        """Close the bar and the annotated video (what was written stays)."""
+        self.bar.close()
+        if self.renderer is not None:
+            self.renderer.close()
+            self.renderer = None
+
+    def finish(self, ended: str | None = None) -> None:
+        """The stream has ended (``ended``: why, when not by itself): its plot, its log lines and :attr:`entry`."""
+        self.abort()
+        ended = ended or self.ended
+        live = self.stream.live
+        if ended is None:  # it ran out: a live source says why (its end, given up, or the deadline while waiting)
+            ended = "end of video" if live is None else (
+                live.ended if live.ended in ("end of stream", "stream lost") else "duration")
+        seconds = time.perf_counter() - self.start
+        result = self.run.finish()
+        n, name = result.frames, self.stream.name
+        segments = self.tracker.finish()
+        spans = [(a["start_frame"], a["end_frame"]) for a in segments]
+        png = self.out / "plots" / f"{self.stem}.png"
+        atomic_write(png, lambda tmp: plot_video(tmp, name, result.scores, None, threshold=self.threshold,
+                                                 threshold_label="alarm threshold", alarms=spans))
+        logger.info("video '%s': %d frames in %.1f s (%.1f frames/s), %d alarm(s)", name, n, seconds,
+                    n / max(seconds, 1e-9), len(segments))
+        for a in segments:
+            a["raised_latency_ms"] = round(self.latency.ms[a["raised_frame"]], 1)
+        lat = self.latency.summary()
+        counts = {"frames_read": live.read, "frames_dropped": live.dropped, "reconnects": live.reconnects} \
+            if live is not None else {}
+        logger.info("video '%s': ended (%s); latency capture->score %s%s", name, ended,
+                    "p50 {p50_ms} ms, p95 {p95_ms} ms, max {max_ms} ms".format(**lat) if lat else "-",
+                    "".join(f", {k.replace('_', ' ')} {v}" for k, v in counts.items()))
+        self.entry = {
+            "video": name, "source": self.stream.source, "live": live is not None, "frames": n,
+            "frames_scored": int(np.isfinite(result.scores).sum()), "fps": self.stream.fps,
+            "fps_source": self.stream.fps_source, "frames_per_second_processed": round(n / max(seconds, 1e-9), 2),
+            "annotated": str(Path("annotated") / f"{self.stem}.{self.format}") if self.render else None,
+            "plot": str(Path("plots") / f"{self.stem}.png"), "ended": ended, "latency": lat, **counts,
             "alarms": segments}

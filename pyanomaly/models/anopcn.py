@@ -22,6 +22,7 @@ import torch
 from pyanomaly.registry import MODELS, NETWORKS, build
 
 from .base import VADModel
+from .stream_batch import group_streams, stack_states, unstack_states
 from .losses import GradientLoss, IntensityLoss
 
 
@@ -84,32 +85,44 @@ class AnoPCN(VADModel):
         }
 
     @torch.no_grad()
-    def predict_stream(self, frames: torch.Tensor, state: dict | None = None):
-        """Refined predictions of ``frames`` ``(N, C, H, W)`` (one video), from earlier frames only.
+    def predict_streams(self, frames: list[torch.Tensor], states: list):
+        """Refined predictions of each video's frames ``(n_i, C, H, W)``, from earlier frames only.
 
-        ``state`` (None at the start of a video) holds the PCM state, the number of frames
-        already seen and the last frame and coarse prediction of the previous chunk.
-        Returns ``(prediction (N, C, H, W), valid (N,), state)``.
+        A video's state (None at its start) holds the PCM state, the number of frames already
+        seen and the last frame and coarse prediction of the previous chunk. Videos whose
+        chunks have the same length and which are all starting, or all running, share one
+        pass through the PCM and the ERM. Returns lists of ``prediction (n_i, C, H, W)``,
+        ``valid (n_i,)`` and the states.
         """
-        if state is None:
-            state = {"pcm": None, "seen": 0, "frame": None, "coarse": None}
-        if frames.shape[0] == 0:
-            return frames.clone(), torch.zeros(0, dtype=torch.bool), state
-        preds, pcm_state = self.pcm(frames.unsqueeze(0), state["pcm"])
-        coarse = preds[0]
-        if state["frame"] is None:  # the first frame of a video: no previous frame, never valid
-            prev_frames = torch.cat([torch.zeros_like(frames[:1]), frames[:-1]])
-            prev_preds = torch.cat([torch.zeros_like(coarse[:1]), coarse[:-1]])
-        else:
-            prev_frames = torch.cat([state["frame"], frames[:-1]])
-            prev_preds = torch.cat([state["coarse"], coarse[:-1]])
-        context = self._context(prev_frames, prev_preds)
-        refined = torch.empty_like(coarse)
-        for s in range(0, frames.shape[0], self.batch_frames):
-            e = s + self.batch_frames
-            refined[s:e] = self.erm(coarse[s:e], None if context is None else context[s:e])
-        seen = state["seen"]
-        valid = torch.arange(seen, seen + frames.shape[0]) >= self.warmup
-        new_state = {"pcm": pcm_state, "seen": seen + frames.shape[0],
-                     "frame": frames[-1:].clone(), "coarse": coarse[-1:].clone()}
-        return refined, valid, new_state
+        predictions, valids, new_states = [None] * len(frames), [None] * len(frames), [None] * len(frames)
+        for idx in group_streams(frames, states, lambda f, s: (f.shape[0], s is None)):
+            x = torch.stack([frames[i] for i in idx])  # (B, n, C, H, W): one sequence per video
+            b, n = x.shape[:2]
+            fresh = states[idx[0]] is None
+            seen = [0 if fresh else states[i]["seen"] for i in idx]
+            if n == 0:
+                for i in idx:
+                    predictions[i], valids[i] = frames[i].clone(), torch.zeros(0, dtype=torch.bool)
+                    new_states[i] = states[i]
+                continue
+            past = None if fresh else stack_states([{k: states[i][k] for k in ("pcm", "frame", "coarse")} for i in idx])
+            coarse, pcm_state = self.pcm(x, None if past is None else past["pcm"])  # (B, n, C, H, W)
+            if past is None:  # the first frame of a video: no previous frame, never valid
+                prev_frames = torch.cat([torch.zeros_like(x[:, :1]), x[:, :-1]], dim=1)
+                prev_preds = torch.cat([torch.zeros_like(coarse[:, :1]), coarse[:, :-1]], dim=1)
+            else:
+                prev_frames = torch.cat([past["frame"].unsqueeze(1), x[:, :-1]], dim=1)
+                prev_preds = torch.cat([past["coarse"].unsqueeze(1), coarse[:, :-1]], dim=1)
+            flat = coarse.flatten(0, 1)
+            context = self._context(prev_frames.flatten(0, 1), prev_preds.flatten(0, 1))
+            refined = torch.empty_like(flat)
+            for s in range(0, flat.shape[0], self.batch_frames):
+                e = s + self.batch_frames
+                refined[s:e] = self.erm(flat[s:e], None if context is None else context[s:e])
+            refined = refined.view_as(coarse)
+            carried = unstack_states({"pcm": pcm_state, "frame": x[:, -1].clone(), "coarse": coarse[:, -1].clone()}, b)
+            for j, i in enumerate(idx):
+                predictions[i] = refined[j]
+                valids[i] = torch.arange(seen[j], seen[j] + n) >= self.warmup
+                new_states[i] = {**carried[j], "seen": seen[j] + n}
+        return predictions, valids, new_states

@@ -12,6 +12,15 @@ A method owns its networks and its loss, and says how a video is predicted as a 
   of a video). ``prediction[i]`` predicts ``frames[i]`` from earlier frames only;
   ``valid[i]`` is False where there is not enough history yet. Feeding a video in chunks
   gives the same result as feeding it whole.
+* ``predict_streams(frames, states) -> (predictions, valids, states)``: the same for several
+  videos at once (lists, one entry per video, chunks of any lengths), each with its own
+  state, with the same results as one ``predict_stream`` call per video (to float rounding).
+  A method implements either: the base class makes the other from it. A method that
+  batches implements ``predict_streams`` and predicts the videos' frames in shared forward
+  passes (windows: :meth:`VADModel.stream_windows`; recurrent states:
+  :mod:`pyanomaly.models.stream_batch`); one that implements only ``predict_stream`` is
+  called once per video. ``concurrent_streams = False`` says that the method holds a
+  video's stream state in the module itself (STREAMER), so only one video may stream at a time.
 * ``online = True`` with ``fit_online(train_set, device, save, position, ...)``: a method
   that learns from the stream in one pass instead of by optimisation steps;
   ``tools/train.py`` calls it in place of the trainer (see :mod:`pyanomaly.engine.launch`).
@@ -67,32 +76,57 @@ class VADModel(nn.Module):
         out["loss"] = total.detach()
         return out
 
+    #: several videos may stream through the module at once (each state is held by the caller);
+    #: False for a method whose stream state lives in the module
+    concurrent_streams: bool = True
+
     @torch.no_grad()
     def predict_stream(self, frames: torch.Tensor, state: Any = None):
-        raise NotImplementedError
+        """Next-frame predictions of one video's frames ``(N, C, H, W)``: see the module docstring."""
+        if type(self).predict_streams is VADModel.predict_streams:
+            raise NotImplementedError(f"{type(self).__name__} implements neither predict_stream nor predict_streams")
+        predictions, valids, states = self.predict_streams([frames], [state])
+        return predictions[0], valids[0], states[0]
 
     @torch.no_grad()
-    def stream_windows(self, frames: torch.Tensor, state: Any, history: int, predict_next,
-                       batch: int = 16) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``predict_stream`` for methods that predict a frame from a fixed window.
+    def predict_streams(self, frames: list[torch.Tensor], states: list[Any]) -> tuple[list, list, list]:
+        """``predict_stream`` of several videos: ``frames[i]`` ``(n_i, C, H, W)`` continuing from
+        ``states[i]``; lists of predictions, validities and states, one per video. This default
+        calls ``predict_stream`` once per video (no shared forward pass)."""
+        if type(self).predict_stream is VADModel.predict_stream:
+            raise NotImplementedError(f"{type(self).__name__} implements neither predict_stream nor predict_streams")
+        if len(frames) > 1 and not self.concurrent_streams:
+            raise ValueError(f"{type(self).__name__} holds a video's stream state in the module: one video at a time")
+        out = [self.predict_stream(f, s) for f, s in zip(frames, states)]
+        return [o[0] for o in out], [o[1] for o in out], [o[2] for o in out]
 
-        Frame ``t`` is predicted by ``predict_next(windows)`` from frames ``t-history .. t-1``
-        (``windows``: ``(B, history, C, H, W)`` -> ``(B, C, H, W)``), ``batch`` windows per call;
-        the first ``history`` frames of a video are not valid. ``state`` holds the last
+    @torch.no_grad()
+    def stream_windows(self, frames: list[torch.Tensor], states: list[Any], history: int, predict_next,
+                       batch: int = 16) -> tuple[list, list, list]:
+        """``predict_streams`` for methods that predict a frame from a fixed window.
+
+        Frame ``t`` of a video is predicted by ``predict_next(windows)`` from its frames
+        ``t-history .. t-1`` (``windows``: ``(B, history, C, H, W)`` -> ``(B, C, H, W)``); the
+        windows of all videos are predicted together, ``batch`` per call. The first
+        ``history`` frames of a video are not valid. A video's state holds the last
         ``history`` frames seen, so chunks join seamlessly.
         """
-        past = state if state is not None else frames[:0]
-        seq = torch.cat([past, frames])
-        offset = past.shape[0]  # seq[offset + i] is frames[i]
-        prediction = torch.zeros_like(frames)
-        valid = torch.zeros(frames.shape[0], dtype=torch.bool)
-        targets = [i for i in range(frames.shape[0]) if offset + i >= history]
+        seqs, offsets, targets = [], [], []
+        for k, (f, past) in enumerate(zip(frames, states)):
+            past = past if past is not None else f[:0]
+            seqs.append(torch.cat([past, f]))
+            offsets.append(past.shape[0])  # seqs[k][offset + i] is frames[k][i]
+            targets += [(k, i) for i in range(f.shape[0]) if past.shape[0] + i >= history]
+        predictions = [torch.zeros_like(f) for f in frames]
+        valids = [torch.zeros(f.shape[0], dtype=torch.bool) for f in frames]
         for s in range(0, len(targets), batch):
-            idx = targets[s:s + batch]
-            windows = torch.stack([seq[offset + i - history: offset + i] for i in idx])
-            prediction[idx] = predict_next(windows).to(prediction.dtype)
-            valid[idx] = True
-        return prediction, valid, seq[-history:].clone()
+            part = targets[s:s + batch]
+            windows = torch.stack([seqs[k][offsets[k] + i - history: offsets[k] + i] for k, i in part])
+            out = predict_next(windows)
+            for (k, i), p in zip(part, out):
+                predictions[k][i] = p.to(predictions[k].dtype)
+                valids[k][i] = True
+        return predictions, valids, [seq[-history:].clone() for seq in seqs]
 
     @torch.no_grad()
     def predict_video(self, frames: torch.Tensor, chunk: int = 64) -> tuple[torch.Tensor, torch.Tensor]:

@@ -124,8 +124,8 @@ class Forecaster(VADModel):
         return {"loss_mse": F.mse_loss(forecast, target)}
 
     @torch.no_grad()
-    def predict_stream(self, frames: torch.Tensor, state=None):
-        return self.stream_windows(frames, state, self.input_frames, lambda w: self.net(w, future=1)[:, 0],
+    def predict_streams(self, frames: list[torch.Tensor], states: list):
+        return self.stream_windows(frames, states, self.input_frames, lambda w: self.net(w, future=1)[:, 0],
                                    self.eval_batch)
 
     def forecast(self, observed: torch.Tensor, future: int) -> torch.Tensor:

@@ -137,5 +137,5 @@ class FramePredictor(VADModel):
         return {f"loss_{name}": w * self.losses[name](prediction, target) for name, w in self.loss_weights.items()}
 
     @torch.no_grad()
-    def predict_stream(self, frames: torch.Tensor, state=None):
-        return self.stream_windows(frames, state, self.history, self.predict, self.batch_windows)
+    def predict_streams(self, frames: list[torch.Tensor], states: list):
+        return self.stream_windows(frames, states, self.history, self.predict, self.batch_windows)

@@ -23,6 +23,7 @@ import torch
 from pyanomaly.registry import MODELS, NETWORKS, build
 
 from .base import VADModel
+from .stream_batch import group_streams, stack_states, unstack_states
 
 
 @MODELS.register_module()
@@ -84,16 +85,27 @@ class PredNetPredictor(VADModel):
         return units["prediction"]
 
     @torch.no_grad()
-    def predict_stream(self, frames: torch.Tensor, state=None):
+    def predict_streams(self, frames: list[torch.Tensor], states: list):
         if self.test_window:
-            return self.stream_windows(frames, state, self.test_window - 1, self.predict_next, self.batch_windows)
-        x = frames.unsqueeze(0)  # one video = a batch of one sequence
-        if state is None:
-            state = self.net.get_initial_states(x.shape)
-        preds = []
-        for t in range(x.shape[1]):
-            units, state = self.net.step(x[:, t], state)
-            preds.append(units["prediction"][0].to(frames.dtype))  # bf16 under autocast
-        first = state.t - x.shape[1]  # global index of frames[0]
-        valid = torch.arange(first, first + x.shape[1]) > 0
-        return torch.stack(preds), valid, state
+            return self.stream_windows(frames, states, self.test_window - 1, self.predict_next, self.batch_windows)
+        predictions, valids, new_states = [None] * len(frames), [None] * len(frames), [None] * len(frames)
+        steps = [0 if s is None else s.t for s in states]
+        # the steps taken only matter to a network that extrapolates from some step on
+        extrapolates = getattr(self.net, "extrap_start_time", None) is not None
+        for idx in group_streams(frames, steps, lambda f, t: (f.shape[0], t if extrapolates else None)):
+            x = torch.stack([frames[i] for i in idx])  # (B, n, C, H, W): one sequence per video
+            start = [self.net.get_initial_states(x[:1].shape) if states[i] is None else states[i] for i in idx]
+            # one step count for the batch: a fresh state's zero-input shortcut is only taken where
+            # every row is zero, so a batch of fresh and running streams is computed in full
+            state = stack_states([s._replace(t=0) for s in start])._replace(t=min(steps[i] for i in idx))
+            preds = []
+            for t in range(x.shape[1]):
+                units, state = self.net.step(x[:, t], state)
+                preds.append(units["prediction"].to(x.dtype))  # bf16 under autocast
+            pred = torch.stack(preds, dim=1) if preds else x.clone()
+            for j, (i, part) in enumerate(zip(idx, unstack_states(state._replace(t=0), len(idx)))):
+                n = x.shape[1]
+                predictions[i] = pred[j]
+                valids[i] = torch.arange(steps[i], steps[i] + n) > 0
+                new_states[i] = part._replace(t=steps[i] + n)
+        return predictions, valids, new_states

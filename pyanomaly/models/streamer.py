@@ -65,6 +65,8 @@ class Streamer(VADModel):
 
     online = True
     inference_args = ("learn_at_test",)
+    # the stack holds the stream (buffers, open events, weights learnt online): one video at a time
+    concurrent_streams = False
 
     def __init__(self, seed: int = 0, learn_at_test: bool = False, clip_length: int | None = None, **settings):
         super().__init__()

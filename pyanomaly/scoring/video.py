@@ -14,13 +14,21 @@ Example:
     >>> for frames in chunks:                 # (n, C, H, W) float in [0, 1]
     ...     chunk = run.push(frames)          # chunk.errors, chunk.scores: (n,)
     >>> result = run.finish()                 # result.errors, result.scores: (N,)
+
+Several videos go through one model together: one run per video, and :meth:`VideoScorer.push_many`
+takes the next chunk of each (any lengths) and predicts them in shared forward passes
+(the method's ``predict_streams``), each run keeping its own state, pipeline and results,
+the same as if its video were scored alone:
+
+    >>> runs = [video.start() for _ in range(3)]
+    >>> chunks = video.push_many(runs, [a, b, c])   # one Chunk per run
 """
 from __future__ import annotations
 
 import contextlib
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -77,7 +85,8 @@ class VideoScorer:
     """Method + scorer + pipeline; :meth:`start` one run per video.
 
     Args:
-        model: a method with ``predict_stream(frames, state) -> (prediction, valid, state)``.
+        model: a method with ``predict_stream(frames, state) -> (prediction, valid, state)`` and,
+            to score several videos at once, ``predict_streams`` (:class:`~pyanomaly.models.base.VADModel`).
         scorer: raw error ``(prediction, frames) -> (n,)`` with ``higher_is_anomalous``.
         pipeline: how errors become scores (its direction must be the scorer's).
         device: where the model runs.
@@ -105,6 +114,39 @@ class VideoScorer:
                 on_chunk(chunk)
         return run.finish()
 
+    @torch.no_grad()
+    def push_many(self, runs: Sequence["VideoRun"], frames: Sequence[torch.Tensor]) -> list[Chunk]:
+        """Predict and score the next frames of several videos: ``frames[i]`` ``(n_i, C, H, W)``
+        continues ``runs[i]`` (runs of this scorer, each at most once). The frames are predicted
+        together (``model.predict_streams``); each run gets its own :class:`Chunk`. The time
+        spent is shared among the runs in proportion to their frames."""
+        if len(runs) != len(frames):
+            raise ValueError(f"push_many: {len(runs)} runs but {len(frames)} chunks")
+        if any(r.video is not self for r in runs) or len({id(r) for r in runs}) != len(runs):
+            raise ValueError("push_many: every run must be a distinct run started by this scorer")
+        if not runs:
+            return []
+        start = time.perf_counter()
+        xs = [f.to(self.device) for f in frames]
+        with inference_precision(self.precision, self.device):
+            predictions, ok, states = self._predict(xs, [r.state for r in runs])
+        chunks = [run._scored(x, p, v, s) for run, x, p, v, s in zip(runs, xs, predictions, ok, states)]
+        seconds = time.perf_counter() - start
+        total = sum(x.shape[0] for x in xs)
+        for run, x in zip(runs, xs):
+            run.seconds += seconds * (x.shape[0] / total if total else 1.0 / len(runs))
+        return chunks
+
+
+    def _predict(self, xs: list[torch.Tensor], states: list) -> tuple[list, list, list]:
+        many = getattr(self.model, "predict_streams", None)
+        if many is not None:
+            return many(xs, states)
+        if len(xs) != 1:  # a model of its own with predict_stream only (no VADModel base)
+            raise ValueError(f"{type(self.model).__name__} has no predict_streams: one video at a time")
+        prediction, ok, state = self.model.predict_stream(xs[0], states[0])
+        return [prediction], [ok], [state]
+
 
 class VideoRun:
     """One video going through a :class:`VideoScorer`, chunk by chunk."""
@@ -118,14 +160,14 @@ class VideoRun:
         self._errors: list[np.ndarray] = []
         self._valid: list[np.ndarray] = []
 
-    @torch.no_grad()
     def push(self, frames: torch.Tensor) -> Chunk:
         """Predict and score the next frames ``(n, C, H, W)`` of the video."""
+        return self.video.push_many([self], [frames])[0]
+
+    def _scored(self, x: torch.Tensor, prediction: torch.Tensor, ok: torch.Tensor, state) -> Chunk:
+        """The chunk ``x`` with the model's ``prediction`` and validity: errors, scores; the state carried."""
         v = self.video
-        start = time.perf_counter()
-        x = frames.to(v.device)
-        with inference_precision(v.precision, v.device):
-            prediction, ok, self.state = v.model.predict_stream(x, self.state)
+        self.state = state
         prediction = prediction.float()
         valid = ok.cpu().numpy().astype(bool)
         # NaN where there is no prediction: exported errors then say so, and a re-score from
@@ -136,7 +178,6 @@ class VideoRun:
         self._valid.append(valid)
         chunk = Chunk(self.position, x, prediction, errors, valid, scores)
         self.position += x.shape[0]
-        self.seconds += time.perf_counter() - start
         return chunk
 
     def finish(self) -> VideoResult:

@@ -8,6 +8,11 @@ Methods of task ``"anomaly_detection"`` must also keep the contract of
 and validity however the video is chunked (state carried), the scoring loop
 (:class:`~pyanomaly.scoring.video.VideoScorer`) gives the same errors and scores with an
 offline and with a causal pipeline, and no prediction reads a later frame.
+
+Every method that predicts frames (whatever its task) must also give several videos streamed
+at once (``predict_streams``, :meth:`VideoScorer.push_many`) what each gives alone; a method
+that batches must share its forward passes among them, and one that holds its stream in the
+module (``concurrent_streams = False``) must refuse a second video.
 """
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ import copy
 import numpy as np
 import pytest
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from pyanomaly.models.base import VADModel
 from pyanomaly.registry import MODELS, SCORERS, TASKS, build, registered_names
@@ -222,3 +228,128 @@ def test_no_prediction_reads_a_later_frame(name, variant):
 def test_cases_name_registered_methods_only():
     stale = set(CASES) - set(registered_names(MODELS))
     assert not stale, f"CASES names unregistered methods: {sorted(stale)}"
+
+
+# three videos of different lengths; the third joins at the second round, so that one call
+# holds fresh and running streams, and chunks of different lengths (the ends of the videos)
+MULTI_LENGTHS, MULTI_CHUNK, MULTI_JOINS = (13, 10, 9), 4, (0, 0, 1)
+
+
+def _frame_predictor(name, variant):
+    """The method with its weights moved (as :func:`_anomaly_detector`), whatever its task;
+    skipped when it predicts no frames."""
+    model = _build(name, variant)
+    try:
+        model.predict_stream(_video(2), None)
+    except NotImplementedError as exc:
+        pytest.skip(f"{name} predicts no frames: {exc}")
+    g = torch.Generator().manual_seed(3)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn(p.shape, generator=g), alpha=0.05)
+    return model
+
+
+def _rounds(videos):
+    """``[(stream, start), ...]`` per round: each video's next chunk of ``MULTI_CHUNK`` frames,
+    from the round it joins on."""
+    rounds, k = [], 0
+    while True:
+        part = [(i, (k - j) * MULTI_CHUNK) for i, (v, j) in enumerate(zip(videos, MULTI_JOINS))
+                if k >= j and (k - j) * MULTI_CHUNK < v.shape[0]]
+        if not part and k > max(MULTI_JOINS):
+            return rounds
+        rounds.append(part)
+        k += 1
+
+
+class _CountConvolutions(TorchDispatchMode):
+    """Counts the convolution operators run (forward passes of the networks)."""
+
+    def __init__(self):
+        super().__init__()
+        self.count = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if "conv" in func.__name__:
+            self.count += 1
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.mark.parametrize("name, variant", _params())
+def test_several_videos_at_once_give_what_each_gives_alone(name, variant):
+    model = _frame_predictor(name, variant)
+    videos = [_video(n, seed=i) for i, n in enumerate(MULTI_LENGTHS)]
+    alone, separate = [], _CountConvolutions()
+    with separate:
+        for v in videos:
+            alone.append(_stream(model, v, MULTI_CHUNK))
+    together = copy.deepcopy(model)
+    if not together.concurrent_streams:
+        with pytest.raises(ValueError, match="one video at a time"):
+            together.predict_streams([videos[0][:4], videos[1][:4]], [None, None])
+        return
+    states = [None] * len(videos)
+    preds, valids = [[] for _ in videos], [[] for _ in videos]
+    shared = _CountConvolutions()
+    with shared:
+        for part in _rounds(videos):
+            p, ok, new = together.predict_streams([videos[i][s:s + MULTI_CHUNK] for i, s in part],
+                                                  [states[i] for i, _ in part])
+            for (i, _), pi, vi, si in zip(part, p, ok, new):
+                preds[i].append(pi)
+                valids[i].append(vi)
+                states[i] = si
+    for i, (pred, valid) in enumerate(alone):
+        assert torch.cat(valids[i]).tolist() == valid.tolist(), f"{name}: validity of video {i} differs"
+        torch.testing.assert_close(torch.cat(preds[i])[valid], pred[valid], atol=1e-5, rtol=1e-5,
+                                   msg=lambda m: f"{name}: predictions of video {i} differ when streamed with others: {m}")
+    if type(model).predict_streams is not VADModel.predict_streams:  # a method that batches
+        assert 0 < shared.count < separate.count, (
+            f"{name}: {shared.count} convolutions with the videos together, {separate.count} apart: no shared pass")
+
+
+def test_a_method_without_predict_streams_is_called_once_per_video():
+    calls = []
+
+    class OneByOne(VADModel):
+        def predict_stream(self, frames, state=None):
+            calls.append(frames.shape[0])
+            return frames.clone(), torch.ones(frames.shape[0], dtype=torch.bool), state
+
+    preds, _, _ = OneByOne().predict_streams([_video(3), _video(5)], [None, None])
+    assert calls == [3, 5] and [p.shape[0] for p in preds] == [3, 5]
+    with pytest.raises(NotImplementedError, match="neither predict_stream nor predict_streams"):
+        VADModel().predict_stream(_video(2))
+
+
+@pytest.mark.parametrize("name, variant", _params())
+def test_scoring_several_videos_at_once_gives_each_its_own_scores(name, variant):
+    model = _frame_predictor(name, variant)
+    if not model.concurrent_streams:
+        pytest.skip(f"{name} streams one video at a time")
+    scorer = build(SCORERS, dict(type="PSNR"))
+    videos = [_video(n, seed=i) for i, n in enumerate(MULTI_LENGTHS)]
+    alone = []
+    for v in videos:
+        loop = VideoScorer(copy.deepcopy(model), scorer, PIPELINES["causal"](scorer.higher_is_anomalous),
+                           torch.device("cpu"))
+        alone.append(loop.score(v[s:s + MULTI_CHUNK] for s in range(0, v.shape[0], MULTI_CHUNK)))
+    loop = VideoScorer(copy.deepcopy(model), scorer, PIPELINES["causal"](scorer.higher_is_anomalous),
+                       torch.device("cpu"))
+    runs = [loop.start() for _ in videos]
+    for part in _rounds(videos):
+        chunks = loop.push_many([runs[i] for i, _ in part], [videos[i][s:s + MULTI_CHUNK] for i, s in part])
+        assert [c.start for c in chunks] == [s for _, s in part]
+    for i, run in enumerate(runs):
+        got, ref = run.finish(), alone[i]
+        assert np.isfinite(ref.scores).sum() >= 2, f"{name}: too few scored frames in video {i} to compare"
+        np.testing.assert_array_equal(got.valid, ref.valid)
+        np.testing.assert_allclose(got.errors, ref.errors, rtol=1e-5, atol=1e-5, equal_nan=True)
+        np.testing.assert_allclose(got.scores, ref.scores, rtol=1e-5, atol=1e-5, equal_nan=True)
+        assert got.unscored == ref.unscored and got.seconds > 0
+    other = VideoScorer(model, scorer, PIPELINES["causal"](scorer.higher_is_anomalous), torch.device("cpu"))
+    with pytest.raises(ValueError, match="distinct run started by this scorer"):
+        loop.push_many([other.start()], [videos[0][:2]])
+    with pytest.raises(ValueError, match="distinct run"):
+        loop.push_many([runs[0], runs[0]], [videos[0][:2], videos[0][:2]])

@@ -16,7 +16,7 @@ from pyanomaly.config import load_cfg
 from pyanomaly.datasets.video import DatasetError, VideoRecord, decode, sorted_frames
 from pyanomaly.engine.checkpoint import save_checkpoint
 from pyanomaly.datasets.sources import find_sources, prepare, read_chunks, to_tensor
-from pyanomaly.engine.streaming import score_video
+from pyanomaly.engine.streaming import Stream, score_video
 from pyanomaly.models.build import build_model, model_meta
 from pyanomaly.scoring.build import build_scorer, build_stream_pipeline
 from pyanomaly.scoring.video import VideoScorer
@@ -53,26 +53,30 @@ H, W, N, FPS = 48, 64, 60, 10.0
 FLASH = range(40, 46)  # frames where a bright block appears: the anomaly
 
 
-def frame(t: int) -> np.ndarray:
-    """BGR uint8: a grey square moving right; a white block during FLASH."""
+def frame(t: int, flash=FLASH) -> np.ndarray:
+    """BGR uint8: a grey square moving right; a white block during ``flash``."""
     img = np.full((H, W, 3), (40, 60, 80), np.uint8)
     x = 2 + (3 * t) // 4  # never wraps: no abrupt change but the block
     img[18:28, x:x + 10] = (170, 170, 170)
-    if t in FLASH:
+    if t in flash:
         img[4:20, 40:60] = 255
     return img
+
+
+def write_clip(path: Path, n: int, flash=FLASH) -> Path:
+    """An ``n``-frame MJPG AVI at ``FPS``, 64x48, of :func:`frame`."""
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), FPS, (W, H))
+    assert w.isOpened()
+    for t in range(n):
+        w.write(frame(t, flash))
+    w.release()
+    return path
 
 
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory) -> Path:
     """A 60-frame MJPG AVI at 10 fps, 64x48."""
-    path = tmp_path_factory.mktemp("video") / "clip.avi"
-    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), FPS, (W, H))
-    assert w.isOpened()
-    for t in range(N):
-        w.write(frame(t))
-    w.release()
-    return path
+    return write_clip(tmp_path_factory.mktemp("video") / "clip.avi", N)
 
 
 @pytest.fixture(scope="module")
@@ -216,3 +220,102 @@ def test_score_video_tool_end_to_end(clip, tiny, tmp_path):
     assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == N
     assert (out / video["plot"]).is_file() and (out / "config.yaml").is_file()
     assert "frames/s" in (out / "log.txt").read_text()
+
+
+# three videos of different lengths, each with its flash elsewhere; with TEST.CHUNK 16 their last
+# chunks differ in length (12, 5, 7 frames)
+MULTI = {"a": (60, range(40, 46)), "b": (37, range(20, 24)), "c": (23, range(12, 15))}
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory) -> list[Path]:
+    folder = tmp_path_factory.mktemp("videos")
+    return [write_clip(folder / f"{name}.avi", n, flash) for name, (n, flash) in MULTI.items()]
+
+
+def _rows(out: Path) -> dict[str, list[dict]]:
+    with open(out / "frame_scores.csv") as f:
+        rows = list(csv.DictReader(f))
+    by_video: dict[str, list[dict]] = {}
+    for r in rows:
+        by_video.setdefault(r["video"], []).append(r)
+    assert list(by_video) == [r["video"] for r in rows if int(r["frame"]) == 0]  # one block per video, in order
+    return by_video
+
+
+def _floats(rows: list[dict], key: str) -> np.ndarray:
+    return np.array([float(r[key]) if r[key] else np.nan for r in rows])
+
+
+@pytest.mark.parametrize("mode", ["window", "stream"])
+def test_several_videos_together_score_as_each_alone(clips, tiny, tmp_path, restore_logging, mode):
+    cfg_path, _, ckpt = tiny
+    # window: each frame from the 3 before it; stream: PredNet's state carried through the video
+    cfg = load_cfg(cfg_path, ["MODEL.ARGS.test_window", 0 if mode == "stream" else 4])
+    summary = score_video(cfg, ckpt, clips, tmp_path / "together", render=True)
+    assert summary["complete"] and [v["video"] for v in summary["videos"]] == list(MULTI)
+    together = _rows(tmp_path / "together")
+    assert {v: len(r) for v, r in together.items()} == {v: n for v, (n, _) in MULTI.items()}
+    alarms = 0
+    for path, entry in zip(clips, summary["videos"]):
+        alone_summary = score_video(cfg, ckpt, path, tmp_path / f"alone-{path.stem}")
+        (alone_entry,) = alone_summary["videos"]
+        (alone,) = _rows(tmp_path / f"alone-{path.stem}").values()
+        ours = together[path.stem]
+        assert [r["frame"] for r in ours] == [r["frame"] for r in alone]
+        for key in ("error", "score"):
+            np.testing.assert_allclose(_floats(ours, key), _floats(alone, key), rtol=1e-5, atol=1e-5, equal_nan=True,
+                                       err_msg=f"{path.stem}: {key}")
+        assert entry["alarms"] == alone_entry["alarms"]
+        assert (entry["frames"], entry["frames_scored"], entry["fps"]) == (
+            alone_entry["frames"], alone_entry["frames_scored"], alone_entry["fps"])
+        alarms += len(entry["alarms"])
+        cap = cv2.VideoCapture(str(tmp_path / "together" / entry["annotated"]))
+        assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == entry["frames"]
+        assert (tmp_path / "together" / entry["plot"]).is_file()
+    assert alarms > 0  # the flashes alarm: the comparison of alarms is not one of empty lists
+
+
+@MODELS.register_module(force=True)
+class OneAtATimeTestModel(CopyLastTestModel):
+    """Copies the last frame, and holds its stream in the module: never two videos at once."""
+
+    concurrent_streams = False
+
+    def __init__(self):
+        super().__init__()
+        self.calls = []
+
+    def predict_stream(self, frames, state=None):
+        self.calls.append(state is None)
+        return super().predict_stream(frames, state)
+
+
+def test_a_method_that_streams_one_video_at_a_time_scores_them_in_turn(clips, tmp_path, restore_logging):
+    cfg_path = tmp_path / "one.yaml"
+    cfg_path.write_text("DATASET:\n  IMAGE_SIZE: [24, 32]\nMODEL:\n  NAME: OneAtATimeTestModel\nTEST:\n  CHUNK: 8\n"
+                        "SCORE:\n  ERROR: MSE\nLOG:\n  PROGRESS: False\n")
+    cfg = load_cfg(cfg_path)
+    ckpt = tmp_path / "one.pth"
+    save_checkpoint(ckpt, {"model": {}, "step": 0, "meta": model_meta(cfg)})
+    summary = score_video(cfg, ckpt, clips[:2], tmp_path / "out")  # two at once would raise ValueError
+    assert [v["frames"] for v in summary["videos"]] == [MULTI["a"][0], MULTI["b"][0]]
+    rows = _rows(tmp_path / "out")
+    assert list(rows) == ["a", "b"] and [len(r) for r in rows.values()] == [MULTI["a"][0], MULTI["b"][0]]
+
+
+def test_a_stream_of_chunks_from_anywhere_is_scored_and_names_must_differ(clip, tiny, tmp_path, restore_logging):
+    cfg_path, cfg, ckpt = tiny
+    frames = np.concatenate([f for f, _ in read_chunks(find_sources(clip)[0], 64, (24, 32), 1)])
+    # chunks of 10 frames, each followed by an empty one (a live source with nothing new yet)
+    chunks = [(part, None) for s in range(0, N, 10) for part in (frames[s:s + 10], frames[:0])]
+    live = Stream("camera", "test://camera", FPS, "test", chunks)
+    summary = score_video(cfg, ckpt, [live, clip], tmp_path / "out")
+    rows = _rows(tmp_path / "out")
+    assert [v["video"] for v in summary["videos"]] == ["camera", "clip"] and summary["videos"][0]["source"] == "test://camera"
+    # the same frames, in chunks of 10 instead of TEST.CHUNK 16: the same scores
+    np.testing.assert_allclose(_floats(rows["camera"], "score"), _floats(rows["clip"], "score"), rtol=1e-4,
+                               atol=1e-4, equal_nan=True)
+    with pytest.raises(DatasetError, match="two videos are named 'clip'"):
+        score_video(cfg, ckpt, [clip, clip], tmp_path / "twice")
+    assert not (tmp_path / "twice").exists()
