@@ -12,6 +12,7 @@ import functools
 import json
 import socket
 import subprocess
+import shutil
 import sys
 import threading
 import time
@@ -314,7 +315,9 @@ def test_duration_ends_a_live_run_and_files_take_max_frames_too(tiny, tmp_path):
     for t in range(20):
         w.write(frame(t))
     w.release()
-    summary = score_video(cfg, ckpt, [str(clip), str(clip)], tmp_path / "files", max_frames=7)
+    other = tmp_path / "clip2.avi"
+    shutil.copy(clip, other)
+    summary = score_video(cfg, ckpt, [str(clip), str(other)], tmp_path / "files", max_frames=7)
     assert [(v["frames"], v["ended"], v["live"]) for v in summary["videos"]] == [(7, "max_frames", False)] * 2
     assert all(v["latency"]["max_ms"] >= 0 for v in summary["videos"])
     summary = score_video(cfg, ckpt, clip, tmp_path / "whole")

@@ -266,7 +266,9 @@ def test_several_videos_together_score_as_each_alone(clips, tiny, tmp_path, rest
         for key in ("error", "score"):
             np.testing.assert_allclose(_floats(ours, key), _floats(alone, key), rtol=1e-5, atol=1e-5, equal_nan=True,
                                        err_msg=f"{path.stem}: {key}")
-        assert entry["alarms"] == alone_entry["alarms"]
+        timing = ("raised_latency_ms",)  # wall-clock, not a result
+        assert [{k: v for k, v in a.items() if k not in timing} for a in entry["alarms"]] == \
+            [{k: v for k, v in a.items() if k not in timing} for a in alone_entry["alarms"]]
         assert (entry["frames"], entry["frames_scored"], entry["fps"]) == (
             alone_entry["frames"], alone_entry["frames_scored"], alone_entry["fps"])
         alarms += len(entry["alarms"])

@@ -168,9 +168,12 @@ def folded(inner: str, outer: str, switches: FastPath) -> tuple[str, str]:
     return inner, outer
 
 
-# Whether this torch offers oneDNN's prepacked convolution (a fact about the build, not a switch).
-_PACKED = {"ok": hasattr(torch.ops, "mkldnn") and hasattr(torch.ops.mkldnn, "_convolution_pointwise")
-           and torch.backends.mkldnn.is_available()}
+# Whether this torch offers oneDNN's prepacked convolution (a fact about the build, not a switch),
+# and the dtypes it refused at run time (bf16 on a CPU without native bf16): those use the public
+# op from then on, while the others keep the packed one, so a bf16 run leaves fp32 numerics alone.
+_PACKED = hasattr(torch.ops, "mkldnn") and hasattr(torch.ops.mkldnn, "_convolution_pointwise") \
+    and torch.backends.mkldnn.is_available()
+_PACKED_REFUSED: set[torch.dtype] = set()
 
 
 def _packed(ref: nn.Conv2d, w: torch.Tensor, padding: list[int], x: torch.Tensor):
@@ -197,14 +200,14 @@ def conv(x: torch.Tensor, weights: tuple[torch.Tensor, torch.Tensor | None], ref
     ``scalars``): oneDNN with prepacked weights and the activation fused on CPU where torch
     offers it (and ``switches.packed``), else ``F.conv2d`` and the activation in place."""
     pad = list(padding if padding is not None else ref.padding)
-    if (_PACKED["ok"] and switches.packed and x.device.type == "cpu" and ref.padding_mode == "zeros"
-            and not isinstance(ref.padding, str)):
+    if (_PACKED and x.dtype not in _PACKED_REFUSED and switches.packed and x.device.type == "cpu"
+            and ref.padding_mode == "zeros" and not isinstance(ref.padding, str)):
         try:
             return torch.ops.mkldnn._convolution_pointwise(
                 x, _packed(ref, weights[0], pad, x), weights[1], pad, list(ref.stride), list(ref.dilation),
                 ref.groups, post or "none", list(scalars), "")
-        except (RuntimeError, TypeError):  # an op this torch lacks or refuses: use the public one from now on
-            _PACKED["ok"] = False
+        except (RuntimeError, TypeError):  # an op this torch lacks or refuses: the public one from now on
+            _PACKED_REFUSED.add(x.dtype)
     return _post_op_(F.conv2d(x, weights[0], weights[1], ref.stride, pad, ref.dilation, ref.groups), post, scalars)
 
 

@@ -268,3 +268,31 @@ def test_a_model_that_ran_can_be_copied_and_pickled(frames):
         buf.seek(0)
         torch.testing.assert_close(torch.load(buf, weights_only=False)(frames), out)
         torch.testing.assert_close(pickle.loads(pickle.dumps(net))(frames), out)
+
+
+def test_a_dtype_the_packed_convolution_refuses_leaves_the_others_packed(monkeypatch):
+    """A bf16 run on a CPU whose oneDNN refuses bf16 must not move fp32 runs off the packed
+    convolution (their numerics would change for the rest of the process)."""
+    from pyanomaly.networks.fast import FastPath, ops
+    if not ops._PACKED:
+        pytest.skip("this torch has no oneDNN prepacked convolution")
+    monkeypatch.setattr(ops, "_PACKED_REFUSED", set())
+    real = torch.ops.mkldnn._convolution_pointwise
+    used = []
+
+    def refuse_bf16(x, *args):
+        used.append(x.dtype)
+        if x.dtype == torch.bfloat16:
+            raise RuntimeError("bf16 is not supported on this CPU")
+        return real(x, *args)
+
+    monkeypatch.setattr(torch.ops.mkldnn, "_convolution_pointwise", refuse_bf16)
+    conv = torch.nn.Conv2d(3, 4, 3, padding=1)
+    switches, x = FastPath(), torch.rand(1, 3, 8, 8)
+    w16 = ops.conv_weights(conv, torch.bfloat16, switches)
+    ops.conv(x.bfloat16(), w16, conv, switches)  # refused: falls back to F.conv2d
+    assert ops._PACKED_REFUSED == {torch.bfloat16}
+    used.clear()
+    y = ops.conv(x, ops.conv_weights(conv, torch.float32, switches), conv, switches)
+    assert used == [torch.float32]  # fp32 still goes through the packed op
+    torch.testing.assert_close(y, conv(x), rtol=1e-5, atol=1e-5)
