@@ -19,7 +19,7 @@ from yacs.config import CfgNode
 from pyanomaly.config import cfg_to_dict, save_cfg
 from pyanomaly.datasets import build_dataset, build_test_dataset
 from pyanomaly.datasets.transforms import build_transforms
-from pyanomaly.evaluation.build import build_task
+from pyanomaly.evaluation.build import build_task, check_best_metric
 from pyanomaly.evaluation.metrics import format_metrics
 from pyanomaly.models.build import build_model, model_meta
 
@@ -57,6 +57,7 @@ def train(cfg: CfgNode, resume: bool = False, config_path: str | None = None) ->
     model = build_model(cfg, device)
     transform = build_transforms(cfg.DATASET.TRAIN_TRANSFORMS)
     task = build_task(cfg, model.task)
+    check_best_metric(cfg, task)
     online = getattr(model, "online", False)
     optimizer, scheduler = (None, None) if online else build_optimizer(cfg, model)
     train_set, test_set = _build_datasets(cfg, world)

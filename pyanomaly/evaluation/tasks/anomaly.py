@@ -72,6 +72,15 @@ class AnomalyDetection:
         self.outputs = outputs or OutputOptions()
         self.chunk, self.top_k, self.progress, self.split = int(chunk), int(top_k), bool(progress), split
 
+    @property
+    def metric_names(self) -> tuple[str, ...] | None:
+        """The scalar metrics ``evaluate`` can produce (each evaluator's ``metric_names``), or
+        None when an evaluator does not say (a plugin's)."""
+        names = [getattr(ev, "metric_names", None) for ev in self.evaluators]
+        if any(n is None for n in names):
+            return None
+        return tuple(sorted({m for n in names for m in n} | {"inference_fps"}))
+
     # -- with a model ---------------------------------------------------------------------
     def evaluate(self, model, dataset, device: torch.device, out_dir: str | Path | None = None) -> dict:
         """Score every video of ``dataset`` with ``model``; with ``out_dir`` (rank 0) write the run's files."""
