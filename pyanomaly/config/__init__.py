@@ -19,7 +19,7 @@ from yacs.config import CfgNode
 from pyanomaly.errors import ConfigError
 from pyanomaly.utils import atomic_write_text
 
-from .defaults import ABOVE, AT_LEAST, CHOICES, get_defaults
+from .defaults import ABOVE, AT_LEAST, CHOICES, SPEC_LISTS, get_defaults
 
 __all__ = ["CfgNode", "ConfigError", "get_cfg", "load_cfg", "cfg_from_dict", "cfg_to_dict", "save_cfg"]
 
@@ -190,7 +190,7 @@ def _to_node(value: Any) -> Any:
 
 
 def _validate(cfg: CfgNode) -> None:
-    """Refuse values outside ``CHOICES``, ``AT_LEAST`` and ``ABOVE`` (defaults.py), naming the key."""
+    """Refuse values outside ``CHOICES``, ``AT_LEAST``, ``ABOVE`` and ``SPEC_LISTS`` (defaults.py), naming the key."""
     def value(key):
         section, leaf = key.split(".")
         return cfg[section][leaf]
@@ -203,6 +203,11 @@ def _validate(cfg: CfgNode) -> None:
             v = value(key)
             if not (v >= bound if word == ">=" else v > bound):  # also refuses NaN
                 raise ConfigError(f"config key '{key}' must be {word} {bound}, got {v!r}")
+    for key in SPEC_LISTS:
+        for i, spec in enumerate(value(key)):
+            if not isinstance(spec, dict) or not isinstance(spec.get("type"), str):
+                raise ConfigError(f"config key '{key}': entry {i} must be a mapping {{type: NAME, <arguments>}}, "
+                                  f"got {cfg_to_dict(spec) if isinstance(spec, CfgNode) else spec!r}")
     size = cfg.DATASET.IMAGE_SIZE
     if len(size) != 2 or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in size):
         raise ConfigError(f"config key 'DATASET.IMAGE_SIZE' must be [H, W] positive ints, got {size!r}")

@@ -127,6 +127,7 @@ AT_LEAST = {  # key: smallest value allowed
     "STREAM.FPS": 0.0, "EVAL.REPORT_TOP_K": 0,
 }
 ABOVE = {"TRAIN.LR": 0.0, "SCORE.MAX_VAL": 0.0}  # key: a bound the value must exceed
+SPEC_LISTS = ("DATASET.TRAIN_TRANSFORMS", "TRAIN.CUSTOM_HOOKS")  # lists of {type: NAME, <arguments>}
 
 
 def get_defaults() -> CN:

@@ -19,6 +19,7 @@ from yacs.config import CfgNode
 from pyanomaly.config import cfg_to_dict, save_cfg
 from pyanomaly.datasets import build_dataset, build_test_dataset
 from pyanomaly.datasets.transforms import build_transforms
+from pyanomaly.errors import ConfigError
 from pyanomaly.evaluation.build import build_task, check_best_metric
 from pyanomaly.evaluation.metrics import format_metrics
 from pyanomaly.models.build import build_model, model_meta
@@ -197,11 +198,18 @@ def _build_datasets(cfg: CfgNode, world: int):
 def build_optimizer(cfg: CfgNode, model: torch.nn.Module):
     """``TRAIN.OPTIMIZER`` (any ``torch.optim`` class) and its LR schedule (a ``LambdaLR`` of
     the ``TRAIN.LR_SCHEDULE`` registered in ``LR_SCHEDULES``, over ``TRAIN.MAX_STEPS``)."""
+    opt_cls = getattr(torch.optim, cfg.TRAIN.OPTIMIZER, None)
+    if not (isinstance(opt_cls, type) and issubclass(opt_cls, torch.optim.Optimizer)
+            and opt_cls is not torch.optim.Optimizer):
+        names = sorted(n for n, c in vars(torch.optim).items() if isinstance(c, type)
+                       and issubclass(c, torch.optim.Optimizer) and c is not torch.optim.Optimizer)
+        raise ConfigError(f"TRAIN.OPTIMIZER: torch.optim has no optimizer '{cfg.TRAIN.OPTIMIZER}'; "
+                          f"it has: {', '.join(names)}")
     try:
-        opt_cls = getattr(torch.optim, cfg.TRAIN.OPTIMIZER)
-    except AttributeError:
-        raise ValueError(f"TRAIN.OPTIMIZER: torch.optim has no optimizer '{cfg.TRAIN.OPTIMIZER}'") from None
-    optimizer = opt_cls(model.parameters(), lr=cfg.TRAIN.LR, weight_decay=cfg.TRAIN.WEIGHT_DECAY)
+        optimizer = opt_cls(model.parameters(), lr=cfg.TRAIN.LR, weight_decay=cfg.TRAIN.WEIGHT_DECAY)
+    except TypeError as exc:
+        raise ConfigError(f"TRAIN.OPTIMIZER {cfg.TRAIN.OPTIMIZER} cannot be built with TRAIN.LR and "
+                          f"TRAIN.WEIGHT_DECAY: {exc}") from None
     return optimizer, build_lr_scheduler(optimizer, cfg_to_dict(cfg.TRAIN.LR_SCHEDULE), cfg.TRAIN.MAX_STEPS)
 
 
