@@ -20,7 +20,6 @@ import os
 import pickle
 import random
 import re
-import shutil
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -71,22 +70,13 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
         atomic_write(path, lambda tmp: torch.save(state, tmp))
     except (OSError, RuntimeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else _first_line(exc)
-        raise CheckpointError(f"could not write checkpoint {path}: {reason}{_free_space(path)}; "
+        raise CheckpointError(f"could not write checkpoint {path}: {reason}; "
                               f"the previous {Path(path).name}, if any, is intact") from exc
 
 
 def _first_line(exc: BaseException) -> str:
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     return lines[0] if lines else type(exc).__name__
-
-
-def _free_space(path: str | Path) -> str:
-    """`` (N MiB free on its file system)`` when that can be read, else ``""``."""
-    try:
-        free = shutil.disk_usage(Path(path).parent).free
-    except OSError:
-        return ""
-    return f" ({free / 2**20:.1f} MiB free on its file system)"
 
 
 def remove_stale_temporaries(folder: str | Path) -> list[Path]:
@@ -143,8 +133,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     :class:`CheckpointError`, and so is one that holds something other than a dict.
     """
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint not found: {path}")
+    require_file(path)
     expected = listed_sums(path.parent).get(path.name)
     if expected is not None and (found := sha256(path)) != expected:
         raise CheckpointError(f"checkpoint {path} is damaged or was replaced: its SHA-256 {found} differs "
@@ -173,6 +162,15 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"checkpoint {path} holds a {type(ckpt).__name__}, not a checkpoint (a dict with "
                               "'model' weights)")
     return ckpt
+
+
+def require_file(path: Path) -> None:
+    """Raise :class:`CheckpointError` unless ``path`` is a file (a folder is named as one)."""
+    if path.is_dir():
+        raise CheckpointError(f"checkpoint {path} is a folder; give a checkpoint file (e.g. "
+                              f"{path / 'checkpoints' / 'best.pth'})")
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
 
 
 def check_finite(ckpt: dict, path: str | Path) -> None:
@@ -257,6 +255,8 @@ def _first_difference(a: Any, b: Any, name: str) -> tuple[str, Any, Any] | None:
 
 def load_model_weights(model: torch.nn.Module, ckpt: dict, path: str | Path) -> None:
     """Load the checkpoint's weights into ``model``; refuses non-finite weights and ones made for another model."""
+    if "model" not in ckpt:
+        raise CheckpointError(f"checkpoint {path} holds no model weights (keys: {', '.join(sorted(map(str, ckpt)))})")
     check_finite(ckpt, path)
     try:
         model.load_state_dict(ckpt["model"])

@@ -25,7 +25,7 @@ from pyanomaly.evaluation.metrics import format_metrics
 from pyanomaly.models.build import build_model, model_meta
 
 from .checkpoint import (CheckpointError, check_compatible, load_checkpoint, load_model_weights,
-                         remove_stale_temporaries, rng_state, save_checkpoint, set_rng_state)
+                         remove_stale_temporaries, require_file, rng_state, save_checkpoint, set_rng_state)
 from .hooks import build_hooks
 from .lr_schedules import build_lr_scheduler
 from .outputs import choose_output_dir, source_run
@@ -222,8 +222,7 @@ def test(cfg: CfgNode, checkpoint: str | Path, config_path: str | None = None, n
     folder that is not empty only with ``overwrite``.
     """
     checkpoint = Path(checkpoint)
-    if not checkpoint.is_file():
-        raise CheckpointError(f"checkpoint not found: {checkpoint}")  # before any folder is made
+    require_file(checkpoint)  # before any folder is made
     out = choose_output_dir(cfg.SYSTEM.OUTPUT_DIR, source_run(checkpoint), "test", config_path, new_output_dir,
                             overwrite)
     cfg = with_output_dir(cfg, out)
