@@ -143,18 +143,21 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"checkpoint {path} is empty (0 bytes): a write that did not finish?")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:  # weights_only refused an object; torch's hint to unpickle it is unsafe
+    except Exception as exc:  # unsafe, truncated, damaged or not a checkpoint: torch's messages vary by case
         found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
-        raise CheckpointError(f"checkpoint {path} holds Python objects other than tensors and plain types"
-                              f"{f' ({found.group(1)})' if found else ''}; it is refused because loading them "
-                              "could run any code; save only state dicts") from None
-    except Exception as exc:  # truncated, damaged or not a checkpoint: torch's messages vary by case
+        if isinstance(exc, pickle.UnpicklingError) and found:  # torch's hint to unpickle it anyway is unsafe
+            raise CheckpointError(f"checkpoint {path} holds Python objects other than tensors and plain types "
+                                  f"({found.group(1)}); it is refused because loading them could run any code; "
+                                  "save only state dicts") from None
         with open(path, "rb") as f:
             head = f.read(4)
         if head == _ZIP_MAGIC and not zipfile.is_zipfile(path):
             what = "is truncated or damaged (its zip archive is incomplete): a copy or a write that did not finish?"
         elif head == _ZIP_MAGIC:
-            what = f"is damaged ({type(exc).__name__}: {_first_line(exc)[:200]})"
+            what = f"is damaged ({_torch_reason(exc)})"
+        elif head[:1] == b"\x80":  # a pickle's protocol marker: torch.save's old format, or pickle.dump
+            what = f"is a Python pickle that does not load as a checkpoint (cut short, or not written by torch.save: " \
+                   f"{_torch_reason(exc)})"
         else:
             what = "is not a PyTorch checkpoint (not a torch.save zip archive)"
         raise CheckpointError(f"cannot load checkpoint {path} ({size} bytes): it {what}") from None
@@ -162,6 +165,13 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"checkpoint {path} holds a {type(ckpt).__name__}, not a checkpoint (a dict with "
                               "'model' weights)")
     return ckpt
+
+
+def _torch_reason(exc: BaseException) -> str:
+    """torch's reason for a failed load, short, without its advice to load with ``weights_only=False``
+    (which would run whatever code the file holds)."""
+    line = _first_line(exc)
+    return type(exc).__name__ if "weights_only" in line or "Weights only" in line else f"{type(exc).__name__}: {line[:160]}"
 
 
 def require_file(path: Path) -> None:
