@@ -82,8 +82,8 @@ def read_interval_csv(path: Path, names: list[str]) -> dict[str, list[tuple[int,
     for row in reader:
         line = reader.line_num
         if None in row or any(row[k] is None for k in ("video", "start", "end")):
-            raise DatasetError(f"{path} line {line}: expected the fields video,start,end, got "
-                               f"{','.join(str(v) for v in row.values() if v is not None)!r}")
+            cells = [c for v in row.values() if v is not None for c in (v if isinstance(v, list) else [v])]
+            raise DatasetError(f"{path} line {line}: expected the fields video,start,end, got {','.join(cells)!r}")
         name = row["video"].strip()
         try:
             start, end = int(row["start"]), int(row["end"])
