@@ -311,5 +311,9 @@ def export_weights(src: str | Path, dst: str | Path, dtype: str = "fp32", cfg: C
     digest = sha256(dst)
     sums = listed_sums(dst.parent)
     sums[dst.name] = digest
-    atomic_write_text(dst.parent / SUMS_FILE, "".join(f"{d}  {n}\n" for n, d in sorted(sums.items())))
+    try:
+        atomic_write_text(dst.parent / SUMS_FILE, "".join(f"{d}  {n}\n" for n, d in sorted(sums.items())))
+    except OSError as exc:
+        raise CheckpointError(f"wrote {dst} but could not update {dst.parent / SUMS_FILE}: {exc.strerror or exc}; "
+                              f"its SHA-256 is {digest} (list it there before loading it)") from exc
     return digest
