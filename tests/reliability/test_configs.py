@@ -92,7 +92,7 @@ BAD_VALUES = [
     ("dataset_unknown_argument", ["DATASET.ARGS.frame_rate", "25"],
      "dataset 'SyntheticDataset' got unknown argument 'frame_rate'"),
     ("pseudo_anomaly_longer_than_videos", ["TEST.PSEUDO_ANOMALY", "{type: frame_skip, length: 1000}"],
-     "TEST.PSEUDO_ANOMALY: no video is long enough for a segment of 1000 frame(s)"),
+     "no video of split 'testing' is long enough for a segment after 6 normal frames (the longest has 60 frames)"),
     ("override_without_value", ["TRAIN.LR"], "overrides must be KEY VALUE pairs; 'TRAIN.LR' has no value"),
     ("override_of_a_section", ["TRAIN", "5"], "'TRAIN' is a section; override one of its keys"),
 ]
