@@ -171,7 +171,9 @@ def _torch_reason(exc: BaseException) -> str:
     """torch's reason for a failed load, short, without its advice to load with ``weights_only=False``
     (which would run whatever code the file holds)."""
     line = _first_line(exc)
-    return type(exc).__name__ if "weights_only" in line or "Weights only" in line else f"{type(exc).__name__}: {line[:160]}"
+    if "weights_only" in line or "Weights only" in line:
+        return type(exc).__name__
+    return f"{type(exc).__name__}: {line[:160]}"
 
 
 def require_file(path: Path) -> None:

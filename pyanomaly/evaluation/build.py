@@ -64,7 +64,8 @@ def check_best_metric(cfg: CfgNode, task) -> None:
     metric = cfg.TRAIN.BEST_METRIC
     if names is None or metric in names:
         return
-    close = [n for n in names if n.lower() == metric.lower()] or difflib.get_close_matches(metric, names, n=1, cutoff=0.5)
+    close = ([n for n in names if n.lower() == metric.lower()]
+             or difflib.get_close_matches(metric, names, n=1, cutoff=0.5))
     hint = f" (did you mean '{close[0]}'?)" if close else ""
     raise ConfigError(f"config key 'TRAIN.BEST_METRIC' is {metric!r}{hint}, which the {type(task).__name__} "
                       f"evaluation never produces; it produces: {', '.join(names)}")

@@ -108,7 +108,8 @@ def test_a_folder_given_as_the_checkpoint(finished, cfg_file, tiny_synthetic, tm
 # (id, the SHA256SUMS beside the checkpoint, the part of the error line)
 BAD_SUMS = [
     ("binary", bytes(range(256)), "SHA256SUMS is not a text file of '<sha256>  <file name>' lines (binary or damaged)"),
-    ("one_field", b"deadbeef\n", "SHA256SUMS, line 1: expected '<sha256>  <file name>' (64 hex digits), got 'deadbeef'"),
+    ("one_field", b"deadbeef\n",
+     "SHA256SUMS, line 1: expected '<sha256>  <file name>' (64 hex digits), got 'deadbeef'"),
     ("short_digest", b"deadbeef  last.pth\n", "SHA256SUMS, line 1: expected '<sha256>  <file name>' (64 hex digits)"),
     ("wrong_digest", b"0" * 64 + b"  last.pth\n", "is damaged or was replaced: its SHA-256"),
 ]
@@ -165,7 +166,8 @@ EXPORTS_OVER_TRAINING_STATE = [
     ("source_is_a_link_to_it", _symlink, "is the source checkpoint"),
     ("hard_link_of_the_source", _hard_link, "is the source checkpoint"),
     ("another_training_checkpoint", _over_best,
-     "is a training checkpoint (it holds optimizer and rng state that --resume needs); write the export to another file"),
+     "is a training checkpoint (it holds optimizer and rng state that --resume needs); write the export to another "
+     "file"),
 ]
 
 

@@ -118,7 +118,8 @@ FOUND_AT_THE_FIRST_STEP = {"input height and width must be multiples of 4; got 3
 # (id, the YAML file's bytes, the part of the error line that must be there after the file's path)
 BAD_FILES = [
     ("list_not_mapping", b"- TRAIN\n- TEST\n", "must hold a mapping of sections, got list"),
-    ("invalid_yaml", b"TRAIN:\n  LR: [0.1\n", "is not valid YAML: expected ',' or ']', but got '<stream end>' at line 3"),
+    ("invalid_yaml", b"TRAIN:\n  LR: [0.1\n",
+     "is not valid YAML: expected ',' or ']', but got '<stream end>' at line 3"),
     ("section_given_a_number", b"TRAIN: 5\n", "'TRAIN' is a section; expected a mapping, got 5"),
     ("bad_value_in_file", b"TRAIN:\n  MAX_STEPS: -1\n", "config key 'TRAIN.MAX_STEPS' must be >= 1, got -1"),
     ("binary_file", bytes(range(256)) * 4, "is not a UTF-8 text file (byte 128); a config is YAML text"),

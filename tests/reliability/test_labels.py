@@ -51,8 +51,10 @@ BAD_LABELS = [
     ("video_number_without_zero", b"video,start,end\n1,18,39\n", " line 2: no video named '1'"),
     ("missing_field", b"video,start,end\n01,18\n", " line 2: expected the fields video,start,end, got '01,18'"),
     ("extra_field", b"video,start,end\n01,18,39,7\n", " line 2: expected the fields video,start,end, got '01,18,39,7'"),
-    ("line_numbers_count_blank_lines", b"video,start,end\n\n01,18,39\n\n02,x,1\n", " line 5: start/end must be integers"),
-    ("latin1_text", "video,start,end\ncafé,1,2\n".encode("latin-1"), ": not UTF-8 text (byte 19); save it as CSV UTF-8"),
+    ("line_numbers_count_blank_lines", b"video,start,end\n\n01,18,39\n\n02,x,1\n",
+     " line 5: start/end must be integers"),
+    ("latin1_text", "video,start,end\ncafé,1,2\n".encode("latin-1"),
+     ": not UTF-8 text (byte 19); save it as CSV UTF-8"),
     ("binary", bytes(range(128, 256)), ": not UTF-8 text (byte 0)"),
 ]
 
