@@ -24,6 +24,7 @@ import difflib
 import importlib
 import importlib.util
 import inspect
+import re
 import sys
 from pathlib import Path
 from typing import Any, Iterable
@@ -104,7 +105,14 @@ def build(registry: Registry, cfg: dict[str, Any], **defaults: Any) -> Any:
         if accepted is None or key in accepted:
             kwargs.setdefault(key, value)
     _check_arguments(obj_cls, kwargs, registry.name)
-    return obj_cls(**kwargs)
+    try:
+        return obj_cls(**kwargs)
+    except TypeError as exc:  # a class taking **kwargs passed on an argument its base does not take
+        unexpected = re.search(r"unexpected keyword argument '(\w+)'", str(exc))
+        if unexpected is None or unexpected.group(1) not in kwargs:
+            raise
+        raise RegistryError(f"{registry.name} '{getattr(obj_cls, '__name__', obj_cls)}' got unknown argument "
+                            f"'{unexpected.group(1)}' ({exc})") from None
 
 
 def accepted_arguments(obj_cls: Any) -> set[str] | None:

@@ -1,11 +1,40 @@
-"""Paths and environment for tests that run the tools as subprocesses."""
+"""Paths, environment and helpers for tests that run the tools (as subprocesses or in this process)."""
 from __future__ import annotations
 
 import os
+import runpy
+import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+# The tiniest PredNet run that trains and scores (32x32 frames, clips of 6): the tools' tests use it.
+TINY = """
+DATASET:
+  CLIP_LENGTH: 6
+  IMAGE_SIZE: [32, 32]
+MODEL:
+  NAME: PredNetPredictor
+  ARGS:
+    network:
+      type: PredNet
+      stack_sizes: [1, 8, 16]
+      R_stack_sizes: [8, 8, 16]
+      A_filter_sizes: [3, 3]
+      Ahat_filter_sizes: [3, 3, 3]
+      R_filter_sizes: [3, 3, 3]
+TRAIN:
+  MAX_STEPS: 100
+  BATCH_SIZE: 4
+  LR: 0.003
+  EVAL_PERIOD: 50
+  CHECKPOINT_PERIOD: 50
+  LOG_PERIOD: 10
+LOG:
+  PROGRESS: False
+"""
 
 
 def tool_env() -> dict:
@@ -14,6 +43,27 @@ def tool_env() -> dict:
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
     env["OMP_NUM_THREADS"] = "1"  # tiny models; a second thread only adds contention
     return env
+
+
+def run_tool_in_process(capsys, monkeypatch, tool: str, *args) -> tuple[int, str]:
+    """Run ``tools/<tool>`` with ``args`` as from the command line, in this process (``runpy``:
+    no Python start per case); returns (exit code, stderr)."""
+    monkeypatch.setattr(sys, "argv", [tool, *map(str, args)])
+    capsys.readouterr()
+    code = 0
+    try:
+        runpy.run_path(str(REPO / "tools" / tool), run_name="__main__")
+    except SystemExit as exc:
+        code = exc.code
+    return code, capsys.readouterr().err
+
+
+def assert_one_clear_error(code: int, err: str, expect: str) -> None:
+    """Exit code 2, no traceback, and a last line ``error: ...`` holding ``expect``."""
+    assert code == 2, err[-2000:]
+    assert "Traceback" not in err, err[-2000:]
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("error: ") and expect in last, err[-2000:]
 
 
 def moving_bar(batch: int, frames: int, size: int = 8):

@@ -88,7 +88,7 @@ def run_cli(main: Callable[[], object]) -> None:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
     except KNOWN_ERRORS as exc:
-        message = f"error: {exc}"
+        message = "error: " + " ".join(line.strip() for line in str(exc).splitlines() if line.strip())  # one line
         _log_to_files(message)
         print(message, file=sys.stderr)
         sys.exit(2)

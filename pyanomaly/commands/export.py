@@ -45,7 +45,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> None:
-    from pyanomaly.engine.checkpoint import export_weights
+    from pyanomaly.engine.checkpoint import check_export_destination, export_weights
+    check_export_destination(args.src, args.dst)  # before anything is read or written, whatever the format
     cfg = None
     if args.cfg:
         from pyanomaly.config import load_cfg

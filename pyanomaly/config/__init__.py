@@ -19,7 +19,7 @@ from yacs.config import CfgNode
 from pyanomaly.errors import ConfigError
 from pyanomaly.utils import atomic_write_text
 
-from .defaults import get_defaults
+from .defaults import ABOVE, AT_LEAST, CHOICES, SPEC_LISTS, get_defaults
 
 __all__ = ["CfgNode", "ConfigError", "get_cfg", "load_cfg", "cfg_from_dict", "cfg_to_dict", "save_cfg"]
 
@@ -37,13 +37,22 @@ def load_cfg(path: str | Path | None = None, opts: Sequence[str] = (), freeze: b
         if not path.is_file():
             raise ConfigError(f"config file not found: {path}")
         try:
-            data = yaml.safe_load(path.read_text()) or {}
+            data = yaml.safe_load(path.read_bytes().decode("utf-8-sig")) or {}
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{path} is not a UTF-8 text file (byte {exc.start}); a config is YAML text") from None
         except yaml.YAMLError as exc:
-            raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
+            raise ConfigError(f"{path} is not valid YAML: {_yaml_problem(exc)}") from None
         if not isinstance(data, dict):
             raise ConfigError(f"{path} must hold a mapping of sections, got {type(data).__name__}")
         _merge(cfg, data, [], str(path))
     return _finish(cfg, opts, freeze)
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """What the YAML parser found and where, on one line."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return f"{getattr(exc, 'problem', None) or ' '.join(str(exc).split())}{where}"
 
 
 def cfg_from_dict(data: dict, opts: Sequence[Any] = (), freeze: bool = True, source: str = "config") -> CfgNode:
@@ -189,34 +198,38 @@ def _to_node(value: Any) -> Any:
     return value
 
 
-_CHOICES = {
-    "SYSTEM.DEVICE": ("auto", "cpu", "cuda"),
-    "TRAIN.BEST_MODE": ("max", "min"),
-    "SCORE.MISSING": ("exclude", "fill"),
-    "STREAM.RENDER_FORMAT": ("mp4", "avi"),
-    "TEST.PRECISION": ("fp32", "bf16"),
-}
-
-
 def _validate(cfg: CfgNode) -> None:
-    for key, choices in _CHOICES.items():
+    """Refuse values outside ``CHOICES``, ``AT_LEAST``, ``ABOVE`` and ``SPEC_LISTS`` (defaults.py), naming the key."""
+    def value(key):
         section, leaf = key.split(".")
-        if cfg[section][leaf] not in choices:
-            raise ConfigError(f"config key '{key}' must be one of {choices}, got {cfg[section][leaf]!r}")
+        return cfg[section][leaf]
+    for key, choices in CHOICES.items():
+        if value(key) not in choices:
+            raise ConfigError(f"config key '{key}' must be one of {', '.join(map(str, choices))}; got "
+                              f"{value(key)!r}{_suggest_value(value(key), choices)}")
+    for bounds, word in ((AT_LEAST, ">="), (ABOVE, ">")):
+        for key, bound in bounds.items():
+            v = value(key)
+            if not (v >= bound if word == ">=" else v > bound):  # also refuses NaN
+                raise ConfigError(f"config key '{key}' must be {word} {bound}, got {v!r}")
+    for key in SPEC_LISTS:
+        for i, spec in enumerate(value(key)):
+            if not isinstance(spec, dict) or not isinstance(spec.get("type"), str):
+                raise ConfigError(f"config key '{key}': entry {i} must be a mapping {{type: NAME, <arguments>}}, "
+                                  f"got {cfg_to_dict(spec) if isinstance(spec, CfgNode) else spec!r}")
     size = cfg.DATASET.IMAGE_SIZE
-    if len(size) != 2 or not all(isinstance(s, int) and s > 0 for s in size):
+    if len(size) != 2 or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in size):
         raise ConfigError(f"config key 'DATASET.IMAGE_SIZE' must be [H, W] positive ints, got {size!r}")
-    if cfg.DATASET.CHANNELS not in (1, 3):
-        raise ConfigError(f"config key 'DATASET.CHANNELS' must be 1 or 3, got {cfg.DATASET.CHANNELS!r}")
-    for key in ("DATASET.CLIP_LENGTH", "TRAIN.BATCH_SIZE", "DATASET.CLIP_STRIDE", "DATASET.FRAME_STEP"):
-        section, leaf = key.split(".")
-        if cfg[section][leaf] < 1:
-            raise ConfigError(f"config key '{key}' must be >= 1, got {cfg[section][leaf]!r}")
-    if cfg.DATASET.CLIP_LENGTH < 2:
-        raise ConfigError("config key 'DATASET.CLIP_LENGTH' must be >= 2 (history + the predicted frame)")
     if not 0.0 < cfg.SCORE.PIXEL_THRESHOLD < 1.0:
         raise ConfigError("config key 'SCORE.PIXEL_THRESHOLD' must be in (0, 1) (a fraction of SCORE.MAX_VAL), "
                           f"got {cfg.SCORE.PIXEL_THRESHOLD!r}")
+
+
+def _suggest_value(value: Any, choices: Sequence) -> str:
+    names = [str(c) for c in choices]
+    close = [n for n in names if n.lower() == str(value).lower()] or difflib.get_close_matches(str(value), names, n=1,
+                                                                                               cutoff=0.5)
+    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 def cfg_to_dict(cfg: CfgNode) -> dict:

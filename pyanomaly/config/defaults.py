@@ -111,6 +111,32 @@ _C.LOG.LEVEL = "INFO"  # logging level of console and log.txt
 _C.LOG.PROGRESS = True  # progress bars on the console (never written to log.txt)
 
 
+# ---------------------------------------------------------------------------------------
+# What each key accepts beyond its type, checked by the loader (pyanomaly.config) after every
+# merge: a value outside these is refused naming the key, instead of a run that silently does
+# nothing (MAX_STEPS -5) or fails deep inside (TEST.CHUNK 0).
+CHOICES = {
+    "SYSTEM.DEVICE": ("auto", "cpu", "cuda"),
+    "DATASET.CHANNELS": (1, 3),
+    "TRAIN.BEST_MODE": ("max", "min"),
+    "TEST.PRECISION": ("fp32", "bf16"),
+    "SCORE.SMOOTH_MODE": ("centred", "causal"),
+    "SCORE.MISSING": ("exclude", "fill"),
+    "STREAM.RENDER_FORMAT": ("mp4", "avi"),
+    "LOG.LEVEL": ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"),
+}
+AT_LEAST = {  # key: smallest value allowed
+    "SYSTEM.NUM_THREADS": 0, "DATASET.CLIP_LENGTH": 2, "DATASET.CLIP_STRIDE": 1, "DATASET.FRAME_STEP": 1,
+    "DATASET.NUM_WORKERS": 0, "TRAIN.MAX_STEPS": 1, "TRAIN.BATCH_SIZE": 1, "TRAIN.WEIGHT_DECAY": 0.0,
+    "TRAIN.GRAD_CLIP": 0.0, "TRAIN.EVAL_PERIOD": 0, "TRAIN.CHECKPOINT_PERIOD": 0, "TRAIN.KEEP_CHECKPOINTS": 0,
+    "TRAIN.EARLY_STOP_PATIENCE": 0, "TRAIN.LOG_PERIOD": 0, "TRAIN.IMAGE_PERIOD": 0, "TEST.CHUNK": 1,
+    "SCORE.PATCH": 0, "SCORE.SMOOTH_SIGMA": 0.0, "STREAM.SMOOTH_SIGMA": 0.0, "STREAM.ALARM_MIN_FRAMES": 1,
+    "STREAM.FPS": 0.0, "EVAL.REPORT_TOP_K": 0,
+}
+ABOVE = {"TRAIN.LR": 0.0, "SCORE.MAX_VAL": 0.0}  # key: a bound the value must exceed
+SPEC_LISTS = ("DATASET.TRAIN_TRANSFORMS", "TRAIN.CUSTOM_HOOKS")  # lists of {type: NAME, <arguments>}
+
+
 def get_defaults() -> CN:
     """A fresh copy of the defaults."""
     return _C.clone()

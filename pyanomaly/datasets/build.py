@@ -9,7 +9,7 @@ from yacs.config import CfgNode
 from pyanomaly.config import cfg_to_dict
 from pyanomaly.registry import DATASETS, PSEUDO_ANOMALIES, RegistryError, build
 
-from .base import VideoDataset
+from .base import DatasetError, VideoDataset
 from .pseudo import PseudoAnomalies
 from .video import accepting_truncated
 
@@ -42,7 +42,14 @@ def build_test_dataset(cfg: CfgNode) -> VideoDataset | PseudoAnomalies:
     spec = cfg_to_dict(cfg.TEST.PSEUDO_ANOMALY)
     if PSEUDO_ANOMALIES.get(spec["type"]) is None:
         _build_pseudo(spec)  # raises the unknown-name error before the split is read
-    return _build_pseudo(spec, base=build_dataset(cfg, cfg.TEST.SPLIT), seed=cfg.SYSTEM.SEED)
+    base = build_dataset(cfg, cfg.TEST.SPLIT)
+    data = _build_pseudo(spec, base=base, seed=cfg.SYSTEM.SEED)
+    if isinstance(data, PseudoAnomalies) and all(a is None for a in data.starts):
+        # each video too short for a segment stays normal: with all of them, every metric would be n/a
+        raise DatasetError(f"TEST.PSEUDO_ANOMALY {spec}: no video of split '{cfg.TEST.SPLIT}' is long enough for a "
+                           f"segment after {data.margin} normal frames (the longest has {max(base.lengths)} "
+                           "frames); lower its length (or margin)")
+    return data
 
 
 def _build_pseudo(spec: dict, **defaults) -> VideoDataset | PseudoAnomalies:

@@ -6,7 +6,11 @@ Layout (``ROOT``)::
                         frame folders, one per video (a frames/ level is optional)
     testing/            footage to score, same forms
     testing/labels.csv  optional; header ``video,start,end``: anomalous frames start..end,
-                        0-based inclusive, one row per interval; a video absent = all normal
+                        0-based inclusive, one row per interval; a video absent = all normal.
+                        UTF-8, with or without a byte-order mark (as Excel writes it); a
+                        name differing only in case (``Labels.csv``) is found, with a warning.
+                        Without one the split is unlabelled: every metric is n/a, and the
+                        log and ``metrics.json`` (``labels_missing``) say why.
 
 ``video`` is the file name without extension or the folder name. ``DATASET.ARGS.label_file``
 points to another CSV for the test split (relative to ``ROOT``).
@@ -19,12 +23,17 @@ Example:
 from __future__ import annotations
 
 import csv
+import difflib
+import logging
 from pathlib import Path
 from typing import Callable
 
 from pyanomaly.registry import DATASETS
 
 from .base import VIDEO_EXTENSIONS, DatasetError, VideoDataset, VideoRecord, sorted_frames
+
+logger = logging.getLogger(__name__)
+LABELS_NAME = "labels.csv"
 
 
 def find_videos(folder: Path, skip: Callable[[Path], bool] | None = None) -> list[VideoRecord]:
@@ -62,23 +71,54 @@ def read_interval_csv(path: Path, names: list[str]) -> dict[str, list[tuple[int,
     known (see :class:`~pyanomaly.datasets.base.VideoDataset`).
     """
     intervals: dict[str, list[tuple[int, int]]] = {name: [] for name in names}
-    with open(path, newline="") as f:
-        reader = csv.DictReader(f)
-        if reader.fieldnames is None or [c.strip() for c in reader.fieldnames][:3] != ["video", "start", "end"]:
-            raise DatasetError(f"{path}: header must be 'video,start,end', got {reader.fieldnames}")
-        reader.fieldnames = [c.strip() for c in reader.fieldnames]
-        for line, row in enumerate(reader, start=2):
-            name = (row["video"] or "").strip()
-            try:
-                start, end = int(row["start"]), int(row["end"])
-            except (TypeError, ValueError):
-                raise DatasetError(f"{path} line {line}: start/end must be integers, got {dict(row)}") from None
-            if name not in intervals:
-                raise DatasetError(f"{path} line {line}: no video named '{name}' (videos: {', '.join(names)})")
-            if start < 0 or end < start:
-                raise DatasetError(f"{path} line {line}: interval {start}..{end} needs 0 <= start <= end (0-based)")
-            intervals[name].append((start, end))
+    try:
+        text = Path(path).read_bytes().decode("utf-8-sig")  # Excel's "CSV UTF-8" starts with a byte-order mark
+    except UnicodeDecodeError as exc:
+        raise DatasetError(f"{path}: not UTF-8 text (byte {exc.start}); save it as CSV UTF-8") from None
+    reader = csv.DictReader(text.splitlines())
+    if reader.fieldnames is None or [c.strip() for c in reader.fieldnames][:3] != ["video", "start", "end"]:
+        raise DatasetError(f"{path}: header must be 'video,start,end', got {reader.fieldnames}")
+    reader.fieldnames = [c.strip() for c in reader.fieldnames]
+    for row in reader:
+        line = reader.line_num
+        if None in row or any(row[k] is None for k in ("video", "start", "end")):
+            cells = [c for v in row.values() if v is not None for c in (v if isinstance(v, list) else [v])]
+            raise DatasetError(f"{path} line {line}: expected the fields video,start,end, got {','.join(cells)!r}")
+        name = row["video"].strip()
+        try:
+            start, end = int(row["start"]), int(row["end"])
+        except ValueError:
+            raise DatasetError(f"{path} line {line}: start/end must be integers, got {dict(row)}") from None
+        if name not in intervals:
+            raise DatasetError(f"{path} line {line}: no video named '{name}' (videos: {', '.join(names)})")
+        if start < 0 or end < start:
+            raise DatasetError(f"{path} line {line}: interval {start}..{end} needs 0 <= start <= end (0-based)")
+        intervals[name].append((start, end))
     return intervals
+
+
+def find_labels_file(folder: Path) -> Path | None:
+    """``folder/labels.csv``, else the one file whose name differs from it only in case
+    (``Labels.csv``: found on Windows and macOS, so found here too, with a warning)."""
+    exact = folder / LABELS_NAME
+    if exact.is_file():
+        return exact
+    same = [p for p in sorted(folder.iterdir()) if p.is_file() and p.name.lower() == LABELS_NAME]
+    if len(same) > 1:
+        raise DatasetError(f"{folder}: several label files differ only in case ({', '.join(p.name for p in same)}); "
+                           f"keep one, named {LABELS_NAME}")
+    if same:
+        logger.warning("labels of %s read from %s (expected the name %s)", folder, same[0].name, LABELS_NAME)
+        return same[0]
+    return None
+
+
+def _near_misses(folder: Path) -> str:
+    """`` (found label.csv: misnamed?)`` for files named like ``labels.csv`` in ``folder``, else ``""``."""
+    names = [p.name for p in folder.iterdir() if p.is_file()]
+    close = difflib.get_close_matches(LABELS_NAME, names, n=3, cutoff=0.6)
+    close += [n for n in names if n.lower().startswith("label") and n not in close][:3 - len(close)]
+    return f" (found {', '.join(close)}: misnamed?)" if close else ""
 
 
 @DATASETS.register_module(name="folder")
@@ -94,10 +134,12 @@ class FolderDataset(VideoDataset):
         records = find_videos(folder)
         # DATASET.ARGS.label_file names the ground truth of the test split only.
         override = self.label_file if self.split == "testing" else None
-        csv_path = override or folder / "labels.csv"
-        if override is not None and not csv_path.is_file():
-            raise DatasetError(f"label file not found: {csv_path}")
-        if records and csv_path.is_file():
+        if override is not None and not override.is_file():
+            raise DatasetError(f"label file not found: {override}")
+        csv_path = override or find_labels_file(folder)
+        if csv_path is None:
+            self.labels_missing = f"no {LABELS_NAME} in {folder}{_near_misses(folder)}"
+        elif records:
             intervals = read_interval_csv(csv_path, [r.name for r in records])
             for r in records:
                 r.intervals, r.label_source = intervals[r.name], csv_path

@@ -80,16 +80,20 @@ class LRSchedulerHook(HookBase):
 class NaNGuardHook(HookBase):
     """Stop with a message naming the step and the loss terms when a loss is not finite.
 
-    Nothing is saved after the bad step, so ``checkpoints/last.pth`` stays the last good one.
+    Nothing is saved after the bad step, so ``checkpoints/last.pth`` stays the last good one;
+    the message says whether there is one.
     """
 
     def after_step(self):
-        bad = {k: float(v) for k, v in self.trainer.losses.items() if not math.isfinite(float(v))}
+        t = self.trainer
+        bad = {k: float(v) for k, v in t.losses.items() if not math.isfinite(float(v))}
         if bad:
-            terms = ", ".join(f"{k}={float(v):.4g}" for k, v in self.trainer.losses.items())
-            raise NonFiniteLossError(
-                f"non-finite loss at step {self.trainer.step}: {terms}. Lower TRAIN.LR or set TRAIN.GRAD_CLIP; "
-                "checkpoints/last.pth holds the last good state")
+            terms = ", ".join(f"{k}={float(v):.4g}" for k, v in t.losses.items())
+            last = Path(t.checkpoint_dir) / "last.pth"
+            saved = (f"{last} holds the last good state" if last.is_file() else
+                     f"no checkpoint was written before it ({last} does not exist yet)")
+            raise NonFiniteLossError(f"non-finite loss at step {t.step}: {terms}. Lower TRAIN.LR or set "
+                                     f"TRAIN.GRAD_CLIP; {saved}")
 
 
 @HOOKS.register_module()
@@ -162,6 +166,10 @@ class CheckpointHook(HookBase):
         if t.failed:
             return  # keep the last good checkpoint
         improved = self._improved()
+        if self.best is None and t.is_main and t.metrics is not None:
+            why = t.metrics.get("labels_missing")
+            logger.warning("TRAIN.BEST_METRIC %s had no value at any evaluation%s; checkpoints/best.pth holds the "
+                           "final weights", self.metric, f" ({why})" if why else "")
         # Without any value of the metric (e.g. a test split without labels), best = the final
         # weights. Decided from state, not from the file system, so every process agrees.
         # last.pth is rewritten after the final evaluation so that it holds the final metrics.

@@ -19,12 +19,13 @@ from yacs.config import CfgNode
 from pyanomaly.config import cfg_to_dict, save_cfg
 from pyanomaly.datasets import build_dataset, build_test_dataset
 from pyanomaly.datasets.transforms import build_transforms
-from pyanomaly.evaluation.build import build_task
+from pyanomaly.errors import ConfigError
+from pyanomaly.evaluation.build import build_task, check_best_metric
 from pyanomaly.evaluation.metrics import format_metrics
 from pyanomaly.models.build import build_model, model_meta
 
 from .checkpoint import (CheckpointError, check_compatible, load_checkpoint, load_model_weights,
-                         remove_stale_temporaries, rng_state, save_checkpoint, set_rng_state)
+                         remove_stale_temporaries, require_file, rng_state, save_checkpoint, set_rng_state)
 from .hooks import build_hooks
 from .lr_schedules import build_lr_scheduler
 from .outputs import choose_output_dir, source_run
@@ -57,6 +58,7 @@ def train(cfg: CfgNode, resume: bool = False, config_path: str | None = None) ->
     model = build_model(cfg, device)
     transform = build_transforms(cfg.DATASET.TRAIN_TRANSFORMS)
     task = build_task(cfg, model.task)
+    check_best_metric(cfg, task)
     online = getattr(model, "online", False)
     optimizer, scheduler = (None, None) if online else build_optimizer(cfg, model)
     train_set, test_set = _build_datasets(cfg, world)
@@ -196,11 +198,18 @@ def _build_datasets(cfg: CfgNode, world: int):
 def build_optimizer(cfg: CfgNode, model: torch.nn.Module):
     """``TRAIN.OPTIMIZER`` (any ``torch.optim`` class) and its LR schedule (a ``LambdaLR`` of
     the ``TRAIN.LR_SCHEDULE`` registered in ``LR_SCHEDULES``, over ``TRAIN.MAX_STEPS``)."""
+    opt_cls = getattr(torch.optim, cfg.TRAIN.OPTIMIZER, None)
+    if not (isinstance(opt_cls, type) and issubclass(opt_cls, torch.optim.Optimizer)
+            and opt_cls is not torch.optim.Optimizer):
+        names = sorted(n for n, c in vars(torch.optim).items() if isinstance(c, type)
+                       and issubclass(c, torch.optim.Optimizer) and c is not torch.optim.Optimizer)
+        raise ConfigError(f"TRAIN.OPTIMIZER: torch.optim has no optimizer '{cfg.TRAIN.OPTIMIZER}'; "
+                          f"it has: {', '.join(names)}")
     try:
-        opt_cls = getattr(torch.optim, cfg.TRAIN.OPTIMIZER)
-    except AttributeError:
-        raise ValueError(f"TRAIN.OPTIMIZER: torch.optim has no optimizer '{cfg.TRAIN.OPTIMIZER}'") from None
-    optimizer = opt_cls(model.parameters(), lr=cfg.TRAIN.LR, weight_decay=cfg.TRAIN.WEIGHT_DECAY)
+        optimizer = opt_cls(model.parameters(), lr=cfg.TRAIN.LR, weight_decay=cfg.TRAIN.WEIGHT_DECAY)
+    except TypeError as exc:
+        raise ConfigError(f"TRAIN.OPTIMIZER {cfg.TRAIN.OPTIMIZER} cannot be built with TRAIN.LR and "
+                          f"TRAIN.WEIGHT_DECAY: {exc}") from None
     return optimizer, build_lr_scheduler(optimizer, cfg_to_dict(cfg.TRAIN.LR_SCHEDULE), cfg.TRAIN.MAX_STEPS)
 
 
@@ -213,8 +222,7 @@ def test(cfg: CfgNode, checkpoint: str | Path, config_path: str | None = None, n
     folder that is not empty only with ``overwrite``.
     """
     checkpoint = Path(checkpoint)
-    if not checkpoint.is_file():
-        raise CheckpointError(f"checkpoint not found: {checkpoint}")  # before any folder is made
+    require_file(checkpoint)  # before any folder is made
     out = choose_output_dir(cfg.SYSTEM.OUTPUT_DIR, source_run(checkpoint), "test", config_path, new_output_dir,
                             overwrite)
     cfg = with_output_dir(cfg, out)

@@ -6,14 +6,17 @@ Example:
 """
 from __future__ import annotations
 
+import difflib
+
 from pyanomaly.config import CfgNode
+from pyanomaly.errors import ConfigError
 from pyanomaly.registry import EVALUATORS, TASKS, build
 from pyanomaly.scoring.build import build_pipeline, build_scorer, build_video_scorer, describe_error
 from pyanomaly.scoring.pipeline import ScorePipeline
 
 from .outputs import OutputOptions
 
-__all__ = ["build_evaluators", "build_task", "output_options", "protocol_settings"]
+__all__ = ["build_evaluators", "build_task", "check_best_metric", "output_options", "protocol_settings"]
 
 
 def build_evaluators(cfg: CfgNode) -> list:
@@ -49,3 +52,20 @@ def build_task(cfg: CfgNode, task: str = "anomaly_detection", pipeline: ScorePip
                  top_k=cfg.EVAL.REPORT_TOP_K if cfg.EVAL.REPORT else 0, progress=cfg.LOG.PROGRESS,
                  split=cfg.TEST.SPLIT)
     return build(TASKS, dict(type=task), **parts)
+
+
+def check_best_metric(cfg: CfgNode, task) -> None:
+    """Refuse a ``TRAIN.BEST_METRIC`` that ``task`` never produces (a misspelling would make
+    ``best.pth`` the final weights and early stopping never stop), listing those it does.
+
+    A task that does not say what it produces (no ``metric_names``) is not checked.
+    """
+    names = getattr(task, "metric_names", None)
+    metric = cfg.TRAIN.BEST_METRIC
+    if names is None or metric in names:
+        return
+    close = ([n for n in names if n.lower() == metric.lower()]
+             or difflib.get_close_matches(metric, names, n=1, cutoff=0.5))
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    raise ConfigError(f"config key 'TRAIN.BEST_METRIC' is {metric!r}{hint}, which the {type(task).__name__} "
+                      f"evaluation never produces; it produces: {', '.join(names)}")

@@ -132,6 +132,9 @@ def group_metrics(names: Sequence[str], scores: Sequence[np.ndarray], labels: Se
 class FrameLevelEvaluator:
     """Micro/macro frame AUC, EER and AP, and the per-video AUC table (see :func:`frame_metrics`)."""
 
+    #: the scalar metrics it adds (what ``TRAIN.BEST_METRIC`` may name)
+    metric_names = ("auc_micro", "auc_macro", "eer", "eer_threshold", "ap")
+
     def __call__(self, names, scores, labels, groups=None) -> dict:
         return frame_metrics(names, scores, labels)
 
@@ -143,6 +146,8 @@ class FixedThresholdEvaluator:
     Args:
         thresholds: score thresholds, fixed before looking at the test set.
     """
+
+    metric_names = ()  # a table, no scalar
 
     def __init__(self, thresholds: Sequence[float] = ()):
         bad = [t for t in thresholds if isinstance(t, bool) or not isinstance(t, (int, float))]
@@ -159,6 +164,8 @@ class FixedThresholdEvaluator:
 @EVALUATORS.register_module(name="PerGroup")
 class PerGroupEvaluator:
     """``per_group``: metrics of each group (e.g. ShanghaiTech scene) when ``groups`` is given."""
+
+    metric_names = ()  # a table per group, no scalar
 
     def __call__(self, names, scores, labels, groups=None) -> dict:
         if groups is None:

@@ -88,7 +88,7 @@ def _bad(path: Path, where: str, what: str) -> ScoreFileError:
 def _csv_records(path: Path):
     """``(where, video, frame, error, score, label)`` per CSV row, each cell checked."""
     try:
-        with open(path, newline="", encoding="utf-8") as f:
+        with open(path, newline="", encoding="utf-8-sig") as f:  # a BOM: saved by Excel
             text = f.read()
     except UnicodeDecodeError as exc:
         raise ScoreFileError(f"{path}: byte {exc.start} is not UTF-8 text; expected a CSV of scores") from None

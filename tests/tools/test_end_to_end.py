@@ -10,32 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from testutils import REPO, tool_env
-
-TINY = """
-DATASET:
-  CLIP_LENGTH: 6
-  IMAGE_SIZE: [32, 32]
-MODEL:
-  NAME: PredNetPredictor
-  ARGS:
-    network:
-      type: PredNet
-      stack_sizes: [1, 8, 16]
-      R_stack_sizes: [8, 8, 16]
-      A_filter_sizes: [3, 3]
-      Ahat_filter_sizes: [3, 3, 3]
-      R_filter_sizes: [3, 3, 3]
-TRAIN:
-  MAX_STEPS: 100
-  BATCH_SIZE: 4
-  LR: 0.003
-  EVAL_PERIOD: 50
-  CHECKPOINT_PERIOD: 50
-  LOG_PERIOD: 10
-LOG:
-  PROGRESS: False
-"""
+from testutils import REPO, TINY, tool_env
 
 
 def run_tool(*args, cwd=REPO):

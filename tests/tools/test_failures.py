@@ -22,34 +22,13 @@ import torch
 from pyanomaly.engine.hooks import HookBase
 from pyanomaly.registry import HOOKS
 
-from testutils import REPO
-
-from test_end_to_end import TINY
+from testutils import REPO, TINY, assert_one_clear_error, run_tool_in_process as run_tool
 
 FAST = ["TRAIN.MAX_STEPS", "4", "TRAIN.CHECKPOINT_PERIOD", "2", "TRAIN.EVAL_PERIOD", "0", "EVAL.PLOTS", "False",
         "TRAIN.TENSORBOARD", "False"]
 
 
 pytestmark = pytest.mark.usefixtures("restore_logging")  # the runs reconfigure the pyanomaly logger
-
-
-def run_tool(capsys, monkeypatch, tool: str, *args) -> tuple[int, str]:
-    """Run ``tools/<tool>`` with ``args`` as from the command line; returns (exit code, stderr)."""
-    monkeypatch.setattr(sys, "argv", [tool, *map(str, args)])
-    capsys.readouterr()
-    code = 0
-    try:
-        runpy.run_path(str(REPO / "tools" / tool), run_name="__main__")
-    except SystemExit as exc:
-        code = exc.code
-    return code, capsys.readouterr().err
-
-
-def assert_one_clear_error(code: int, err: str, expect: str) -> None:
-    assert code == 2, err[-2000:]
-    assert "Traceback" not in err, err[-2000:]
-    last = err.strip().splitlines()[-1]
-    assert last.startswith("error: ") and expect in last, err[-2000:]
 
 
 def snapshot(folder: Path) -> dict[str, str]:

@@ -16,6 +16,7 @@ Example:
 """
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 from typing import Callable, Sequence
@@ -31,6 +32,8 @@ from pyanomaly.scoring.video import VideoResult, VideoScorer
 
 from ..outputs import OutputOptions, write_outputs
 from ..topk import TopFrames, select_top
+
+logger = logging.getLogger("pyanomaly")
 
 AUC_WORDS = {
     "auc_micro": "ROC AUC over all labelled test frames of all videos concatenated",
@@ -71,6 +74,16 @@ class AnomalyDetection:
         self.protocol = dict(protocol or {})
         self.outputs = outputs or OutputOptions()
         self.chunk, self.top_k, self.progress, self.split = int(chunk), int(top_k), bool(progress), split
+        self._warned_unlabelled = False
+
+    @property
+    def metric_names(self) -> tuple[str, ...] | None:
+        """The scalar metrics ``evaluate`` can produce (each evaluator's ``metric_names``), or
+        None when an evaluator does not say (a plugin's)."""
+        names = [getattr(ev, "metric_names", None) for ev in self.evaluators]
+        if any(n is None for n in names):
+            return None
+        return tuple(sorted({m for n in names for m in n} | {"inference_fps"}))
 
     # -- with a model ---------------------------------------------------------------------
     def evaluate(self, model, dataset, device: torch.device, out_dir: str | Path | None = None) -> dict:
@@ -82,6 +95,11 @@ class AnomalyDetection:
         names = list(dataset.names)
         metrics = self.evaluate_scores(names, results, labels, dataset.groups)
         metrics["inference_fps"] = sum(dataset.lengths) / max(seconds, 1e-9)
+        if all(label is None for label in labels):
+            metrics["labels_missing"] = getattr(dataset, "labels_missing", None) or "no video of the split has labels"
+            if not self._warned_unlabelled and _world()[0] == 0:
+                logger.warning("every metric is n/a: %s", metrics["labels_missing"])
+                self._warned_unlabelled = True
         scores = [r.scores for r in results]
         top = select_top(tops, dict(zip(names, scores)), self.top_k, dict(zip(names, labels)))
         if out_dir is not None and _world()[0] == 0:

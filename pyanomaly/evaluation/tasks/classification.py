@@ -27,6 +27,9 @@ from ..export import write_metrics
 class Classification:
     """Accuracy, per-class accuracy and confusion matrix (see the module docstring)."""
 
+    #: the scalar metrics ``evaluate`` produces (what ``TRAIN.BEST_METRIC`` may name)
+    metric_names = ("accuracy", "video_accuracy")
+
     def evaluate(self, model, dataset, device: torch.device, out_dir: str | Path | None = None) -> dict:
         """Metrics over every clip of ``dataset``; with ``out_dir`` also the files."""
         probs, targets, videos = model.predict_clips(dataset, device)

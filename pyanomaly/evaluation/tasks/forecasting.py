@@ -29,6 +29,10 @@ from ..ssim import ssim
 class Forecasting:
     """Per-step MSE and SSIM of a forecaster and of its baselines (see the module docstring)."""
 
+    #: the scalar metrics ``evaluate`` produces (what ``TRAIN.BEST_METRIC`` may name)
+    metric_names = ("mse", "ssim", "mse_copy_last", "ssim_copy_last", "mse_zeros", "ssim_zeros",
+                    "mse_reduction_vs_copy_last")
+
     @torch.no_grad()
     def evaluate(self, model, dataset, device: torch.device, out_dir: str | Path | None = None) -> dict:
         """Metrics over every sequence of ``dataset``; with ``out_dir`` also the files."""

@@ -169,9 +169,14 @@ class PredNet(nn.Module):
     def get_initial_states(self, input_shape: Sequence[int]) -> PredNetState:
         """The zero state (``t = 0``) for an input of shape ``(B, T, C, H, W)`` or ``(B, T, H, W, C)``."""
         if self.data_format == "channels_first":
-            b, _, _, h, w = input_shape
+            b, _, c, h, w = input_shape
         else:
-            b, _, h, w, _ = input_shape
+            b, _, h, w, c = input_shape
+        if c != self.stack_sizes[0]:
+            layout = "(B, T, C, H, W)" if self.data_format == "channels_first" else "(B, T, H, W, C)"
+            raise ValueError(f"PredNet expects {self.stack_sizes[0]} input channel(s) (stack_sizes[0]), got an input "
+                             f"{layout} of shape {tuple(input_shape)} with {c}; make stack_sizes[0] (and "
+                             "DATASET.CHANNELS) the frames' channels")
         self.check_input_size(h, w)
         p = next(self.parameters())
         def zeros(c, s):
