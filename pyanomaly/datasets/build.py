@@ -5,6 +5,7 @@ from __future__ import annotations
 from yacs.config import CfgNode
 
 from pyanomaly.config import cfg_to_dict
+from pyanomaly.errors import ConfigError
 from pyanomaly.registry import DATASETS, PSEUDO_ANOMALIES, RegistryError, build
 
 from .base import VideoDataset
@@ -17,6 +18,13 @@ def build_dataset(cfg: CfgNode, split: str) -> VideoDataset:
     args = dict(type=d.NAME, root=d.ROOT, split=split, clip_length=d.CLIP_LENGTH,
                 image_size=tuple(d.IMAGE_SIZE), channels=d.CHANNELS, clip_stride=d.CLIP_STRIDE,
                 frame_step=d.FRAME_STEP, cache_dir=d.CACHE_DIR)
+    flow = cfg_to_dict(d.FLOW)
+    if flow.get("type", "none") != "none":
+        if d.TRAIN_TRANSFORMS:
+            raise ConfigError(f"DATASET.FLOW {flow} with DATASET.TRAIN_TRANSFORMS: the transforms change the frames "
+                              "only (a crop would have to crop the flow alike, a flip negate its dx); use one or the "
+                              "other")
+        args["flow"] = flow
     args.update(d.ARGS)
     return build(DATASETS, args)
 

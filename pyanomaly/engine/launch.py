@@ -22,6 +22,7 @@ from pyanomaly.datasets.transforms import build_transforms
 from pyanomaly.evaluation.build import build_task
 from pyanomaly.evaluation.metrics import format_metrics
 from pyanomaly.models.build import build_model, model_meta
+from pyanomaly.scoring.build import build_scorer, check_scorer
 
 from .checkpoint import (CheckpointError, check_compatible, load_checkpoint, load_model_weights,
                          remove_stale_temporaries, rng_state, save_checkpoint, set_rng_state)
@@ -57,6 +58,8 @@ def train(cfg: CfgNode, resume: bool = False, config_path: str | None = None) ->
     model = build_model(cfg, device)
     transform = build_transforms(cfg.DATASET.TRAIN_TRANSFORMS)
     task = build_task(cfg, model.task)
+    if model.task == "anomaly_detection":
+        check_scorer(model, build_scorer(cfg), cfg.SCORE.ERROR, cfg.MODEL.NAME)
     online = getattr(model, "online", False)
     optimizer, scheduler = (None, None) if online else build_optimizer(cfg, model)
     train_set, test_set = _build_datasets(cfg, world)
