@@ -32,7 +32,7 @@ from tqdm import tqdm
 
 from pyanomaly.flow import OpticalFlow, to_gray_uint8
 from pyanomaly.registry import MODELS
-from pyanomaly.scoring.cells import cell_grid, cell_means
+from pyanomaly.scoring.cells import cell_grid, cell_means, cell_size
 
 from .baseline import Baseline
 
@@ -87,7 +87,8 @@ class FlowSpeed(Baseline):
         return speed - self._quantile_map(speed.shape[-2:]).to(speed.device), valid, state
 
     def _quantile_map(self, size) -> torch.Tensor:
-        """The fitted quantiles spread over the pixels of their cells: ``(1, 1, H, W)``."""
+        """The fitted quantiles spread over the pixels of their cells: ``(1, 1, H, W)`` (the strip
+        in no whole cell, which no cell scorer reads, takes its nearest cell's)."""
         grid = cell_grid(tuple(size), self.cell)
         if self.quantiles.numel() == 0:
             raise ValueError(f"FlowSpeed(excess={self.excess}) has no fitted quantiles: fit it on the training "
@@ -95,8 +96,10 @@ class FlowSpeed(Baseline):
         if tuple(self.quantiles.shape) != grid:
             raise ValueError(f"FlowSpeed quantiles were fitted on a {tuple(self.quantiles.shape)} grid of cells, "
                              f"these frames make {grid} (image size {tuple(size)}, cell {self.cell})")
-        q = self.quantiles.repeat_interleave(self.cell, 0).repeat_interleave(self.cell, 1)
-        return q[:size[0], :size[1]][None, None]
+        k = cell_size(tuple(size), self.cell)
+        rows = (torch.arange(size[0]) // k).clamp_max(grid[0] - 1)
+        cols = (torch.arange(size[1]) // k).clamp_max(grid[1] - 1)
+        return self.quantiles[rows][:, cols][None, None]
 
     # -- fitting -------------------------------------------------------------------------------
     @property

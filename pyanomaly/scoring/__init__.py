@@ -13,7 +13,7 @@ import numpy as np
 
 from .alarms import AlarmTracker, alarm_segments
 from .area import ErrorArea
-from .cells import CellMax, CellTop, cell_grid, cell_means
+from .cells import CellMax, CellTop, cell_grid, cell_means, cell_size
 from .causal import CausalNormalizer
 from .normalize import NORMALIZERS, MinMaxNormalizer, NoNormalizer, Normalizer, minmax, orient
 from .pipeline import BufferedScores, ScorePipeline, ScoreStream, fill_nearest
@@ -21,7 +21,7 @@ from .psnr import MSE, PSNR, error_map, frame_or_worst_patch, patch_mse
 from .smoothing import CausalGaussianStream, gaussian_smooth
 from .video import Chunk, VideoResult, VideoRun, VideoScorer, inference_precision
 
-__all__ = ["PSNR", "MSE", "ErrorArea", "CellMax", "CellTop", "cell_means", "cell_grid", "patch_mse", "frame_or_worst_patch", "error_map", "NORMALIZERS", "Normalizer",
+__all__ = ["PSNR", "MSE", "ErrorArea", "CellMax", "CellTop", "cell_means", "cell_grid", "cell_size", "patch_mse", "frame_or_worst_patch", "error_map", "NORMALIZERS", "Normalizer",
            "MinMaxNormalizer", "NoNormalizer", "CausalNormalizer", "minmax", "orient", "gaussian_smooth",
            "CausalGaussianStream", "ScorePipeline", "ScoreStream", "BufferedScores", "VideoScorer", "VideoRun", "Chunk", "VideoResult",
            "inference_precision", "fill_nearest", "scores_from_errors", "AlarmTracker",

@@ -9,7 +9,8 @@ import torch
 from pyanomaly.config import get_defaults
 from pyanomaly.errors import ConfigError
 from pyanomaly.models import CopyLast, FlowSpeed
-from pyanomaly.registry import MODELS, build
+from pyanomaly.registry import MODELS, SCORERS, build
+from pyanomaly.scoring import cell_means
 from pyanomaly.scoring.build import build_scorer, check_scorer
 
 
@@ -67,12 +68,19 @@ def test_excess_subtracts_each_cells_training_quantile_and_survives_a_checkpoint
     speed, _ = FlowSpeed(flow={"type": "farneback"}).predict_video(test)
     q = model.quantiles.repeat_interleave(16, 0).repeat_interleave(16, 1)
     torch.testing.assert_close(excess[valid], speed[valid] - q)
+    cells = build(SCORERS, dict(type="CELL_MAX", patch=16))  # a cell's score: its mean speed minus its quantile
+    torch.testing.assert_close(cells(excess[valid]), (cell_means(speed[valid], 16) - model.quantiles.flatten()).amax(1))
     # a new model takes the quantiles' grid from the checkpoint
     again = FlowSpeed(flow={"type": "farneback"}, excess=0.5, cell=16)
     again.load_state_dict(model.state_dict())
     torch.testing.assert_close(again.predict_video(test)[0][valid], excess[valid])
     with pytest.raises(ValueError, match=r"fitted on a \(3, 4\) grid.*\(2, 2\)"):
         again.predict_video(torch.rand(3, 1, 32, 32))
+    # frames that are no multiple of the cell: the strip left over takes its nearest cell's quantile
+    frames = torch.cat([test, test[..., :8]], dim=-1)  # 48x72: 8 pixels in no whole cell
+    wide, ok = again.predict_video(frames)
+    q_wide = torch.cat([q, q[:, -1:].expand(-1, 8)], dim=1)
+    torch.testing.assert_close(wide[ok], FlowSpeed(flow={"type": "farneback"}).predict_video(frames)[0][ok] - q_wide)
 
 
 def test_bad_arguments_are_refused():

@@ -8,13 +8,16 @@ from pyanomaly.registry import SCORERS, build
 from pyanomaly.scoring import cell_grid, cell_means
 
 
-def test_cell_means_cover_the_frame_and_average_border_cells_over_their_pixels():
-    m = torch.zeros(1, 1, 20, 36)
-    m[0, 0, :16, :16] = 1.0     # the first full cell
-    m[0, 0, 16:, 32:] = 5.0     # the 4x4 corner cell the frame cuts short
+def test_cells_are_whole_and_the_strip_left_over_is_in_none():
+    m = torch.zeros(1, 1, 36, 40)
+    m[0, 0, :16, :16] = 1.0       # the first cell
+    m[0, 0, 16:32, 16:32] = 3.0   # the last whole cell
+    m[0, 0, 32:, :] = 50.0        # the 4-pixel strip at the bottom: in no whole cell
+    m[0, 0, :, 32:] = 50.0        # the 8-pixel strip at the right
     cells = cell_means(m, 16)
-    assert cell_grid((20, 36), 16) == (2, 3) and cells.shape == (1, 6)
-    assert cells[0].tolist() == [1.0, 0.0, 0.0, 0.0, 0.0, 5.0]  # not diluted by pixels outside the frame
+    assert cell_grid((36, 40), 16) == (2, 2) and cells.shape == (1, 4)
+    assert cells[0].tolist() == [1.0, 0.0, 0.0, 3.0]  # a cut-short cell would let the strips win the max
+    assert cell_grid((8, 40), 16) == (1, 5) and cell_means(m[..., :8, :], 16).shape == (1, 5)  # cells fit the frame
     assert cell_means(m, 0).shape == (1, 1)  # 0: the frame as one cell
     assert cell_means(m, 0)[0, 0].item() == pytest.approx(float(m.mean()))
 
