@@ -107,3 +107,23 @@ def test_bad_flow_settings_are_one_clear_error(tiny_synthetic, tmp_path):
     assert "flow" not in no_flow[0]
     with pytest.raises(DatasetError, match="DATASET.FLOW"):
         no_flow.video_flow(0)
+
+
+def test_training_with_flow_puts_colour_wheels_in_the_tensorboard_grid(tiny_synthetic, tmp_path, restore_logging):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from pyanomaly.config import load_cfg
+    from pyanomaly.engine import launch
+    out = tmp_path / "run"
+    cfg = load_cfg(None, [
+        "DATASET.ROOT", str(tiny_synthetic), "DATASET.IMAGE_SIZE", "[32, 32]", "DATASET.CLIP_LENGTH", "3",
+        "DATASET.FLOW.type", "dis", "DATASET.FLOW.preset", "ultrafast", "MODEL.NAME", "FramePredictor",
+        "MODEL.ARGS.network", "{'type': 'UNet', 'in_channels': 1, 'base_channels': 4, 'depth': 2}",
+        "TRAIN.MAX_STEPS", "2", "TRAIN.IMAGE_PERIOD", "1", "TRAIN.EVAL_PERIOD", "0", "EVAL.PLOTS", "False",
+        "EVAL.REPORT", "False", "LOG.PROGRESS", "False", "SYSTEM.OUTPUT_DIR", str(out)])
+    launch.train(cfg)
+    ea = EventAccumulator(str(out / "tb"), size_guidance={"images": 0})
+    ea.Reload()
+    image = ea.Images("train/input_prediction_error")[-1]
+    # rows: frames, predictions, errors and the flows' colour wheels; 3 columns of 32 pixels, 1-pixel padding
+    assert (image.height, image.width) == (4 * 33 + 1, 3 * 33 + 1)
