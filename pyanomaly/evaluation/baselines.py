@@ -60,7 +60,7 @@ class Baselines:
         if twice:
             raise ValueError(f"EVAL.BASELINES: two baselines named {twice}; give each a distinct name")
         self.specs, self.training_set, self.progress = list(specs), training_set, bool(progress)
-        self._rows: dict[int, dict] = {}  # id of the scored dataset -> rows
+        self._scored: tuple = (None, {})  # the dataset last scored and its rows
 
     def __bool__(self) -> bool:
         return bool(self.specs)
@@ -68,10 +68,9 @@ class Baselines:
     def evaluate(self, task, dataset, device) -> dict[str, dict]:
         """``{name: {auc_micro, auc_macro, eer, ap, frames_evaluated, frames_without_score, error, method}}``
         for ``dataset``, scored with ``task``'s protocol and evaluators."""
-        key = id(dataset)
-        if key not in self._rows:
-            self._rows = {key: {spec.name: self._score(spec, task, dataset, device) for spec in self.specs}}
-        return self._rows[key]
+        if self._scored[0] is not dataset:
+            self._scored = (dataset, {spec.name: self._score(spec, task, dataset, device) for spec in self.specs})
+        return self._scored[1]
 
     def _score(self, spec: BaselineSpec, task, dataset, device) -> dict:
         model = spec.build()

@@ -125,3 +125,24 @@ def test_a_wrong_scorer_or_baseline_is_one_clear_error_before_anything_runs(extr
                                   "SCORE.ERROR", "CELL_MAX", *extra]))
     assert str(err.value).startswith(message) and "\n" not in str(err.value)
     assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_baselines_are_scored_once_per_run_not_at_every_evaluation(tiny_synthetic, tmp_path):
+    from pyanomaly.datasets import build_dataset
+    from pyanomaly.evaluation.build import build_task
+    from pyanomaly.models import CopyLast
+    cfg = load_cfg(None, ["DATASET.ROOT", str(tiny_synthetic), "DATASET.IMAGE_SIZE", "[32, 32]", "SCORE.ERROR", "AREA",
+                          "EVAL.BASELINES", "[{'type': 'CopyLast', 'name': 'copy'}]", "EVAL.PLOTS", "False",
+                          "EVAL.REPORT", "False", "LOG.PROGRESS", "False"])
+    task = build_task(cfg)
+    spec = task.baselines.specs[0]
+    built = []
+    spec.build = lambda make=spec.build: built.append(1) or make()
+    test_set = build_dataset(cfg, "testing")
+    model = CopyLast()  # the method evaluated; its own metrics equal the baseline's: the same method and error
+    first = task.evaluate(model, test_set, torch.device("cpu"))
+    second = task.evaluate(model, test_set, torch.device("cpu"))
+    assert len(built) == 1 and second["baselines"] == first["baselines"]
+    assert first["baselines"]["copy"]["auc_micro"] == first["auc_micro"]
+    task.evaluate(model, build_dataset(cfg, "testing"), torch.device("cpu"))  # another split object: scored again
+    assert len(built) == 2
