@@ -257,8 +257,9 @@ class VideoDataset(Dataset):
         todo = list(range(len(self.videos)))
         missing = [i for i in todo if (p := self.flow_cache_path(i)) is None or not p.is_file()]
         if missing:
+            where = "" if self.cache_dir is None else f" into the cache {self.cache_dir} (once)"
             logger.info("computing %s optical flow of %d of %d '%s' videos%s", self.optical_flow.key(), len(missing),
-                        len(todo), self.split, "" if self.cache_dir is None else f" into the cache {self.cache_dir} (once)")
+                        len(todo), self.split, where)
         threads = max(1, min(8, os.cpu_count() or 1, len(todo)))
         if threads == 1:
             arrays = [self._load_or_compute_flow(i) for i in todo]

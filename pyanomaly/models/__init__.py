@@ -11,5 +11,5 @@ from .copy_last import CopyLast
 from .flow_speed import FlowSpeed
 from . import losses
 
-__all__ = ["VADModel", "FramePredictor", "PredNetPredictor", "AnoPCN", "Forecaster", "Classifier", "Streamer", "Baseline", "CopyLast",
-           "FlowSpeed"]
+__all__ = ["VADModel", "FramePredictor", "PredNetPredictor", "AnoPCN", "Forecaster", "Classifier", "Streamer",
+           "Baseline", "CopyLast", "FlowSpeed"]

@@ -21,7 +21,8 @@ from .psnr import MSE, PSNR, error_map, frame_or_worst_patch, patch_mse
 from .smoothing import CausalGaussianStream, gaussian_smooth
 from .video import Chunk, VideoResult, VideoRun, VideoScorer, inference_precision
 
-__all__ = ["PSNR", "MSE", "ErrorArea", "CellMax", "CellTop", "cell_means", "cell_grid", "cell_size", "patch_mse", "frame_or_worst_patch", "error_map", "NORMALIZERS", "Normalizer",
+__all__ = ["PSNR", "MSE", "ErrorArea", "CellMax", "CellTop", "cell_means", "cell_grid", "cell_size",
+           "patch_mse", "frame_or_worst_patch", "error_map", "NORMALIZERS", "Normalizer",
            "MinMaxNormalizer", "NoNormalizer", "CausalNormalizer", "minmax", "orient", "gaussian_smooth",
            "CausalGaussianStream", "ScorePipeline", "ScoreStream", "BufferedScores", "VideoScorer", "VideoRun", "Chunk", "VideoResult",
            "inference_precision", "fill_nearest", "scores_from_errors", "AlarmTracker",

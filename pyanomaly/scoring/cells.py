@@ -13,12 +13,14 @@ Every cell holds ``cell x cell`` pixels: where the frame is not a multiple of th
 strip left over at the right or bottom (8 pixels of Ped2's 360-pixel width with 16-pixel
 cells) is in no cell. A cut-short cell averages fewer pixels, so its mean varies more and
 it would win the maximum more often than its content says (on Ped2, with the flow speed,
-counting the cut-short cells too gives 0.953 micro AUC instead of 0.959: ``docs/results.md``). Higher = more anomalous. These scorers read only the map, never the frame
-(``reads = "anomaly_map"``); a map given to a frame scorer (PSNR, ...) or a frame given to
-these is refused where the scoring loop is built.
+counting the cut-short cells too gives 0.953 micro AUC instead of 0.959: ``docs/results.md``).
+
+Higher = more anomalous. These scorers read only the map, never the frame (``reads =
+"anomaly_map"``); a map given to a frame scorer (PSNR, ...) or a frame given to these is
+refused where the scoring loop is built.
 
 Example:
-    >>> CellMax(cell=16)(speed_map, frames)       # (N, 1, H, W), frames unused -> (N,)
+    >>> CellMax(patch=16)(speed_map, frames)      # (N, 1, H, W), frames unused -> (N,)
     >>> cell_means(speed_map, 16).shape           # (N, (H // 16) * (W // 16))
 """
 from __future__ import annotations

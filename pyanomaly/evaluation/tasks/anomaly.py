@@ -5,8 +5,9 @@ Each video is predicted as one stream and scored by the scoring loop
 turn scores and labels into metrics (micro and macro AUC, EER, AP, ...), and the run
 directory gets ``metrics.json`` with its ``protocol`` block, ``scores/``, ``plots/`` and
 ``report.html``. The baselines of ``EVAL.BASELINES`` are scored on the same videos with the
-same protocol and written beside the metrics (``baselines``; :mod:`..baselines`). Re-scoring exported errors (``tools/test.py --scores``) runs the same
-pipeline and evaluators without a model (:meth:`AnomalyDetection.evaluate_errors`).
+same protocol and written beside the metrics (``baselines``; :mod:`..baselines`).
+Re-scoring exported errors (``tools/test.py --scores``) runs the same pipeline and
+evaluators without a model (:meth:`AnomalyDetection.evaluate_errors`).
 
 Under ``torchrun`` the videos are shared out across processes (video ``i`` to rank
 ``i % world``) and gathered on every rank, so each test frame is scored exactly once.
@@ -99,8 +100,8 @@ class AnomalyDetection:
                 own(Path(out_dir), names, self.split)
         return metrics
 
-    def predict(self, model, dataset, device: torch.device,
-                video: VideoScorer | None = None, top_k: int | None = None) -> tuple[list[VideoResult], list[TopFrames]]:
+    def predict(self, model, dataset, device: torch.device, video: VideoScorer | None = None,
+                top_k: int | None = None) -> tuple[list[VideoResult], list[TopFrames]]:
         """Errors and scores of every video (in order), and each video's kept top frames;
         ``video`` replaces the task's scoring loop (a baseline's error measure), ``top_k`` the
         number of frames kept per video."""
