@@ -20,7 +20,7 @@ from .pipeline import ScorePipeline
 from .video import VideoScorer
 
 __all__ = ["build_scorer", "build_normalizer", "build_pipeline", "build_stream_pipeline", "build_video_scorer",
-           "check_scorer", "describe_error"]
+           "check_scorer", "check_method_scorer", "describe_error"]
 
 
 def build_scorer(cfg: CfgNode):
@@ -70,6 +70,13 @@ def build_video_scorer(cfg: CfgNode, model, device, pipeline: ScorePipeline | No
     if cfg.TEST.FUSED_UPDATE:
         set_fast_path(model, FastPath(fused=True))
     return VideoScorer(model, scorer, pipeline, device, cfg.TEST.PRECISION)
+
+
+def check_method_scorer(cfg: CfgNode, model) -> None:
+    """:func:`check_scorer` for ``MODEL.NAME``'s method and ``SCORE.ERROR``'s scorer (methods of the
+    anomaly-detection task; the other tasks score no frames)."""
+    if getattr(model, "task", "anomaly_detection") == "anomaly_detection":
+        check_scorer(model, build_scorer(cfg), cfg.SCORE.ERROR, cfg.MODEL.NAME)
 
 
 def check_scorer(model, scorer, error: str, method: str) -> None:
