@@ -33,6 +33,7 @@ _C.DATASET.CACHE_DIR = ""  # decoded-frame cache (uint8 .npy per video); "" = ~/
 _C.DATASET.ACCEPT_TRUNCATED = False  # use truncated videos/frame files as decoded (a warning each) instead of failing
 _C.DATASET.NUM_WORKERS = 0  # DataLoader worker processes
 _C.DATASET.TRAIN_TRANSFORMS = []  # training-only clip transforms, [{type: RandomCrop, size: [128, 128]}, ...]
+_C.DATASET.FLOW = CN({"type": "none"}, new_allowed=True)  # optical flow as a modality, cached beside the frames: {type: dis, preset: medium} (DIS presets ultrafast, fast, medium) or {type: farneback}; each training clip then has "flow" (T-1, 2, H, W) for a method to read; "none" = frames only
 _C.DATASET.ARGS = CN(new_allowed=True)  # extra keyword arguments of the dataset class
 
 # ---------------------------------------------------------------------------------------
@@ -72,10 +73,11 @@ _C.TEST.FUSED_UPDATE = False  # test-time: the LSTM cell update as one torch.com
 
 # ---------------------------------------------------------------------------------------
 _C.SCORE = CN()
-_C.SCORE.ERROR = "PSNR"  # registered scorer: "PSNR" (dB, lower = anomalous), "MSE", or "AREA" (fraction of mispredicted pixels)
+_C.SCORE.ERROR = "PSNR"  # registered scorer: "PSNR" (dB, lower = anomalous), "MSE", "AREA" (fraction of mispredicted pixels); for a method giving an anomaly map (FlowSpeed): "CELL_MAX" (largest PATCH x PATCH cell mean) or "CELL_TOP" (mean of the top TOP_FRACTION of cells)
 _C.SCORE.MAX_VAL = 1.0  # peak value of a frame: PSNR's peak, the unit of PIXEL_THRESHOLD (frames are in [0, 1])
-_C.SCORE.PATCH = 0  # >0: error is the worst PATCH x PATCH patch instead of the frame mean
+_C.SCORE.PATCH = 0  # >0: error is the worst PATCH x PATCH patch instead of the frame mean (CELL_*: the cell size; 0 = one cell)
 _C.SCORE.PIXEL_THRESHOLD = 0.05  # AREA: a pixel is mispredicted when its absolute error exceeds this fraction of MAX_VAL
+_C.SCORE.TOP_FRACTION = 0.01  # CELL_TOP: the share of cells (the highest) whose mean is the frame's error
 _C.SCORE.NORMALIZE = CN({"type": "minmax"}, new_allowed=True)  # registered normaliser {type: NAME, <args>}: "minmax" (per video, offline), "none", or "causal" (args: window, warmup, exclude_above, min_std; see STREAM.NORMALIZE)
 _C.SCORE.SMOOTH_SIGMA = 0.0  # Gaussian smoothing of scores in frames; 0 = off (fixed before testing)
 _C.SCORE.SMOOTH_MODE = "centred"  # "centred" (offline, reads later frames) or "causal" (earlier frames only)
@@ -100,6 +102,7 @@ _C.STREAM.TIMEOUT = 10.0  # live URLs: seconds OpenCV's FFmpeg backend waits to 
 _C.EVAL = CN()
 _C.EVAL.PLOTS = True  # write plots/ (one score curve per video and the ROC curve)
 _C.EVAL.EVALUATORS = ["FrameLevel", "FixedThreshold", "PerGroup"]  # registered evaluators merged into metrics.json
+_C.EVAL.BASELINES = []  # methods without learning scored beside the recipe on the same videos and protocol, written to metrics.json "baselines", the log and report.html: [{type: CopyLast}, {type: FlowSpeed, excess: 0.99, name: NAME, score: {ERROR: CELL_MAX, PATCH: 16}}] (score: SCORE keys changed for that baseline)
 _C.EVAL.THRESHOLDS = []  # fixed score thresholds at which precision/recall/F1 are reported; [] = none
 _C.EVAL.NPY = True  # also write scores/npy/<video>_{error,score,label}.npy
 _C.EVAL.REPORT = True  # write report.html (metrics, protocol, per-video table, top-scoring frames)

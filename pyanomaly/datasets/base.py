@@ -6,16 +6,23 @@ resizing, caching, validation and clip indexing are shared here.
 
 Sample of a split (``__getitem__``)::
 
-    {"frames": (T, C, H, W) float32 in [0, 1], "video": int, "frame": int}
+    {"frames": (T, C, H, W) float32 in [0, 1], "video": int, "frame": int,
+     "flow": (T-1, 2, H, W) float32}                      only with ``flow`` (DATASET.FLOW)
 
-where ``frame`` is the 0-based index of the clip's last frame in its video. Test-time code
-reads whole videos with :meth:`VideoDataset.video_frames` ``-> (N, C, H, W)`` and
+where ``frame`` is the 0-based index of the clip's last frame in its video and ``flow[k]``
+the optical flow (dx, dy in pixels) from clip frame ``k`` to ``k+1``, for a method to read
+as input or as target. Test-time code reads whole videos with
+:meth:`VideoDataset.video_frames` ``-> (N, C, H, W)``, :meth:`VideoDataset.video_flow`
+``-> (N, 2, H, W)`` (NaN for the first frame, which has no flow) and
 :meth:`VideoDataset.labels` ``-> (N,)`` uint8.
 
 Cache: each video is decoded once at ``(image_size, channels)`` into
 ``cache_dir/<name>-<hash>.npy`` (uint8 ``(N, H, W, C)``), keyed by the source files' paths,
 sizes and modification times; later epochs, later runs and DataLoader workers open it with
-``mmap`` and never decode again.
+``mmap`` and never decode again. Optical flow (``flow``: ``{type, preset}``) is computed once
+per video from the decoded frames into ``cache_dir/flow/<frames key>-<type>-<preset>-v<format
+version>.npy`` (float16 ``(N, H, W, 2)``, NaN for frame 0): a flow of another algorithm,
+preset, frame size or source, or of an older format, is never read for this one.
 
 Example:
     >>> class MyData(VideoDataset):
@@ -36,6 +43,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from pyanomaly.flow import OpticalFlow
 from pyanomaly.utils import atomic_write
 
 from .video import (IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, DatasetError, VideoInfo, VideoRecord,  # noqa: F401
@@ -46,6 +54,8 @@ logger = logging.getLogger(__name__)
 
 # Bump when decode() changes what it produces, so caches written before re-decode.
 _CACHE_VERSION = 2
+# Bump when the flow cache's content changes (layout, dtype, how a flow is computed).
+_FLOW_CACHE_VERSION = 1
 
 
 class VideoDataset(Dataset):
@@ -66,6 +76,8 @@ class VideoDataset(Dataset):
         accept_truncated: use truncated videos and frame files as decoded, with a warning each
             (see :mod:`pyanomaly.datasets.video`); None: the enclosing
             :func:`~pyanomaly.datasets.video.accepting_truncated` (``DATASET.ACCEPT_TRUNCATED``).
+        flow: ``{type: dis | farneback, preset: ...}``: also give each clip's optical flow
+            (:class:`~pyanomaly.flow.OpticalFlow`), cached; ``None`` = frames only.
 
     Raises:
         DatasetError: missing root, no videos, an empty or unreadable video, a truncated video
@@ -85,7 +97,8 @@ class VideoDataset(Dataset):
     def __init__(self, root: str | Path, split: str = "training", clip_length: int = 10,
                  image_size: Sequence[int] = (64, 64), channels: int = 1, clip_stride: int = 1,
                  frame_step: int = 1, cache_dir: str | Path | None = "",
-                 label_file: str | Path | None = None, accept_truncated: bool | None = None):
+                 label_file: str | Path | None = None, accept_truncated: bool | None = None,
+                 flow: dict | None = None):
         self.root = Path(root)
         self.accept_truncated = truncated_accepted() if accept_truncated is None else bool(accept_truncated)
         self.split = split
@@ -101,6 +114,13 @@ class VideoDataset(Dataset):
         if label_file:
             label_file = Path(label_file)
             self.label_file = label_file if label_file.is_absolute() else self.root / label_file
+        try:
+            self.optical_flow = OpticalFlow(**flow) if flow else None
+        except (TypeError, ValueError) as exc:
+            raise DatasetError(f"DATASET.FLOW {flow}: {exc}") from None
+        if self.optical_flow is not None and self.frame_step != 1:
+            raise DatasetError(f"DATASET.FLOW needs consecutive frames (DATASET.FRAME_STEP 1), got FRAME_STEP "
+                               f"{self.frame_step}: the cached flow is between consecutive frames")
         if self.splits is not None and split not in self.splits:
             raise DatasetError(f"{type(self).__name__}: split must be one of {self.splits}, got {split!r}")
         if not self.root.is_dir():
@@ -115,6 +135,9 @@ class VideoDataset(Dataset):
         self._decode_all()
         self.lengths = [int(self._arrays[i].shape[0]) for i in range(len(self.videos))]
         self._check_media()
+        self._flows: dict[int, np.ndarray] = {}
+        if self.optical_flow is not None:
+            self._flow_all()
         self._resolve_labels()
         span = (self.clip_length - 1) * self.frame_step + 1
         self.index = [(v, s) for v, n in enumerate(self.lengths)
@@ -149,6 +172,11 @@ class VideoDataset(Dataset):
         """
         return _to_tensor(self._array(i)[start:stop])
 
+    def video_flow(self, i: int, start: int = 0, stop: int | None = None) -> torch.Tensor:
+        """Optical flow into frames ``start:stop`` of video ``i``: ``(n, 2, H, W)`` float32 (dx, dy in
+        pixels, from the frame before); NaN for frame 0, which has none. Needs ``flow``."""
+        return _flow_tensor(self._flow(i)[start:stop])
+
     def labels(self, i: int) -> np.ndarray | None:
         """Per-frame labels ``(N,)`` uint8 of video ``i`` (1 = anomalous), or None if unknown."""
         return self.videos[i].labels
@@ -165,7 +193,10 @@ class VideoDataset(Dataset):
         v, start = self.index[idx]
         stop = start + (self.clip_length - 1) * self.frame_step + 1
         clip = self._array(v)[start:stop:self.frame_step]
-        return {"frames": _to_tensor(clip), "video": v, "frame": stop - 1}
+        sample = {"frames": _to_tensor(clip), "video": v, "frame": stop - 1}
+        if self.optical_flow is not None:  # between the clip's frames: never the missing flow of frame 0
+            sample["flow"] = _flow_tensor(self._flow(v)[start + 1:stop])
+        return sample
 
     # -- decoding and cache -------------------------------------------------------------
     def _array(self, i: int) -> np.ndarray:
@@ -221,6 +252,66 @@ class VideoDataset(Dataset):
             return arr
         return np.load(path, mmap_mode="r")
 
+    # -- optical flow and its cache ------------------------------------------------------
+    def _flow(self, i: int) -> np.ndarray:
+        if self.optical_flow is None:
+            raise DatasetError(f"{type(self).__name__} '{self.split}' holds no optical flow: set DATASET.FLOW "
+                               "(e.g. {type: dis, preset: medium})")
+        arr = self._flows.get(i)
+        if arr is None:  # a DataLoader worker started by pickling: reopen the cache file
+            arr = self._load_or_compute_flow(i)
+            self._flows[i] = arr
+        return arr
+
+    def flow_cache_path(self, i: int) -> Path | None:
+        """Where video ``i``'s flow is cached (None without a cache): keyed by the frames' cache key,
+        the algorithm and preset, and the flow cache's format version."""
+        if self.cache_dir is None or self.optical_flow is None:
+            return None
+        frames_key = _cache_key(self.videos[i], self.image_size, self.channels)
+        return self.cache_dir / "flow" / f"{frames_key}-{self.optical_flow.key()}-v{_FLOW_CACHE_VERSION}.npy"
+
+    def _flow_all(self) -> None:
+        todo = list(range(len(self.videos)))
+        missing = [i for i in todo if (p := self.flow_cache_path(i)) is None or not p.is_file()]
+        if missing:
+            where = "" if self.cache_dir is None else f" into the cache {self.cache_dir} (once)"
+            logger.info("computing %s optical flow of %d of %d '%s' videos%s", self.optical_flow.key(), len(missing),
+                        len(todo), self.split, where)
+        threads = max(1, min(8, os.cpu_count() or 1, len(todo)))
+        if threads == 1:
+            arrays = [self._load_or_compute_flow(i) for i in todo]
+        else:
+            with ThreadPoolExecutor(threads) as pool:
+                arrays = list(pool.map(self._load_or_compute_flow, todo))
+        self._flows = dict(zip(todo, arrays))
+
+    def _load_or_compute_flow(self, i: int) -> np.ndarray:
+        path = self.flow_cache_path(i)
+        expected = (self.lengths[i], *self.image_size, 2)
+        if path is not None and path.is_file():
+            try:
+                arr = np.load(path, mmap_mode="r")
+                if arr.dtype == np.float16 and arr.shape == expected:
+                    return arr
+                logger.warning("flow cache file %s holds %s %s; computing again", path, arr.dtype, arr.shape)
+            except (ValueError, OSError):
+                logger.warning("flow cache file %s is damaged; computing again", path)
+        # one OpticalFlow per video: OpenCV's flow objects are not shared across threads
+        arr = OpticalFlow(**self.optical_flow.spec()).video(np.asarray(self._array(i))).astype(np.float16)
+        if path is None:
+            return arr
+
+        def write(tmp: str) -> None:
+            with open(tmp, "wb") as f:
+                np.save(f, arr)
+        try:
+            atomic_write(path, write)
+        except OSError as exc:
+            logger.warning("cannot write flow cache %s (%s); keeping the flow in memory", path, exc)
+            return arr
+        return np.load(path, mmap_mode="r")
+
     def cached_array(self, tag: str, files: Sequence[Path], compute: Callable[[], np.ndarray]) -> np.ndarray:
         """``compute()`` once, then from the cache while ``files`` are unchanged.
 
@@ -249,6 +340,7 @@ class VideoDataset(Dataset):
         # Workers started by pickling (spawn) reopen cache files instead of copying arrays.
         state = self.__dict__.copy()
         state["_arrays"] = {i: a for i, a in self._arrays.items() if not isinstance(a, np.memmap)}
+        state["_flows"] = {i: a for i, a in self._flows.items() if not isinstance(a, np.memmap)}
         return state
 
     # -- validation ---------------------------------------------------------------------
@@ -321,6 +413,11 @@ def _to_tensor(arr: np.ndarray) -> torch.Tensor:
     """uint8 (..., H, W, C) -> float32 (..., C, H, W) in [0, 1]."""
     # One copy: channels moved and converted to float together (the cache is a read-only mmap).
     return torch.from_numpy(np.ascontiguousarray(np.moveaxis(arr, -1, -3), dtype=np.float32)).div_(255.0)
+
+
+def _flow_tensor(arr: np.ndarray) -> torch.Tensor:
+    """float16 (..., H, W, 2) -> float32 (..., 2, H, W)."""
+    return torch.from_numpy(np.ascontiguousarray(np.moveaxis(arr, -1, -3), dtype=np.float32))
 
 
 def _files_hash(files: Sequence[Path], extra: str) -> str:

@@ -7,6 +7,7 @@ import logging
 from yacs.config import CfgNode
 
 from pyanomaly.config import cfg_to_dict
+from pyanomaly.errors import ConfigError
 from pyanomaly.registry import DATASETS, PSEUDO_ANOMALIES, RegistryError, build
 
 from .base import DatasetError, VideoDataset
@@ -26,6 +27,13 @@ def build_dataset(cfg: CfgNode, split: str, accept_truncated: bool | None = None
     args = dict(type=d.NAME, root=d.ROOT, split=split, clip_length=d.CLIP_LENGTH,
                 image_size=tuple(d.IMAGE_SIZE), channels=d.CHANNELS, clip_stride=d.CLIP_STRIDE,
                 frame_step=d.FRAME_STEP, cache_dir=d.CACHE_DIR)
+    flow = cfg_to_dict(d.FLOW)
+    if flow.get("type", "none") != "none":
+        if d.TRAIN_TRANSFORMS:
+            raise ConfigError(f"DATASET.FLOW {flow} with DATASET.TRAIN_TRANSFORMS: the transforms change the frames "
+                              "only (a crop would have to crop the flow alike, a flip negate its dx); use one or the "
+                              "other")
+        args["flow"] = flow
     args.update(d.ARGS)
     if d.ACCEPT_TRUNCATED:
         logger.warning("DATASET.ACCEPT_TRUNCATED is on: truncated videos and frame files of the '%s' split are "

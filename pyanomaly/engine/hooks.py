@@ -33,6 +33,7 @@ import torch
 
 from pyanomaly.errors import NonFiniteLossError
 from pyanomaly.evaluation.metrics import format_metrics
+from pyanomaly.flow import flow_to_rgb
 from pyanomaly.registry import HOOKS
 
 logger = logging.getLogger("pyanomaly")
@@ -236,7 +237,8 @@ class LoggerHook(HookBase):
             ``eval/<metric>`` scalars and the image grids.
         image_period: every ``image_period`` steps (0 = never) a TensorBoard image
             ``train/input_prediction_error`` of the first clip of the step's batch (see
-            :func:`prediction_grid`); off for a model that predicts no frames.
+            :func:`prediction_grid`; with ``DATASET.FLOW``, its optical flow as colour
+            wheels in a last row); off for a model that predicts no frames.
     """
 
     def __init__(self, period: int = 20, tensorboard: bool = True, image_period: int = 0):
@@ -279,7 +281,8 @@ class LoggerHook(HookBase):
         if (self.writer is not None and self.image_period > 0 and t.step % self.image_period == 0
                 and t.batch is not None):
             try:
-                grid = prediction_grid(t.model, t.batch["frames"][0])
+                flow = t.batch.get("flow")  # DATASET.FLOW: a row of colour wheels too
+                grid = prediction_grid(t.model, t.batch["frames"][0], None if flow is None else flow[0])
             except NotImplementedError as e:  # e.g. a classifier: no frames to show
                 logger.info("no TensorBoard image grids: %s", e)
                 self.image_period = 0
@@ -314,12 +317,14 @@ class LoggerHook(HookBase):
 
 
 @torch.no_grad()
-def prediction_grid(model, clip: torch.Tensor) -> torch.Tensor:
+def prediction_grid(model, clip: torch.Tensor, flow: torch.Tensor | None = None) -> torch.Tensor:
     """An image of what the model predicts for one clip: (3, H', W') float in [0, 1].
 
     Rows: the clip's frames ``(T, C, H, W)``; the model's prediction of each from the
     frames before it (``predict_stream``; black where there is no history yet); the
-    absolute error, scaled so its largest value is white. The model runs in eval mode
+    absolute error, scaled so its largest value is white; with ``flow`` ``(T-1, 2, H, W)``
+    (the clip's optical flow), the flow into each frame as a colour wheel
+    (:func:`pyanomaly.flow.flow_to_rgb`; grey under the first frame, which has none). The model runs in eval mode
     (no batch-norm statistics updated) inside a forked RNG, so training continues exactly
     as without the image.
     """
@@ -335,8 +340,14 @@ def prediction_grid(model, clip: torch.Tensor) -> torch.Tensor:
     pred = pred.float().clamp(0, 1) * valid.to(pred.device).view(-1, 1, 1, 1)
     error = (pred - frames).abs() * valid.to(pred.device).view(-1, 1, 1, 1)
     error = error / error.max().clamp_min(1e-8)
+    rows = [frames, pred, error]
+    if flow is not None:
+        missing = torch.full((1, *flow.shape[1:]), float("nan"))
+        wheels = flow_to_rgb(torch.cat([missing, flow.detach().float().cpu()]))  # (T, H, W, 3) uint8
+        rows = [r.cpu().expand(-1, 3, -1, -1) for r in rows]  # gray frames shown as RGB beside the wheels
+        rows.append(torch.from_numpy(wheels).permute(0, 3, 1, 2).float() / 255.0)
     from torchvision.utils import make_grid
-    return make_grid(torch.cat([frames, pred, error]).cpu(), nrow=clip.shape[0], padding=1, pad_value=0.5)
+    return make_grid(torch.cat([r.cpu() for r in rows]), nrow=clip.shape[0], padding=1, pad_value=0.5)
 
 
 def _hms(seconds: float) -> str:

@@ -23,6 +23,7 @@ from pyanomaly.errors import ConfigError
 from pyanomaly.evaluation.build import build_task, check_best_metric
 from pyanomaly.evaluation.metrics import format_metrics
 from pyanomaly.models.build import build_model, model_meta
+from pyanomaly.scoring.build import check_method_scorer
 
 from .checkpoint import (CheckpointError, check_compatible, load_checkpoint, load_model_weights,
                          remove_stale_temporaries, require_file, rng_state, save_checkpoint, set_rng_state)
@@ -59,6 +60,7 @@ def train(cfg: CfgNode, resume: bool = False, config_path: str | None = None) ->
     transform = build_transforms(cfg.DATASET.TRAIN_TRANSFORMS)
     task = build_task(cfg, model.task)
     check_best_metric(cfg, task)
+    check_method_scorer(cfg, model)
     online = getattr(model, "online", False)
     optimizer, scheduler = (None, None) if online else build_optimizer(cfg, model)
     train_set, test_set = _build_datasets(cfg, world)
@@ -235,11 +237,13 @@ def test(cfg: CfgNode, checkpoint: str | Path, config_path: str | None = None, n
         save_cfg(cfg, out / "config.yaml")
     model = build_model(cfg, device)
     load_model_weights(model, ckpt, checkpoint)
+    task = build_task(cfg, model.task)  # a wrong scorer or baseline fails before the split is read
+    check_method_scorer(cfg, model)
     test_set = build_test_dataset(cfg)
     logger.info("scoring %d videos (%d frames) of %s with %s (step %s)%s", len(test_set.videos),
                 sum(test_set.lengths), cfg.DATASET.ROOT, checkpoint, ckpt.get("step"),
                 "" if cfg.TEST.PSEUDO_ANOMALY.type == "none" else f", with {cfg.TEST.PSEUDO_ANOMALY.type} pseudo-anomalies")
-    metrics = build_task(cfg, model.task).evaluate(model, test_set, device, out if rank == 0 else None)
+    metrics = task.evaluate(model, test_set, device, out if rank == 0 else None)
     logger.info("%s", format_metrics(metrics))
     if rank == 0:
         _log_outputs(out)

@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import difflib
 
-from pyanomaly.config import CfgNode
-from pyanomaly.errors import ConfigError
-from pyanomaly.registry import EVALUATORS, TASKS, build
-from pyanomaly.scoring.build import build_pipeline, build_scorer, build_video_scorer, describe_error
+from pyanomaly.config import CfgNode, cfg_to_dict
+from pyanomaly.errors import ConfigError, RegistryError
+from pyanomaly.registry import EVALUATORS, MODELS, TASKS, build
+from pyanomaly.scoring.build import build_pipeline, build_scorer, build_video_scorer, check_scorer, describe_error
 from pyanomaly.scoring.pipeline import ScorePipeline
 
+from .baselines import Baselines, BaselineSpec
 from .outputs import OutputOptions
 
-__all__ = ["build_evaluators", "build_task", "check_best_metric", "output_options", "protocol_settings"]
+__all__ = ["build_baselines", "build_evaluators", "build_task", "check_best_metric", "output_options",
+           "protocol_settings"]
 
 
 def build_evaluators(cfg: CfgNode) -> list:
@@ -50,7 +52,7 @@ def build_task(cfg: CfgNode, task: str = "anomaly_detection", pipeline: ScorePip
     parts = dict(pipeline=pipeline, video_scorer=video_scorer, evaluators=build_evaluators(cfg),
                  protocol=protocol_settings(cfg), outputs=output_options(cfg), chunk=cfg.TEST.CHUNK,
                  top_k=cfg.EVAL.REPORT_TOP_K if cfg.EVAL.REPORT else 0, progress=cfg.LOG.PROGRESS,
-                 split=cfg.TEST.SPLIT)
+                 split=cfg.TEST.SPLIT, baselines=build_baselines(cfg))
     return build(TASKS, dict(type=task), **parts)
 
 
@@ -69,3 +71,51 @@ def check_best_metric(cfg: CfgNode, task) -> None:
     hint = f" (did you mean '{close[0]}'?)" if close else ""
     raise ConfigError(f"config key 'TRAIN.BEST_METRIC' is {metric!r}{hint}, which the {type(task).__name__} "
                       f"evaluation never produces; it produces: {', '.join(names)}")
+
+
+def build_baselines(cfg: CfgNode) -> Baselines:
+    """The baselines of ``EVAL.BASELINES`` (see :mod:`pyanomaly.evaluation.baselines`), each checked
+    now (method, arguments, ``score`` keys, a scorer that reads what the method gives), so a
+    misnamed one fails before training. Those fitting statistics read the training split of
+    ``DATASET.*``."""
+    from pyanomaly.datasets.build import build_dataset  # the training split, only if a baseline fits on it
+    specs = []
+    for n, entry in enumerate(cfg.EVAL.BASELINES):
+        where = f"EVAL.BASELINES[{n}]"
+        entry = cfg_to_dict(entry) if isinstance(entry, CfgNode) else dict(entry)
+        if not isinstance(entry.get("type"), str):
+            raise ConfigError(f"{where} {entry}: expected {{type: METHOD, <arguments>, name: NAME, score: "
+                              "{SCORE KEY: value}}}")
+        name, score = entry.pop("name", None), dict(entry.pop("score", None) or {})
+        bcfg = cfg.clone()
+        bcfg.defrost()
+        try:
+            bcfg.merge_from_list([x for k, v in score.items() for x in (f"SCORE.{k}", v)])
+        except (KeyError, ValueError, AssertionError) as exc:
+            raise ConfigError(f"{where}.score {score}: {exc}") from None
+        bcfg.freeze()
+
+        def make(entry=entry, where=where):
+            try:
+                model = build(MODELS, dict(entry), clip_length=cfg.DATASET.CLIP_LENGTH)
+            except (RegistryError, ValueError, TypeError) as exc:
+                raise ConfigError(f"{where}: {exc}") from None
+            if getattr(model, "has_weights", True):
+                raise ConfigError(f"{where}: {entry['type']} has learned weights; a baseline is a method without "
+                                  "(CopyLast, FlowSpeed)")
+            return model
+
+        scorer = build_scorer(bcfg)
+        check_scorer(make(), scorer, bcfg.SCORE.ERROR, f"{where} {entry['type']}")
+        pipeline = build_pipeline(bcfg, scorer.higher_is_anomalous)
+
+        def video_scorer(model, device, bcfg=bcfg, scorer=scorer, pipeline=pipeline):
+            return build_video_scorer(bcfg, model, device, pipeline, scorer)
+
+        args = ", ".join(f"{k}={v}" for k, v in entry.items() if k != "type")
+        specs.append(BaselineSpec(name or f"{entry['type']}{f'({args})' if args else ''}/{bcfg.SCORE.ERROR}",
+                                  make, video_scorer, describe_error(bcfg)))
+    try:
+        return Baselines(specs, training_set=lambda: build_dataset(cfg, "training"), progress=cfg.LOG.PROGRESS)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None

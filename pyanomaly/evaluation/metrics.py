@@ -180,6 +180,12 @@ def format_metrics(metrics: dict) -> str:
         return "n/a" if v is None else f"{v:.4f}"
     if "protocol" not in metrics:
         return " | ".join(f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, float))
-    return (f"frame AUC micro (all frames) {f('auc_micro')} | AUC macro (mean per video) {f('auc_macro')} | "
+    line = (f"frame AUC micro (all frames) {f('auc_micro')} | AUC macro (mean per video) {f('auc_macro')} | "
             f"EER {f('eer')} | AP {f('ap')} | {metrics.get('frames_evaluated', 0)} frames, "
             f"{metrics['protocol']['frames_without_score']} without score")
+    rows = metrics.get("baselines") or {}
+    if rows:  # the same protocol, no learning: what the figures above must beat
+        line += " | baselines (micro/macro): " + ", ".join(
+            f"{name} {'n/a' if b.get('auc_micro') is None else format(b['auc_micro'], '.4f')}/"
+            f"{'n/a' if b.get('auc_macro') is None else format(b['auc_macro'], '.4f')}" for name, b in rows.items())
+    return line

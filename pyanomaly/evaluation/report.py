@@ -1,9 +1,11 @@
 """``report.html``: one self-contained page (images embedded as base64 PNG) a person can read.
 
-It shows the metrics (micro and macro AUC each spelled out), fixed-threshold and per-group
-results when present, the scoring protocol, the ROC curve, the top-scoring frames beside
-their prediction and error map, and a per-video table with each video's score curve. No
-script and no external file: it opens in any browser, offline, and can be mailed around.
+It shows the metrics (micro and macro AUC each spelled out), the baselines scored beside
+them (``EVAL.BASELINES``), fixed-threshold and per-group results when present, the scoring
+protocol, the ROC curve, the top-scoring frames beside their prediction and error map (or
+the method's anomaly map, and the optical flow as a colour wheel when the method uses
+flow), and a per-video table with each video's score curve. No script and no external
+file: it opens in any browser, offline, and can be mailed around.
 
 Example:
     >>> write_report("run/report.html", metrics, names, scores, labels, top=examples,
@@ -114,6 +116,15 @@ def _metrics_section(m: dict) -> str:
         out.append(_table([(t["threshold"], t["precision"], t["recall"], t["f1"], t["tp"], t["fp"], t["fn"], t["tn"])
                            for t in m["at_threshold"]],
                           ("threshold", "precision", "recall", "F1", "TP", "FP", "FN", "TN"), "thresholds"))
+    if m.get("baselines"):
+        out.append("<h3>Baselines (EVAL.BASELINES: no learning; the same test videos and protocol)</h3>")
+        p = m.get("protocol", {})
+        rows = [("this run", "", p.get("error", ""), m.get("auc_micro"), m.get("auc_macro"), m.get("eer"), m.get("ap"),
+                 p.get("frames_without_score"))]
+        rows += [(name, b.get("method", ""), b.get("error", ""), b.get("auc_micro"), b.get("auc_macro"), b.get("eer"),
+                  b.get("ap"), b.get("frames_without_score")) for name, b in m["baselines"].items()]
+        out.append(_table(rows, ("baseline", "method", "error", "AUC micro", "AUC macro", "EER", "AP",
+                                 "frames without score"), "baselines"))
     if m.get("per_group"):
         out.append("<h3>Per group (e.g. scene)</h3>")
         out.append(_table([(g, v.get("videos"), v.get("frames_evaluated"), v.get("auc_micro"), v.get("auc_macro"),
@@ -133,19 +144,37 @@ def _top_section(top: Sequence[FrameExample], note: str) -> str:
     if not top:
         out.append(f'<p class="note">{_e(note)}</p>')
         return "\n".join(out)
-    scale = max(int(ex.error.max()) for ex in top)
-    out.append(f'<p class="note">Highest scores over the test set. Error map: |prediction − frame| per pixel, '
-               f"coloured from black (0) to yellow ({scale}/255, the largest error shown).</p>")
+    maps = [ex for ex in top if ex.anomaly_map]
+    scale = max((int(ex.error.max()) for ex in top if not ex.anomaly_map), default=0)
+    map_scale = max((float(ex.error.max()) for ex in maps), default=0.0)
+    if maps:
+        out.append(f'<p class="note">Highest scores over the test set. Anomaly map: the method\'s per-pixel map, '
+                   f"coloured from black (0) to yellow ({map_scale:.3g}, the largest value shown).</p>")
+    else:
+        out.append(f'<p class="note">Highest scores over the test set. Error map: |prediction − frame| per pixel, '
+                   f"coloured from black (0) to yellow ({scale}/255, the largest error shown).</p>")
+    if any(ex.flow is not None for ex in top):
+        out.append('<p class="note">Optical flow into the frame as a colour wheel: hue = direction (red right, '
+                   "yellow-green down, cyan left, violet up), brightness = speed (full at the frame's fastest "
+                   "pixel among those shown); grey = no flow.</p>")
     out.append('<div class="frames">')
     for ex in top:
         label = {None: "unknown", 0: "normal", 1: "anomalous"}[ex.label]
+        figures = [f"<figure>{_img(image_png(ex.frame), 'frame')}<figcaption>frame</figcaption></figure>"]
+        if ex.flow is not None:
+            figures.append(f"<figure>{_img(image_png(ex.flow), 'optical flow')}<figcaption>optical flow"
+                           "</figcaption></figure>")
+        if ex.anomaly_map:
+            heat = heat_png(ex.error * (255.0 / max(map_scale, 1e-12)), 255)
+            figures.append(f"<figure>{_img(heat, 'anomaly map')}<figcaption>anomaly map</figcaption></figure>")
+        else:
+            figures.append(f"<figure>{_img(image_png(ex.prediction), 'prediction')}<figcaption>prediction"
+                           "</figcaption></figure>")
+            figures.append(f"<figure>{_img(heat_png(ex.error, scale), 'error map')}<figcaption>error map"
+                           "</figcaption></figure>")
         out.append('<div class="example">'
                    f"<div><b>video {_e(ex.video)}</b>, frame {ex.index} — score {_fmt(ex.score, 3)} "
-                   f"(ground truth: {label})</div>"
-                   f"<figure>{_img(image_png(ex.frame), 'frame')}<figcaption>frame</figcaption></figure>"
-                   f"<figure>{_img(image_png(ex.prediction), 'prediction')}<figcaption>prediction</figcaption></figure>"
-                   f"<figure>{_img(heat_png(ex.error, scale), 'error map')}<figcaption>error map</figcaption></figure>"
-                   "</div>")
+                   f"(ground truth: {label})</div>" + "".join(figures) + "</div>")
     out.append("</div>")
     return "\n".join(out)
 

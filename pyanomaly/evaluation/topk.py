@@ -2,7 +2,10 @@
 
 Keeping every prediction of a test set would cost gigabytes; the report shows a handful.
 While a video is predicted, :class:`TopFrames` keeps only its ``k`` frames of highest
-oriented raw error, as small uint8 images (frame, prediction, per-pixel absolute error).
+oriented raw error, as small uint8 images (frame, prediction, per-pixel absolute error). For
+a method giving an anomaly map instead of a predicted frame (``anomaly_map``) the map itself
+is kept (float, its own units); for a method computing optical flow (``flow``) the flow into
+each kept frame is kept too, as a colour-wheel image (:func:`pyanomaly.flow.flow_to_rgb`).
 Within a video the final score is a monotone function of that error (before smoothing), so
 these are its top-scoring frames; :func:`select_top` then ranks the kept frames of all
 videos by their final score.
@@ -20,21 +23,26 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from pyanomaly.flow import OpticalFlow, flow_to_rgb, to_gray_uint8
 from pyanomaly.scoring.psnr import error_map
 
 
 @dataclass(order=True)
 class FrameExample:
-    """One kept frame: ``frame``, ``prediction`` ``(H, W, C)`` uint8 and ``error`` ``(H, W)`` uint8."""
+    """One kept frame: ``frame``, ``prediction`` ``(H, W, C)`` uint8 and ``error`` ``(H, W)`` uint8
+    (with ``anomaly_map``: ``prediction`` None, ``error`` the map, float32); ``flow`` the
+    colour wheel ``(H, W, 3)`` uint8 of the optical flow into the frame, or None."""
 
     value: float  # oriented raw error (higher = more anomalous); the heap orders by it
     video: str = field(compare=False)
     index: int = field(compare=False)
     frame: np.ndarray = field(compare=False, repr=False)
-    prediction: np.ndarray = field(compare=False, repr=False)
+    prediction: np.ndarray | None = field(compare=False, repr=False)
     error: np.ndarray = field(compare=False, repr=False)
     score: float | None = field(default=None, compare=False)
     label: int | None = field(default=None, compare=False)
+    flow: np.ndarray | None = field(default=None, compare=False, repr=False)
+    anomaly_map: bool = field(default=False, compare=False)
 
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:
@@ -43,16 +51,24 @@ def to_uint8(images: torch.Tensor) -> np.ndarray:
 
 
 class TopFrames:
-    """The ``k`` frames of one video with the highest oriented raw error seen so far."""
+    """The ``k`` frames of one video with the highest oriented raw error seen so far.
 
-    def __init__(self, video: str, k: int):
-        self.video, self.k = video, int(k)
+    Chunks must be offered in order (the flow into a chunk's first frame needs the frame before).
+    """
+
+    def __init__(self, video: str, k: int, anomaly_map: bool = False, flow: OpticalFlow | None = None):
+        self.video, self.k, self.anomaly_map, self.flow = video, int(k), bool(anomaly_map), flow
         self._heap: list[FrameExample] = []  # min-heap: the weakest kept frame first
+        self._last: np.ndarray | None = None  # the previous chunk's last frame, uint8 gray (for the flow)
 
     def offer(self, values: np.ndarray, start: int, frames: torch.Tensor, prediction: torch.Tensor) -> None:
         """Consider a chunk: ``values`` ``(n,)`` (NaN = no prediction) of frames ``start .. start+n-1``."""
         if self.k <= 0:
             return
+        previous = self._last
+        if self.flow is not None:
+            gray = to_gray_uint8(frames)
+            self._last = gray[-1] if len(gray) else previous
         values = np.asarray(values, dtype=np.float64)
         ok = np.flatnonzero(np.isfinite(values))
         if ok.size == 0:
@@ -63,10 +79,25 @@ class TopFrames:
         if cand.size == 0:
             return
         idx = torch.as_tensor(cand)
-        f, p = to_uint8(frames[idx]), to_uint8(prediction[idx])
-        e = (error_map(prediction[idx], frames[idx]) * 255).round().to(torch.uint8).cpu().numpy()
+        f = to_uint8(frames[idx])
+        if self.anomaly_map:
+            p = [None] * len(cand)
+            e = prediction[idx][:, 0].float().clamp_min(0).cpu().numpy()
+        else:
+            p = to_uint8(prediction[idx])
+            e = (error_map(prediction[idx], frames[idx]) * 255).round().to(torch.uint8).cpu().numpy()
+        flows = [None] * len(cand)
+        if self.flow is not None:
+            for j, i in enumerate(cand):
+                before = gray[i - 1] if i > 0 else previous
+                if before is not None:
+                    flows[j] = self.flow.pair(before, gray[i])  # (H, W, 2)
+            scale = max([float(np.hypot(*np.moveaxis(fl, -1, 0)).max()) for fl in flows if fl is not None],
+                        default=1.0)
+            flows = [None if fl is None else flow_to_rgb(np.moveaxis(fl, -1, 0), scale) for fl in flows]
         for j, i in enumerate(cand):
-            item = FrameExample(float(values[i]), self.video, int(start + i), f[j], p[j], e[j])
+            item = FrameExample(float(values[i]), self.video, int(start + i), f[j], p[j], e[j], flow=flows[j],
+                                anomaly_map=self.anomaly_map)
             if len(self._heap) < self.k:
                 heapq.heappush(self._heap, item)
             elif item.value > self._heap[0].value:

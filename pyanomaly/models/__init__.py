@@ -6,6 +6,10 @@ from .anopcn import AnoPCN
 from .classifier import Classifier
 from .forecaster import Forecaster
 from .streamer import Streamer
+from .baseline import Baseline
+from .copy_last import CopyLast
+from .flow_speed import FlowSpeed
 from . import losses
 
-__all__ = ["VADModel", "FramePredictor", "PredNetPredictor", "AnoPCN", "Forecaster", "Classifier", "Streamer"]
+__all__ = ["VADModel", "FramePredictor", "PredNetPredictor", "AnoPCN", "Forecaster", "Classifier", "Streamer",
+           "Baseline", "CopyLast", "FlowSpeed"]

@@ -24,6 +24,13 @@ A method owns its networks and its loss, and says how a video is predicted as a 
 * ``online = True`` with ``fit_online(train_set, device, save, position, ...)``: a method
   that learns from the stream in one pass instead of by optimisation steps;
   ``tools/train.py`` calls it in place of the trainer (see :mod:`pyanomaly.engine.launch`).
+* ``output``: what ``predict_stream``'s prediction is: ``"frame"`` (the predicted frame,
+  compared with the real one by a scorer such as PSNR or AREA) or ``"anomaly_map"`` (a
+  per-pixel anomaly map ``(N, 1, H, W)`` of frame ``i`` made from frames ``<= i``, higher =
+  more anomalous, reduced by a cell scorer: :mod:`pyanomaly.scoring.cells`).
+* ``has_weights = False``: a method that learns nothing by optimisation (a baseline,
+  :mod:`pyanomaly.models.baseline`); whatever it needs of the training videos it fits in
+  ``fit_online``.
 * ``task``: the name of the evaluation task (``TASKS``) that measures the method:
   ``"anomaly_detection"`` (frames scored by prediction error) unless a method says otherwise
   (``"forecasting"``, ``"classification"``); the task, not the method, computes metrics and
@@ -49,6 +56,10 @@ class VADModel(nn.Module):
     inference_args: tuple[str, ...] = ()
     #: the evaluation task (registered in ``TASKS``) that measures the method
     task: str = "anomaly_detection"
+    #: ``"frame"`` (a predicted frame) or ``"anomaly_map"`` (see the module docstring)
+    output: str = "frame"
+    #: False for a method without learned weights (a baseline)
+    has_weights: bool = True
 
     def forward(self, batch: dict) -> dict[str, torch.Tensor]:
         raise NotImplementedError

@@ -14,21 +14,22 @@ from __future__ import annotations
 from pyanomaly.config import CfgNode, cfg_to_dict
 from pyanomaly.errors import ConfigError
 from pyanomaly.networks.fast import FastPath, set_fast_path
-from pyanomaly.registry import NORMALIZERS, SCORERS, accepted_arguments, build
+from pyanomaly.registry import NORMALIZERS, SCORERS, accepted_arguments, build, registered_names
 
 from .pipeline import ScorePipeline
 from .video import VideoScorer
 
 __all__ = ["build_scorer", "build_normalizer", "build_pipeline", "build_stream_pipeline", "build_video_scorer",
-           "describe_error"]
+           "check_scorer", "check_method_scorer", "describe_error"]
 
 
 def build_scorer(cfg: CfgNode):
     """The raw-error scorer named by ``SCORE.ERROR`` (``(pred, frame) -> (N,)``); it gets
-    ``SCORE.PIXEL_THRESHOLD`` as ``threshold`` when it takes one."""
+    ``SCORE.PIXEL_THRESHOLD`` as ``threshold`` and ``SCORE.TOP_FRACTION`` as ``top_fraction``
+    when it takes them."""
     try:
         return build(SCORERS, dict(type=cfg.SCORE.ERROR, max_val=cfg.SCORE.MAX_VAL, patch=cfg.SCORE.PATCH),
-                     threshold=cfg.SCORE.PIXEL_THRESHOLD)
+                     threshold=cfg.SCORE.PIXEL_THRESHOLD, top_fraction=cfg.SCORE.TOP_FRACTION)
     except ValueError as exc:
         raise ConfigError(f"SCORE.ERROR {cfg.SCORE.ERROR}: {exc}") from None
 
@@ -65,15 +66,39 @@ def build_video_scorer(cfg: CfgNode, model, device, pipeline: ScorePipeline | No
     to the compiled LSTM update (the switch is held by the model from then on)."""
     scorer = scorer if scorer is not None else build_scorer(cfg)
     pipeline = pipeline if pipeline is not None else build_pipeline(cfg, scorer.higher_is_anomalous)
+    check_scorer(model, scorer, cfg.SCORE.ERROR, cfg.MODEL.NAME)
     if cfg.TEST.FUSED_UPDATE:
         set_fast_path(model, FastPath(fused=True))
     return VideoScorer(model, scorer, pipeline, device, cfg.TEST.PRECISION)
+
+
+def check_method_scorer(cfg: CfgNode, model) -> None:
+    """:func:`check_scorer` for ``MODEL.NAME``'s method and ``SCORE.ERROR``'s scorer (methods of the
+    anomaly-detection task; the other tasks score no frames)."""
+    if getattr(model, "task", "anomaly_detection") == "anomaly_detection":
+        check_scorer(model, build_scorer(cfg), cfg.SCORE.ERROR, cfg.MODEL.NAME)
+
+
+def check_scorer(model, scorer, error: str, method: str) -> None:
+    """Refuse a scorer that reads something else than the method predicts (a frame scorer
+    such as PSNR given an anomaly map, or a cell scorer given a frame), naming both."""
+    output, reads = getattr(model, "output", "frame"), getattr(scorer, "reads", "frame")
+    if output != reads:
+        fit = sorted(n for n in registered_names(SCORERS) if getattr(SCORERS.get(n), "reads", "frame") == output)
+        words = {"frame": "a predicted frame", "anomaly_map": "an anomaly map"}
+        raise ConfigError(f"SCORE.ERROR {error} reads {words.get(reads, reads)}, but {method} gives "
+                          f"{words.get(output, output)}; use one of {', '.join(fit)}")
 
 
 def describe_error(cfg: CfgNode) -> str:
     """What the raw error of ``SCORE.*`` is, in words (written into every protocol)."""
     s = cfg.SCORE
     where = f" (worst {s.PATCH}x{s.PATCH} patch)" if s.PATCH > 0 else " (frame mean)"
+    if getattr(SCORERS.get(s.ERROR), "reads", "frame") == "anomaly_map":
+        cells = f"{s.PATCH}x{s.PATCH} cells" if s.PATCH > 0 else "the frame as one cell"
+        top = f"mean of the top {s.TOP_FRACTION:g} of" if "top_fraction" in (accepted_arguments(SCORERS.get(s.ERROR))
+                                                                              or ()) else "largest of"
+        where = f" (anomaly map: {top} its means over {cells})"
     if "threshold" in (accepted_arguments(SCORERS.get(s.ERROR)) or ()):
         where = f", pixels with |error| > {s.PIXEL_THRESHOLD * s.MAX_VAL:g}" + where
     return s.ERROR + where + (f", {cfg.TEST.PRECISION} prediction" if cfg.TEST.PRECISION != "fp32" else "")

@@ -96,6 +96,9 @@ class VideoScorer:
     def __init__(self, model, scorer, pipeline: ScorePipeline, device: torch.device, precision: str = "fp32"):
         if precision not in PRECISIONS:
             raise ValueError(f"TEST.PRECISION must be one of {PRECISIONS}, got {precision!r}")
+        output, reads = getattr(model, "output", "frame"), getattr(scorer, "reads", "frame")
+        if output != reads:
+            raise ValueError(f"the scorer reads a {reads} but the method gives a {output}")
         if bool(scorer.higher_is_anomalous) != pipeline.higher_is_anomalous:
             raise ValueError("the pipeline's error direction differs from the scorer's")
         self.model, self.scorer, self.pipeline, self.device = model, scorer, pipeline, device

@@ -7,7 +7,11 @@ Methods of task ``"anomaly_detection"`` must also keep the contract of
 :mod:`pyanomaly.models.base` on a short video: ``predict_stream`` gives the same predictions
 and validity however the video is chunked (state carried), the scoring loop
 (:class:`~pyanomaly.scoring.video.VideoScorer`) gives the same errors and scores with an
-offline and with a causal pipeline, and no prediction reads a later frame.
+offline and with a causal pipeline, and no prediction reads a later frame. A method giving an
+anomaly map (``output = "anomaly_map"``) is scored by a cell scorer, and its map of frame ``t``
+may read frame ``t`` itself (a measurement, such as the optical flow into the frame), never a
+later one. A method without weights (``has_weights = False``, a baseline) has no training step
+to check: its ``fit_online`` must run and leave its state finite instead.
 
 Every method that predicts frames (whatever its task) must also give several videos streamed
 at once (``predict_streams``, :meth:`VideoScorer.push_many`) what each gives alone; a method
@@ -56,6 +60,9 @@ CASES = {
     # held to the same contract. Every check starts each video from a copy of the model as built:
     # the stack grows layers while it streams (whether it learns or not), so the same object is a
     # different starting point for a second video.
+    "CopyLast": {"": (dict(), None)},
+    "FlowSpeed": {"max": (dict(flow=dict(type="dis", preset="ultrafast")), None),
+                  "excess": (dict(flow=dict(type="farneback"), excess=0.9, cell=8), None)},
     "Streamer": {"frozen": (dict(channels=C, learn_at_test=False, **_STREAMER), None),
                  "learning": (dict(channels=C, learn_at_test=True, **_STREAMER), None)},
 }
@@ -103,8 +110,9 @@ def _stream(model, video, chunk):
 
 def _anomaly_detector(name, variant):
     """The method with every weight moved a little from its initial value: a part initialised to
-    give nothing (AnoPCN's refinement head starts at zero) would otherwise hide what it reads."""
-    model = _build(name, variant)
+    give nothing (AnoPCN's refinement head starts at zero) would otherwise hide what it reads
+    (a method without weights: its statistics fitted)."""
+    model = _fitted(name, variant)
     if model.task != "anomaly_detection":
         pytest.skip(f"{name} is measured by the '{model.task}' task; the streaming contract is that of anomaly "
                     "detection")
@@ -122,9 +130,25 @@ def test_built_by_name_with_a_registered_task(name, variant):
     assert model.task in registered_names(TASKS), f"{name}.task '{model.task}' is not a registered task"
 
 
+def _fitted(name, variant):
+    """The method as built, with the statistics of a short training video fitted when it has any."""
+    model = _build(name, variant)
+    if not getattr(model, "has_weights", True):
+        model.fit_online(_OneVideo(_video(8, seed=5)), torch.device("cpu"), save=lambda pos: None, progress=False)
+    return model
+
+
 @pytest.mark.parametrize("name, variant", _params())
 def test_a_training_step_gives_finite_losses_and_moves_the_weights(name, variant):
     model = _build(name, variant).train()
+    if not getattr(model, "has_weights", True):
+        assert not list(model.parameters()), f"{name} says it has no weights but holds parameters"
+        final = model.fit_online(_OneVideo(_video(8)), torch.device("cpu"), save=lambda pos: None, progress=False)
+        assert final["frames"] in (0, 8), f"{name}: fit_online read {final['frames']} of the 8 training frames"
+        assert all(torch.isfinite(b).all() for b in model.buffers()), f"{name}: non-finite statistics after fit"
+        with pytest.raises(NotImplementedError):  # nothing to optimise: a trainer must not be given it
+            model({"frames": _video(4)[None]})
+        return
     before = {k: p.detach().clone() for k, p in model.named_parameters()}
     assert before, f"{name} has no parameters"
     if getattr(model, "online", False):
@@ -182,7 +206,7 @@ PIPELINES = {
 @pytest.mark.parametrize("name, variant", _params())
 def test_scoring_loop_gives_the_same_errors_and_scores_however_the_video_is_chunked(name, variant, pipeline):
     model = _anomaly_detector(name, variant)
-    scorer = build(SCORERS, dict(type="PSNR"))
+    scorer = build(SCORERS, dict(type="CELL_MAX" if model.output == "anomaly_map" else "PSNR", patch=8))
     video = _video()
     results = {}
     for chunk in (FRAMES, *CHUNKS):
@@ -212,14 +236,15 @@ def test_no_prediction_reads_a_later_frame(name, variant):
     video = _video()
     whole, valid = _stream(model, video, FRAMES)
     first = int(valid.int().argmax())  # the first frame with a prediction
+    own = 1 if model.output == "anomaly_map" else 0  # a map of frame k may read frame k
     for k in (first, FRAMES - 4):
         changed = video.clone()
         changed[k] = torch.rand(changed[k].shape, generator=torch.Generator().manual_seed(k))
         pred, ok = _stream(model, changed, FRAMES)
         assert ok.tolist() == valid.tolist()
         before, after = valid.clone(), valid.clone()  # a frame without a prediction is never scored
-        before[k + 1:], after[:k + 1] = False, False
-        leak = f"{name}: changing frame {k} changed a prediction of frames <= {k}"
+        before[k + 1 - own:], after[:k + 1 - own] = False, False
+        leak = f"{name}: changing frame {k} changed a prediction of frames <= {k - own}"
         torch.testing.assert_close(pred[before], whole[before], atol=1e-6, rtol=1e-6, msg=lambda m: f"{leak}: {m}")
         assert not torch.allclose(pred[after], whole[after]), (
             f"{name}: changing frame {k} changed no later prediction (the check would prove nothing)")

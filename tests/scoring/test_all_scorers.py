@@ -4,6 +4,10 @@ in [0, 1] -> a finite raw error ``(N,)`` whose direction ``higher_is_anomalous``
 Scorers are built as a run builds them (:func:`~pyanomaly.scoring.build.build_scorer` from
 ``SCORE.*``: ``max_val``, ``patch``, and ``threshold`` when the scorer takes one), over the
 whole frame and over its worst patch, so a newly registered scorer is checked with no entry here.
+
+A scorer that reads a method's anomaly map instead (``reads = "anomaly_map"``, the cell
+scorers) keeps the contract of its kind: ``(map (N, 1, H, W), frame)`` -> ``(N,)``, from the
+map alone, growing with it, a constant map giving its value.
 """
 from __future__ import annotations
 
@@ -46,8 +50,33 @@ def _worse(frame, scale, seed=1):
     return (frame + scale * noise).clamp(0, 1)
 
 
+def _reads(name) -> str:
+    return getattr(SCORERS.get(name), "reads", "frame")
+
+
 CASES = [pytest.param(name, patch, c, id=f"{name}-patch{patch}-C{c}")
-         for name in _package_names() for patch in PATCHES for c in (1, 3)]
+         for name in _package_names() if _reads(name) == "frame" for patch in PATCHES for c in (1, 3)]
+MAP_CASES = [pytest.param(name, patch, id=f"{name}-patch{patch}")
+             for name in _package_names() if _reads(name) == "anomaly_map" for patch in PATCHES]
+
+
+def test_every_scorer_reads_a_known_kind():
+    assert {_reads(n) for n in _package_names()} <= {"frame", "anomaly_map"}
+    assert MAP_CASES, "no anomaly-map scorer is registered (CELL_MAX, CELL_TOP)"
+
+
+@pytest.mark.parametrize("name, patch", MAP_CASES)
+def test_an_anomaly_map_scorer_reads_the_map_alone_and_grows_with_it(name, patch):
+    scorer = _scorer(name, patch)
+    assert scorer.higher_is_anomalous is True
+    amap = _frames(1) * 3.0  # (N, 1, H, W), the method's units
+    out = scorer(amap, _frames(3))
+    assert out.shape == (N,) and torch.isfinite(out).all()
+    torch.testing.assert_close(scorer(amap, _frames(3, seed=5)), out)  # the frame is not read
+    assert (scorer(amap + 0.5, None) >= out).all() and (scorer(amap * 2, None) >= out).all()
+    torch.testing.assert_close(scorer(torch.full((N, 1, H, W), 1.5), None), torch.full((N,), 1.5))
+    alone = torch.cat([scorer(amap[i:i + 1], None) for i in range(N)])
+    torch.testing.assert_close(alone, out, rtol=1e-6, atol=1e-6)
 
 
 @pytest.mark.parametrize("name, patch, c", CASES)

@@ -35,7 +35,15 @@ def benchmarks(tmp_path_factory):
 
 
 def test_there_are_ped2_recipes():
-    assert {"ped2_convlstm.yaml", "ped2_prednet.yaml", "ped2_anopcn.yaml"} <= set(RECIPES)
+    assert {"ped2_convlstm.yaml", "ped2_prednet.yaml", "ped2_anopcn.yaml", "ped2_flow_speed.yaml",
+            "ped2_copy_last.yaml"} <= set(RECIPES)
+
+
+@pytest.mark.parametrize("recipe", [r for r in RECIPES if load_cfg(str(REPO / "configs" / r)).MODEL.NAME
+                                    not in ("CopyLast", "FlowSpeed")])
+def test_every_learned_ped2_recipe_scores_the_baselines_beside_it(recipe):
+    names = [b["name"] for b in load_cfg(str(REPO / "configs" / recipe)).EVAL.BASELINES]
+    assert {"copy_last", "flow_speed_max", "flow_speed_top1", "flow_speed_excess"} <= set(names), recipe
 
 
 @pytest.mark.parametrize("dataset", ["avenue", "shanghaitech"])
@@ -53,3 +61,7 @@ def test_recipe_runs_on_another_benchmark(recipe, dataset, benchmarks, tmp_path)
     assert written["auc_micro"] == metrics["auc_micro"] and 0.0 <= metrics["auc_micro"] <= 1.0
     assert written["frames_evaluated"] + written["frames_unscored"] == sum(len(v) for v in labels.values())
     assert 0 < written["frames_anomalous"] <= sum(int(v.sum()) for v in labels.values())
+    # the no-learning baselines the recipe lists, scored in the same run on the same videos
+    assert list(written.get("baselines", {})) == [b["name"] for b in cfg.EVAL.BASELINES]
+    for name, row in written.get("baselines", {}).items():
+        assert 0.0 <= row["auc_micro"] <= 1.0, name

@@ -4,8 +4,10 @@ Each video is predicted as one stream and scored by the scoring loop
 (:class:`~pyanomaly.scoring.video.VideoScorer`: method + scorer + pipeline); the evaluators
 turn scores and labels into metrics (micro and macro AUC, EER, AP, ...), and the run
 directory gets ``metrics.json`` with its ``protocol`` block, ``scores/``, ``plots/`` and
-``report.html``. Re-scoring exported errors (``tools/test.py --scores``) runs the same
-pipeline and evaluators without a model (:meth:`AnomalyDetection.evaluate_errors`).
+``report.html``. The baselines of ``EVAL.BASELINES`` are scored on the same videos with the
+same protocol and written beside the metrics (``baselines``; :mod:`..baselines`).
+Re-scoring exported errors (``tools/test.py --scores``) runs the same pipeline and
+evaluators without a model (:meth:`AnomalyDetection.evaluate_errors`).
 
 Under ``torchrun`` the videos are shared out across processes (video ``i`` to rank
 ``i % world``) and gathered on every rank, so each test frame is scored exactly once.
@@ -26,10 +28,12 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
+from pyanomaly.flow import OpticalFlow
 from pyanomaly.registry import TASKS
 from pyanomaly.scoring.pipeline import ScorePipeline
 from pyanomaly.scoring.video import VideoResult, VideoScorer
 
+from ..baselines import Baselines
 from ..outputs import OutputOptions, write_outputs
 from ..topk import TopFrames, select_top
 
@@ -63,17 +67,19 @@ class AnomalyDetection:
         top_k: top-scoring frames per video kept for the report (0 = none).
         progress: show a progress bar.
         split: name of the scored split, handed to a method's own ``write_outputs``.
+        baselines: methods without learning scored beside the method (:class:`..baselines.Baselines`).
     """
 
     def __init__(self, pipeline: ScorePipeline, video_scorer: Callable[..., VideoScorer], evaluators: Sequence = (),
                  protocol: dict | None = None, outputs: OutputOptions | None = None, chunk: int = 64, top_k: int = 0,
-                 progress: bool = True, split: str = "testing"):
+                 progress: bool = True, split: str = "testing", baselines: Baselines | None = None):
         if int(chunk) < 1:
             raise ValueError(f"TEST.CHUNK must be >= 1 frame, got {chunk}")
         self.pipeline, self.video_scorer, self.evaluators = pipeline, video_scorer, list(evaluators)
         self.protocol = dict(protocol or {})
         self.outputs = outputs or OutputOptions()
         self.chunk, self.top_k, self.progress, self.split = int(chunk), int(top_k), bool(progress), split
+        self.baselines = baselines
         self._warned_unlabelled = False
 
     @property
@@ -100,6 +106,8 @@ class AnomalyDetection:
             if not self._warned_unlabelled and _world()[0] == 0:
                 logger.warning("every metric is n/a: %s", metrics["labels_missing"])
                 self._warned_unlabelled = True
+        if self.baselines:
+            metrics["baselines"] = self.baselines.evaluate(self, dataset, device)
         scores = [r.scores for r in results]
         top = select_top(tops, dict(zip(names, scores)), self.top_k, dict(zip(names, labels)))
         if out_dir is not None and _world()[0] == 0:
@@ -110,21 +118,28 @@ class AnomalyDetection:
                 own(Path(out_dir), names, self.split)
         return metrics
 
-    def predict(self, model, dataset, device: torch.device) -> tuple[list[VideoResult], list[TopFrames]]:
-        """Errors and scores of every video (in order), and each video's kept top frames."""
+    def predict(self, model, dataset, device: torch.device, video: VideoScorer | None = None,
+                top_k: int | None = None) -> tuple[list[VideoResult], list[TopFrames]]:
+        """Errors and scores of every video (in order), and each video's kept top frames;
+        ``video`` replaces the task's scoring loop (a baseline's error measure), ``top_k`` the
+        number of frames kept per video."""
+        top_k = self.top_k if top_k is None else int(top_k)
         rank, world = _world()
-        video = self.video_scorer(model, device)
-        higher = self.pipeline.higher_is_anomalous
+        video = video if video is not None else self.video_scorer(model, device)
+        higher = video.pipeline.higher_is_anomalous
+        anomaly_map = getattr(model, "output", "frame") == "anomaly_map"
+        flow = getattr(model, "flow", None)  # a method computing optical flow: the report shows it
+        flow = flow if isinstance(flow, OpticalFlow) else None
         mine = list(range(rank, len(dataset.videos), world))
         results: dict[int, tuple[VideoResult, TopFrames]] = {}
         was_training = model.training
         model.eval()
         try:
             for i in tqdm(mine, desc="scoring", unit="video", disable=not self.progress or rank != 0, leave=False):
-                top = TopFrames(dataset.names[i], self.top_k)
+                top = TopFrames(dataset.names[i], top_k, anomaly_map=anomaly_map, flow=flow)
 
                 def keep(c, top=top):
-                    if self.top_k > 0:
+                    if top_k > 0:
                         top.offer(c.errors if higher else -c.errors, c.start, c.frames, c.prediction)
                 n = dataset.lengths[i]
                 chunks = (dataset.video_frames(i, s, s + self.chunk) for s in range(0, n, self.chunk))
