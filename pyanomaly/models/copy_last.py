@@ -21,5 +21,6 @@ class CopyLast(Baseline):
     """Predicts every frame by the one before it; no weights, nothing to fit."""
 
     @torch.no_grad()
-    def predict_stream(self, frames: torch.Tensor, state=None):
-        return self.stream_windows(frames, state, 1, lambda windows: windows[:, -1], batch=max(frames.shape[0], 1))
+    def predict_streams(self, frames: list[torch.Tensor], states: list):
+        return self.stream_windows(frames, states, 1, lambda windows: windows[:, -1],
+                                   batch=max(sum(f.shape[0] for f in frames), 1))
