@@ -15,22 +15,12 @@ from pyanomaly.commands import export
 from pyanomaly.engine.checkpoint import load_checkpoint, save_checkpoint
 from pyanomaly.errors import CheckpointError, ConfigError, DatasetError
 
-from testutils import REPO
+from testutils import REPO, TWO_LAYER_PREDNET
 
-TINY = """
+TINY = TWO_LAYER_PREDNET + """
 DATASET:
   CLIP_LENGTH: 4
   IMAGE_SIZE: [32, 32]
-MODEL:
-  NAME: PredNetPredictor
-  ARGS:
-    network:
-      type: PredNet
-      stack_sizes: [1, 4]
-      R_stack_sizes: [4, 4]
-      A_filter_sizes: [3]
-      Ahat_filter_sizes: [3, 3]
-      R_filter_sizes: [3, 3]
 TRAIN:
   MAX_STEPS: 4
   BATCH_SIZE: 2

@@ -10,6 +10,21 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 
+# A two-layer PredNet of 1 and 4 channels: the smallest method that predicts frames, for tests
+# that need a model but not what it learns (its MODEL section; a test adds DATASET, TRAIN, ...).
+TWO_LAYER_PREDNET = """
+MODEL:
+  NAME: PredNetPredictor
+  ARGS:
+    network:
+      type: PredNet
+      stack_sizes: [1, 4]
+      R_stack_sizes: [4, 4]
+      A_filter_sizes: [3]
+      Ahat_filter_sizes: [3, 3]
+      R_filter_sizes: [3, 3]
+"""
+
 # The tiniest PredNet run that trains and scores (32x32 frames, clips of 6): the tools' tests use it.
 TINY = """
 DATASET:

@@ -34,7 +34,7 @@ from pyanomaly.engine.streaming import score_video
 from pyanomaly.errors import DatasetError
 from pyanomaly.models.build import build_model, model_meta
 
-from testutils import REPO, tool_env
+from testutils import REPO, TWO_LAYER_PREDNET, tool_env
 
 if "FFMPEG:                      YES" not in cv2.getBuildInformation():
     pytest.skip("this OpenCV build has no FFmpeg backend (cv2.getBuildInformation(): FFMPEG NO)",
@@ -238,20 +238,10 @@ def test_a_camera_that_does_not_exist_is_one_clear_error():
 
 
 # -- scoring a live stream -----------------------------------------------------------------------
-TINY = """
+TINY = TWO_LAYER_PREDNET + """
 DATASET:
   CLIP_LENGTH: 4
   IMAGE_SIZE: [24, 32]
-MODEL:
-  NAME: PredNetPredictor
-  ARGS:
-    network:
-      type: PredNet
-      stack_sizes: [1, 4]
-      R_stack_sizes: [4, 4]
-      A_filter_sizes: [3]
-      Ahat_filter_sizes: [3, 3]
-      R_filter_sizes: [3, 3]
 TEST:
   CHUNK: 8
 STREAM:

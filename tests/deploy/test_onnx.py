@@ -24,6 +24,8 @@ from pyanomaly.errors import ConfigError, ExportError
 from pyanomaly.models.build import build_model, model_meta
 from pyanomaly.registry import MODELS, build
 
+from testutils import TWO_LAYER_PREDNET
+
 C, H, W = 1, 16, 24
 _PREDNET = dict(type="PredNet", stack_sizes=(1, 4, 8), R_stack_sizes=(4, 4, 8), A_filter_sizes=(3, 3),
                 Ahat_filter_sizes=(3, 3, 3), R_filter_sizes=(3, 3, 3))
@@ -158,17 +160,7 @@ def test_a_file_of_another_method_is_refused(tmp_path):
 
 
 # -- the commands ------------------------------------------------------------------------------
-PREDNET_MODEL = """MODEL:
-  NAME: PredNetPredictor
-  ARGS:
-    network:
-      type: PredNet
-      stack_sizes: [1, 4]
-      R_stack_sizes: [4, 4]
-      A_filter_sizes: [3]
-      Ahat_filter_sizes: [3, 3]
-      R_filter_sizes: [3, 3]
-"""
+PREDNET_MODEL = TWO_LAYER_PREDNET.lstrip("\n")
 STREAMER_MODEL = """MODEL:
   NAME: Streamer
   ARGS: {feature_dim: 16, buffer_size: 2, max_layers: 2, window_size: 10, n_heads: 2, num_layers: 1, cnn_width: 4,

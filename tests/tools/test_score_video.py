@@ -23,22 +23,12 @@ from pyanomaly.scoring.video import VideoScorer
 from pyanomaly.models.base import VADModel
 from pyanomaly.registry import MODELS
 
-from testutils import REPO, tool_env
+from testutils import REPO, TWO_LAYER_PREDNET, tool_env
 
-TINY = """
+TINY = TWO_LAYER_PREDNET + """
 DATASET:
   CLIP_LENGTH: 4
   IMAGE_SIZE: [24, 32]
-MODEL:
-  NAME: PredNetPredictor
-  ARGS:
-    network:
-      type: PredNet
-      stack_sizes: [1, 4]
-      R_stack_sizes: [4, 4]
-      A_filter_sizes: [3]
-      Ahat_filter_sizes: [3, 3]
-      R_filter_sizes: [3, 3]
 TEST:
   CHUNK: 16
 STREAM:
