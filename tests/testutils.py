@@ -73,6 +73,27 @@ def run_tool_in_process(capsys, monkeypatch, tool: str, *args) -> tuple[int, str
     return code, capsys.readouterr().err
 
 
+def train_in_process(cfg_file: Path, data: Path, out: Path, *overrides: str) -> None:
+    """``tools/train.py --cfg cfg_file`` on ``data`` into ``out`` in this process (``runpy``, as the
+    command line runs it), outside any test's monkeypatch; the ``pyanomaly`` logger as it was after."""
+    import logging
+
+    import pytest
+    mp = pytest.MonkeyPatch()
+    mp.setattr(sys, "argv", ["train.py", "--cfg", str(cfg_file), "DATASET.ROOT", str(data),
+                             "SYSTEM.OUTPUT_DIR", str(out), *overrides])
+    log = logging.getLogger("pyanomaly")
+    saved = list(log.handlers), log.level, log.propagate
+    try:
+        runpy.run_path(str(REPO / "tools/train.py"), run_name="__main__")
+    finally:
+        mp.undo()
+        for h in log.handlers:
+            if h not in saved[0]:
+                h.close()
+        log.handlers[:], log.level, log.propagate = saved
+
+
 def assert_one_clear_error(code: int, err: str, expect: str) -> None:
     """Exit code 2, no traceback, and a last line ``error: ...`` holding ``expect``."""
     assert code == 2, err[-2000:]

@@ -17,7 +17,6 @@ import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -166,7 +165,7 @@ def test_urls_and_camera_indices_are_live_sources_never_paths(tmp_path):
 def test_frames_arrive_in_order_through_the_ffmpeg_backend():
     with MJPEGServer(total=20) as server:  # fewer frames than the queue holds: none can be dropped
         source = LiveSource(server.url, FAST)
-        assert frame_rate(0.0, source)[1] in ("the stream", f"assumed (25; the input gives none: set STREAM.FPS)")
+        assert frame_rate(0.0, source)[1] in ("the stream", "assumed (25; the input gives none: set STREAM.FPS)")
         got = take(source, 15)
     assert got == list(range(15))
     assert source.dropped == 0 and source.reconnects == 0 and source.read >= 15

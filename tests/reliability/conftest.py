@@ -1,15 +1,12 @@
 """Shared parts of the bad-input catalogue: the tiny config, a finished tiny run, the tool runner."""
 from __future__ import annotations
 
-import logging
-import runpy
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-from testutils import REPO, TINY
+from testutils import TINY, train_in_process
 
 # Steps, periods and outputs that keep a run to a few seconds.
 FAST = ["TRAIN.MAX_STEPS", "2", "TRAIN.CHECKPOINT_PERIOD", "2", "TRAIN.EVAL_PERIOD", "0", "EVAL.PLOTS", "False",
@@ -33,18 +30,6 @@ def cfg_file(tmp_path_factory) -> Path:
 def finished(tmp_path_factory, cfg_file, tiny_synthetic) -> Path:
     """A finished tiny run directory (2 steps): checkpoints/last.pth and best.pth, metrics.json, scores/."""
     out = tmp_path_factory.mktemp("reliability-run") / "run"
-    mp = pytest.MonkeyPatch()
-    mp.setattr(sys, "argv", ["train.py", "--cfg", str(cfg_file), "DATASET.ROOT", str(tiny_synthetic),
-                             "SYSTEM.OUTPUT_DIR", str(out), *FAST])
-    log = logging.getLogger("pyanomaly")
-    saved = list(log.handlers), log.level, log.propagate
-    try:
-        runpy.run_path(str(REPO / "tools/train.py"), run_name="__main__")
-    finally:
-        mp.undo()
-        for h in log.handlers:
-            if h not in saved[0]:
-                h.close()
-        log.handlers[:], log.level, log.propagate = saved
+    train_in_process(cfg_file, tiny_synthetic, out, *FAST)
     assert torch.load(out / "checkpoints/last.pth", weights_only=True)["step"] == 2
     return out

@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import logging
 import math
-import runpy
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
@@ -22,7 +19,7 @@ import torch
 from pyanomaly.engine.hooks import HookBase
 from pyanomaly.registry import HOOKS
 
-from testutils import REPO, TINY, assert_one_clear_error, run_tool_in_process as run_tool
+from testutils import TINY, assert_one_clear_error, run_tool_in_process as run_tool, train_in_process
 
 FAST = ["TRAIN.MAX_STEPS", "4", "TRAIN.CHECKPOINT_PERIOD", "2", "TRAIN.EVAL_PERIOD", "0", "EVAL.PLOTS", "False",
         "TRAIN.TENSORBOARD", "False"]
@@ -48,19 +45,7 @@ def cfg_file(tmp_path_factory) -> Path:
 def finished(tmp_path_factory, cfg_file, tiny_synthetic) -> Path:
     """A finished tiny run directory (4 steps, checkpoints at 2 and 4)."""
     out = tmp_path_factory.mktemp("finished") / "run"
-    mp = pytest.MonkeyPatch()
-    mp.setattr(sys, "argv", ["train.py", "--cfg", str(cfg_file), "DATASET.ROOT", str(tiny_synthetic),
-                             "SYSTEM.OUTPUT_DIR", str(out), *FAST])
-    log = logging.getLogger("pyanomaly")
-    saved = list(log.handlers), log.level, log.propagate
-    try:
-        runpy.run_path(str(REPO / "tools/train.py"), run_name="__main__")
-    finally:
-        mp.undo()
-        for h in log.handlers:
-            if h not in saved[0]:
-                h.close()
-        log.handlers[:], log.level, log.propagate = saved
+    train_in_process(cfg_file, tiny_synthetic, out, *FAST)
     assert torch.load(out / "checkpoints/last.pth", weights_only=True)["step"] == 4
     return out
 
