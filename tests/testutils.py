@@ -1,10 +1,16 @@
 """Paths, environment and helpers for tests that run the tools (as subprocesses or in this process)."""
 from __future__ import annotations
 
+import math
 import os
 import runpy
 import sys
 from pathlib import Path
+
+import torch
+
+from pyanomaly.engine.hooks import HookBase
+from pyanomaly.registry import HOOKS
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -123,3 +129,20 @@ def convlstm_cell(peephole: bool, seed: int = 0):
             for name in ("w_ci", "w_cf", "w_co"):
                 getattr(cell, name).normal_()
     return cell
+
+
+
+@HOOKS.register_module(force=True)
+class PoisonWeightsAt(HookBase):
+    """A hook that sets every weight to NaN after step ``step`` (after that step's checkpoint), so
+    that the next step's loss is NaN (``TRAIN.CUSTOM_HOOKS [{type: PoisonWeightsAt, step: N}]``,
+    in-process runs)."""
+
+    def __init__(self, step: int):
+        self.step = step
+
+    def after_step(self):
+        if self.trainer.step == self.step:
+            with torch.no_grad():
+                for p in self.trainer.model.parameters():
+                    p.fill_(math.nan)

@@ -4,7 +4,6 @@ Each ends in one line ``error: ...`` naming the file, and what was there before 
 from __future__ import annotations
 
 import errno
-import math
 import os
 import shutil
 import subprocess
@@ -14,9 +13,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from pyanomaly.engine.hooks import HookBase
-from pyanomaly.registry import HOOKS
 
+from testutils import PoisonWeightsAt  # noqa: F401 (registers the hook the NaN cases name)
 from testutils import REPO, assert_one_clear_error, run_tool_in_process, tool_env
 
 from conftest import FAST
@@ -98,20 +96,6 @@ def test_export_disk_full_while_listing_the_digest(finished, tmp_path, capsys, m
                                       "on device; its SHA-256 is ")
 
 
-@HOOKS.register_module(force=True)
-class NaNWeightsAfterStep(HookBase):
-    """Sets every weight to NaN after step ``step``, so that the next step's loss is NaN."""
-
-    def __init__(self, step: int):
-        self.step = step
-
-    def after_step(self):
-        if self.trainer.step == self.step:
-            with torch.no_grad():
-                for p in self.trainer.model.parameters():
-                    p.fill_(math.nan)
-
-
 @pytest.mark.parametrize("poisoned_after,expect", [
     (1, "non-finite loss at step 2: loss_prediction=nan, loss=nan. Lower TRAIN.LR or set TRAIN.GRAD_CLIP; no "
         "checkpoint was written before it ({last} does not exist yet)"),
@@ -123,7 +107,7 @@ def test_nan_loss_names_what_was_saved(poisoned_after, expect, cfg_file, tiny_sy
     out = tmp_path / "run"
     code, err = run_tool_in_process(capsys, monkeypatch, "train.py", "--cfg", cfg_file, "DATASET.ROOT", tiny_synthetic,
                                     "SYSTEM.OUTPUT_DIR", out, *FOUR_STEPS, "TRAIN.CUSTOM_HOOKS",
-                                    f"[{{'type': 'NaNWeightsAfterStep', 'step': {poisoned_after}}}]")
+                                    f"[{{'type': 'PoisonWeightsAt', 'step': {poisoned_after}}}]")
     last = out / "checkpoints/last.pth"
     assert_one_clear_error(code, err, expect.format(last=last))
     assert last.is_file() == (poisoned_after >= 2)

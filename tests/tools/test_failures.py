@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import math
 import shutil
 from pathlib import Path
 
 import pytest
 import torch
 
-from pyanomaly.engine.hooks import HookBase
-from pyanomaly.registry import HOOKS
 
+from testutils import PoisonWeightsAt  # noqa: F401 (registers the hook the NaN cases name)
 from testutils import TINY, assert_one_clear_error, run_tool_in_process as run_tool, train_in_process
 
 FAST = ["TRAIN.MAX_STEPS", "4", "TRAIN.CHECKPOINT_PERIOD", "2", "TRAIN.EVAL_PERIOD", "0", "EVAL.PLOTS", "False",
@@ -168,20 +166,6 @@ def test_disk_full_during_a_checkpoint_write(tmp_path, cfg_file, tiny_synthetic,
     assert (out / "config.yaml").is_file()
     assert (out / "log.txt").read_text().strip().splitlines()[-1].endswith("No space left on device; the previous "
                                                                           "last.pth, if any, is intact")
-
-
-@HOOKS.register_module(force=True)
-class PoisonWeightsAt(HookBase):
-    """Sets every weight to NaN after step ``step`` (after that step's checkpoint)."""
-
-    def __init__(self, step: int):
-        self.step = step
-
-    def after_step(self):
-        if self.trainer.step == self.step:
-            with torch.no_grad():
-                for p in self.trainer.model.parameters():
-                    p.fill_(math.nan)
 
 
 def test_nan_loss_stops_naming_step_and_terms(tmp_path, cfg_file, tiny_synthetic, capsys, monkeypatch):
