@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pyanomaly.config import load_cfg
+from pyanomaly.config import cfg_to_dict, load_cfg
 from pyanomaly.engine.checkpoint import SUMS_FILE, CheckpointError, check_compatible, listed_sums, load_checkpoint, sha256
 from pyanomaly.models.build import model_meta
 
@@ -71,3 +71,16 @@ def test_ped2_checkpoint_reproduces_its_published_auc(tmp_path, name):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["auc_micro"] == pytest.approx(auc, abs=1e-3)
     assert metrics["frames_unscored"] == 48 and metrics["frames_evaluated"] == 1962
+
+
+@pytest.mark.parametrize("name", sorted(PUBLISHED))
+def test_a_published_checkpoint_carries_its_recipe(name):
+    """``pyanomaly score --checkpoint checkpoints/X.pth`` needs no --cfg: the checkpoint's config
+    is its recipe's (the settings that make the model, and how it scores)."""
+    carried = load_checkpoint(ZOO / name)["meta"]["config"]
+    recipe = load_cfg(str(REPO / PUBLISHED[name][0]))
+    assert carried["MODEL"] == cfg_to_dict(recipe.MODEL)
+    for key in ("IMAGE_SIZE", "CHANNELS", "CLIP_LENGTH", "NAME"):
+        assert carried["DATASET"][key] == cfg_to_dict(recipe.DATASET)[key], key
+    assert carried["SCORE"] == cfg_to_dict(recipe.SCORE)
+    assert carried["TEST"]["PRECISION"] == recipe.TEST.PRECISION
