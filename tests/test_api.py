@@ -159,9 +159,14 @@ def test_a_checkpoint_without_its_config_needs_the_yaml(run, tmp_path):
     assert published.cfg.DATASET.ROOT == str(data)
 
 
-def test_published_checkpoints_load_with_their_recipe():
+def test_published_checkpoints_load_alone_and_old_ones_with_their_recipe(tmp_path):
     ckpt = REPO / "checkpoints" / "ped2_convlstm.pth"
+    det = pyanomaly.load(ckpt, device="cpu")  # it carries its recipe
+    assert det.cfg.MODEL.NAME == "FramePredictor" and list(det.cfg.DATASET.IMAGE_SIZE) == [128, 128]
+    old = torch.load(ckpt, weights_only=True)  # as written before checkpoints carried their config
+    del old["meta"]["config"]
+    torch.save(old, tmp_path / "old.pth")
     with pytest.raises(CheckpointError, match="carries no config"):
-        pyanomaly.load(ckpt)
-    det = pyanomaly.load(ckpt, cfg=REPO / "configs" / "ped2_convlstm.yaml", device="cpu")
+        pyanomaly.load(tmp_path / "old.pth")
+    det = pyanomaly.load(tmp_path / "old.pth", cfg=REPO / "configs" / "ped2_convlstm.yaml", device="cpu")
     assert det.cfg.MODEL.NAME and not det.model.training
