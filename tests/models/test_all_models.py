@@ -10,7 +10,8 @@ and validity however the video is chunked (state carried), the scoring loop
 offline and with a causal pipeline, and no prediction reads a later frame. A method giving an
 anomaly map (``output = "anomaly_map"``) is scored by a cell scorer, and its map of frame ``t``
 may read frame ``t`` itself (a measurement, such as the optical flow into the frame), never a
-later one. A method without weights (``has_weights = False``, a baseline) has no training step
+later one; so may a method giving its own error per frame (``"frame_error"``, ``(N,)``: Fusion),
+scored by ``FRAME_ERROR``. A method without weights (``has_weights = False``, a baseline) has no training step
 to check: its ``fit_online`` must run and leave its state finite instead.
 
 Every method that predicts frames (whatever its task) must also give several videos streamed
