@@ -105,6 +105,11 @@ class Fusion(Baseline):
     def needs_training_videos(self) -> bool:
         return True
 
+    @property
+    def concurrent_streams(self) -> bool:
+        """Several videos may stream at once only if every cue allows it."""
+        return all(getattr(m, "concurrent_streams", True) for m in self.cues)
+
     # -- the cues' errors ---------------------------------------------------------------------
     def cue_errors(self, frames: list[torch.Tensor], states: list) -> tuple[list[torch.Tensor], list, list]:
         """Each video's raw error of every cue: ``(K, n_i)`` float64 per video (NaN where the cue
@@ -127,13 +132,14 @@ class Fusion(Baseline):
             raise ValueError("Fusion has no fitted statistics: fit it on the training videos first (tools/train.py), "
                              "or test a checkpoint that holds them")
         signs = torch.tensor([1.0 if s.higher_is_anomalous else -1.0 for s in self.scorers], dtype=torch.float64)
-        return signs[:, None] * (errors - self.mean[:, None]) / self.std[:, None]
+        mean, std = self.mean.to(errors.device), self.std.to(errors.device)  # the errors are gathered on the CPU
+        return signs[:, None].to(errors.device) * (errors - mean[:, None]) / std[:, None]
 
     def combine(self, z: torch.Tensor, cues: Sequence[int] | None = None) -> torch.Tensor:
         """The rule over the z-scores ``(K, n)`` of the cues ``cues`` (all by default): ``(n,)``,
         NaN where one of them is NaN."""
         cues = list(range(len(self.cues))) if cues is None else list(cues)
-        weighted = self.weights[cues, None] * z[cues]
+        weighted = self.weights.to(z.device)[cues, None] * z[cues]
         fused = weighted.sum(dim=0) if self.rule == "sum" else weighted.amax(dim=0)
         return torch.where(torch.isnan(weighted).any(dim=0), torch.full_like(fused, float("nan")), fused)
 
