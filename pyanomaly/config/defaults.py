@@ -73,7 +73,7 @@ _C.TEST.FUSED_UPDATE = False  # test-time: the LSTM cell update as one torch.com
 
 # ---------------------------------------------------------------------------------------
 _C.SCORE = CN()
-_C.SCORE.ERROR = "PSNR"  # registered scorer: "PSNR" (dB, lower = anomalous), "MSE", "AREA" (fraction of mispredicted pixels); for a method giving an anomaly map (FlowSpeed): "CELL_MAX" (largest PATCH x PATCH cell mean) or "CELL_TOP" (mean of the top TOP_FRACTION of cells)
+_C.SCORE.ERROR = "PSNR"  # registered scorer: "PSNR" (dB, lower = anomalous), "MSE", "AREA" (fraction of mispredicted pixels); for a method giving an anomaly map (FlowSpeed): "CELL_MAX" (largest PATCH x PATCH cell mean) or "CELL_TOP" (mean of the top TOP_FRACTION of cells); for a method giving its own error per frame (Fusion): "FRAME_ERROR"
 _C.SCORE.MAX_VAL = 1.0  # peak value of a frame: PSNR's peak, the unit of PIXEL_THRESHOLD (frames are in [0, 1])
 _C.SCORE.PATCH = 0  # >0: error is the worst PATCH x PATCH patch instead of the frame mean (CELL_*: the cell size; 0 = one cell)
 _C.SCORE.PIXEL_THRESHOLD = 0.05  # AREA: a pixel is mispredicted when its absolute error exceeds this fraction of MAX_VAL

@@ -9,6 +9,7 @@ from .streamer import Streamer
 from .baseline import Baseline
 from .copy_last import CopyLast
 from .flow_speed import FlowSpeed
+from .fusion import Fusion
 from . import losses
 
 __all__ = ["VADModel", "FramePredictor", "PredNetPredictor", "AnoPCN", "Forecaster", "Classifier", "Streamer",

@@ -27,7 +27,9 @@ A method owns its networks and its loss, and says how a video is predicted as a 
 * ``output``: what ``predict_stream``'s prediction is: ``"frame"`` (the predicted frame,
   compared with the real one by a scorer such as PSNR or AREA) or ``"anomaly_map"`` (a
   per-pixel anomaly map ``(N, 1, H, W)`` of frame ``i`` made from frames ``<= i``, higher =
-  more anomalous, reduced by a cell scorer: :mod:`pyanomaly.scoring.cells`).
+  more anomalous, reduced by a cell scorer: :mod:`pyanomaly.scoring.cells`) or ``"frame_error"``
+  (one error per frame ``(N,)``, higher = more anomalous, read as it is by ``FRAME_ERROR``: a
+  method that combines cues, :mod:`pyanomaly.models.fusion`).
 * ``has_weights = False``: a method that learns nothing by optimisation (a baseline,
   :mod:`pyanomaly.models.baseline`); whatever it needs of the training videos it fits in
   ``fit_online``.
@@ -56,7 +58,7 @@ class VADModel(nn.Module):
     inference_args: tuple[str, ...] = ()
     #: the evaluation task (registered in ``TASKS``) that measures the method
     task: str = "anomaly_detection"
-    #: ``"frame"`` (a predicted frame) or ``"anomaly_map"`` (see the module docstring)
+    #: ``"frame"`` (a predicted frame), ``"anomaly_map"`` or ``"frame_error"`` (see the module docstring)
     output: str = "frame"
     #: False for a method without learned weights (a baseline)
     has_weights: bool = True

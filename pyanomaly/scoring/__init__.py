@@ -1,7 +1,7 @@
 """Scoring: prediction error -> per-frame raw error -> normalised, smoothed anomaly score.
 
 Parts: :mod:`.psnr`, :mod:`.area` (raw errors of a predicted frame) and :mod:`.cells` (of an
-anomaly map), registered in ``SCORERS``, :mod:`.normalize` and
+anomaly map), :mod:`.frame_error` (a method's own per-frame error), registered in ``SCORERS``, :mod:`.normalize` and
 :mod:`.causal` (normalisers, registered in :data:`NORMALIZERS`), :mod:`.smoothing` and
 :mod:`.pipeline` (the whole protocol of one video, offline or as a stream), :mod:`.video`
 (the one loop: method + scorer + pipeline), :mod:`.alarms` (alarm segments of a stream),
@@ -15,13 +15,14 @@ from .alarms import AlarmTracker, alarm_segments
 from .area import ErrorArea
 from .cells import CellMax, CellTop, cell_grid, cell_means, cell_size
 from .causal import CausalNormalizer
+from .frame_error import FrameError
 from .normalize import NORMALIZERS, MinMaxNormalizer, NoNormalizer, Normalizer, minmax, orient
 from .pipeline import BufferedScores, ScorePipeline, ScoreStream, fill_nearest
 from .psnr import MSE, PSNR, error_map, frame_or_worst_patch, patch_mse
 from .smoothing import CausalGaussianStream, gaussian_smooth
 from .video import Chunk, VideoResult, VideoRun, VideoScorer, inference_precision
 
-__all__ = ["PSNR", "MSE", "ErrorArea", "CellMax", "CellTop", "cell_means", "cell_grid", "cell_size",
+__all__ = ["PSNR", "MSE", "ErrorArea", "CellMax", "CellTop", "FrameError", "cell_means", "cell_grid", "cell_size",
            "patch_mse", "frame_or_worst_patch", "error_map", "NORMALIZERS", "Normalizer",
            "MinMaxNormalizer", "NoNormalizer", "CausalNormalizer", "minmax", "orient", "gaussian_smooth",
            "CausalGaussianStream", "ScorePipeline", "ScoreStream", "BufferedScores", "VideoScorer", "VideoRun", "Chunk", "VideoResult",

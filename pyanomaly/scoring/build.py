@@ -85,7 +85,7 @@ def check_scorer(model, scorer, error: str, method: str) -> None:
     output, reads = getattr(model, "output", "frame"), getattr(scorer, "reads", "frame")
     if output != reads:
         fit = sorted(n for n in registered_names(SCORERS) if getattr(SCORERS.get(n), "reads", "frame") == output)
-        words = {"frame": "a predicted frame", "anomaly_map": "an anomaly map"}
+        words = {"frame": "a predicted frame", "anomaly_map": "an anomaly map", "frame_error": "an error per frame"}
         raise ConfigError(f"SCORE.ERROR {error} reads {words.get(reads, reads)}, but {method} gives "
                           f"{words.get(output, output)}; use one of {', '.join(fit)}")
 
@@ -99,6 +99,8 @@ def describe_error(cfg: CfgNode) -> str:
         top = f"mean of the top {s.TOP_FRACTION:g} of" if "top_fraction" in (accepted_arguments(SCORERS.get(s.ERROR))
                                                                               or ()) else "largest of"
         where = f" (anomaly map: {top} its means over {cells})"
+    if getattr(SCORERS.get(s.ERROR), "reads", "frame") == "frame_error":
+        where = " (the method's own error per frame)"
     if "threshold" in (accepted_arguments(SCORERS.get(s.ERROR)) or ()):
         where = f", pixels with |error| > {s.PIXEL_THRESHOLD * s.MAX_VAL:g}" + where
     return s.ERROR + where + (f", {cfg.TEST.PRECISION} prediction" if cfg.TEST.PRECISION != "fp32" else "")

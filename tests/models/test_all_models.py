@@ -10,7 +10,8 @@ and validity however the video is chunked (state carried), the scoring loop
 offline and with a causal pipeline, and no prediction reads a later frame. A method giving an
 anomaly map (``output = "anomaly_map"``) is scored by a cell scorer, and its map of frame ``t``
 may read frame ``t`` itself (a measurement, such as the optical flow into the frame), never a
-later one. A method without weights (``has_weights = False``, a baseline) has no training step
+later one; so may a method giving its own error per frame (``"frame_error"``, ``(N,)``: Fusion),
+scored by ``FRAME_ERROR``. A method without weights (``has_weights = False``, a baseline) has no training step
 to check: its ``fit_online`` must run and leave its state finite instead.
 
 Every method that predicts frames (whatever its task) must also give several videos streamed
@@ -63,6 +64,10 @@ CASES = {
     "CopyLast": {"": (dict(), None)},
     "FlowSpeed": {"max": (dict(flow=dict(type="dis", preset="ultrafast")), None),
                   "excess": (dict(flow=dict(type="farneback"), excess=0.9, cell=8), None)},
+    # two cues without weights, one of each output kind: a flow map and a predicted frame
+    "Fusion": {"": (dict(cues=[dict(name="flow", method=dict(type="FlowSpeed", flow=dict(type="dis", preset="ultrafast")),
+                                    error=dict(type="CELL_MAX", patch=8)),
+                               dict(name="copy", method=dict(type="CopyLast"), error=dict(type="PSNR"))]), None)},
     "Streamer": {"frozen": (dict(channels=C, learn_at_test=False, **_STREAMER), None),
                  "learning": (dict(channels=C, learn_at_test=True, **_STREAMER), None)},
 }
@@ -106,6 +111,12 @@ def _video(n=FRAMES, seed=0):
 def _stream(model, video, chunk):
     """``predict_stream`` over ``video`` in chunks of ``chunk`` frames, from a copy of ``model``."""
     return copy.deepcopy(model).predict_video(video, chunk)
+
+
+def _scorer(model):
+    """A scorer of what the method gives: a predicted frame, an anomaly map, or its own error per frame."""
+    kind = {"anomaly_map": "CELL_MAX", "frame_error": "FRAME_ERROR"}.get(model.output, "PSNR")
+    return build(SCORERS, dict(type=kind, patch=8))
 
 
 def _anomaly_detector(name, variant):
@@ -186,7 +197,8 @@ def test_predict_stream_is_the_same_however_the_video_is_chunked(name, variant):
     model = _anomaly_detector(name, variant)
     video = _video()
     whole, valid = _stream(model, video, FRAMES)
-    assert whole.shape == video.shape and valid.shape == (FRAMES,) and valid.dtype == torch.bool
+    shape = (FRAMES,) if model.output == "frame_error" else video.shape  # a frame's own error, or its prediction
+    assert whole.shape == shape and valid.shape == (FRAMES,) and valid.dtype == torch.bool
     assert valid.any() and not valid.all(), f"{name}: expected a few frames without history, got valid {valid.tolist()}"
     assert torch.isfinite(whole[valid]).all()
     for chunk in CHUNKS:
@@ -206,7 +218,7 @@ PIPELINES = {
 @pytest.mark.parametrize("name, variant", _params())
 def test_scoring_loop_gives_the_same_errors_and_scores_however_the_video_is_chunked(name, variant, pipeline):
     model = _anomaly_detector(name, variant)
-    scorer = build(SCORERS, dict(type="CELL_MAX" if model.output == "anomaly_map" else "PSNR", patch=8))
+    scorer = _scorer(model)
     video = _video()
     results = {}
     for chunk in (FRAMES, *CHUNKS):
@@ -236,7 +248,7 @@ def test_no_prediction_reads_a_later_frame(name, variant):
     video = _video()
     whole, valid = _stream(model, video, FRAMES)
     first = int(valid.int().argmax())  # the first frame with a prediction
-    own = 1 if model.output == "anomaly_map" else 0  # a map of frame k may read frame k
+    own = 0 if model.output == "frame" else 1  # a map or an error of frame k may read frame k
     for k in (first, FRAMES - 4):
         changed = video.clone()
         changed[k] = torch.rand(changed[k].shape, generator=torch.Generator().manual_seed(k))
@@ -354,7 +366,7 @@ def test_scoring_several_videos_at_once_gives_each_its_own_scores(name, variant)
     model = _frame_predictor(name, variant)
     if not model.concurrent_streams:
         pytest.skip(f"{name} streams one video at a time")
-    scorer = build(SCORERS, dict(type="CELL_MAX" if model.output == "anomaly_map" else "PSNR", patch=8))
+    scorer = _scorer(model)
     videos = [_video(n, seed=i) for i, n in enumerate(MULTI_LENGTHS)]
     alone = []
     for v in videos:

@@ -7,7 +7,8 @@ whole frame and over its worst patch, so a newly registered scorer is checked wi
 
 A scorer that reads a method's anomaly map instead (``reads = "anomaly_map"``, the cell
 scorers) keeps the contract of its kind: ``(map (N, 1, H, W), frame)`` -> ``(N,)``, from the
-map alone, growing with it, a constant map giving its value.
+map alone, growing with it, a constant map giving its value. A scorer of a method's own error per
+frame (``reads = "frame_error"``, ``FRAME_ERROR``) gives those ``(N,)`` values as they are.
 """
 from __future__ import annotations
 
@@ -60,9 +61,25 @@ MAP_CASES = [pytest.param(name, patch, id=f"{name}-patch{patch}")
              for name in _package_names() if _reads(name) == "anomaly_map" for patch in PATCHES]
 
 
+ERROR_CASES = [name for name in _package_names() if _reads(name) == "frame_error"]
+
+
 def test_every_scorer_reads_a_known_kind():
-    assert {_reads(n) for n in _package_names()} <= {"frame", "anomaly_map"}
+    assert {_reads(n) for n in _package_names()} <= {"frame", "anomaly_map", "frame_error"}
     assert MAP_CASES, "no anomaly-map scorer is registered (CELL_MAX, CELL_TOP)"
+    assert ERROR_CASES, "no scorer of a method's own error is registered (FRAME_ERROR)"
+
+
+@pytest.mark.parametrize("name", ERROR_CASES)
+def test_a_frame_error_scorer_gives_the_method_s_errors_as_they_are(name):
+    scorer = _scorer(name, 4)
+    assert scorer.higher_is_anomalous is True
+    errors = torch.tensor([-1.5, 0.0, 2.25, 7.0, 0.5], dtype=torch.float64)
+    out = scorer(errors, _frames(1))
+    assert out.shape == (N,) and out.dtype == torch.float32
+    torch.testing.assert_close(out, errors.float())
+    with pytest.raises(ValueError, match=r"one error per frame \(N,\)"):
+        scorer(_frames(1), _frames(1))
 
 
 @pytest.mark.parametrize("name, patch", MAP_CASES)

@@ -29,7 +29,7 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from pyanomaly.flow import OpticalFlow
-from pyanomaly.registry import TASKS
+from pyanomaly.registry import TASKS, accepted_arguments
 from pyanomaly.scoring.pipeline import ScorePipeline
 from pyanomaly.scoring.video import VideoResult, VideoScorer
 
@@ -115,7 +115,8 @@ class AnomalyDetection:
                           groups=dataset.groups, top=top)
             own = getattr(model, "write_outputs", None)
             if own is not None:  # what a method makes of the videos besides scores (STREAMER: events.json)
-                own(Path(out_dir), names, self.split)
+                takes_labels = "labels" in (accepted_arguments(own) or ())  # Fusion's ablation exports carry them
+                own(Path(out_dir), names, self.split, **({"labels": labels} if takes_labels else {}))
         return metrics
 
     def predict(self, model, dataset, device: torch.device, video: VideoScorer | None = None,
@@ -124,6 +125,8 @@ class AnomalyDetection:
         ``video`` replaces the task's scoring loop (a baseline's error measure), ``top_k`` the
         number of frames kept per video."""
         top_k = self.top_k if top_k is None else int(top_k)
+        if getattr(model, "output", "frame") == "frame_error":
+            top_k = 0  # one number per frame: no predicted frame or map to show beside the frame
         rank, world = _world()
         video = video if video is not None else self.video_scorer(model, device)
         higher = video.pipeline.higher_is_anomalous

@@ -1,0 +1,134 @@
+"""Fusion of cues: statistics of the training videos, the rule, frames a cue cannot score, bad cue specs."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from pyanomaly.models import CopyLast, Fusion
+from pyanomaly.registry import MODELS, SCORERS, build
+
+_UNET = dict(type="FramePredictor", network=dict(type="UNet", in_channels=1, history=3, base_channels=4, depth=2),
+             clip_length=4)
+
+
+class _Videos:
+    """What ``fit`` reads of a dataset: videos of frames ``(N, C, H, W)``."""
+
+    def __init__(self, *videos):
+        self.data, self.videos = list(videos), list(range(len(videos)))
+        self.lengths = [v.shape[0] for v in videos]
+
+    def video_frames(self, i, start=0, stop=None):
+        return self.data[i][start:stop]
+
+
+def _video(n, seed):
+    return torch.rand(n, 1, 16, 24, generator=torch.Generator().manual_seed(seed))
+
+
+def _raw(method, scorer, frames):
+    """A cue's per-frame error computed on its own: NaN where the method has no prediction."""
+    pred, valid = method.predict_video(frames, chunk=5)
+    err = torch.full((frames.shape[0],), float("nan"), dtype=torch.float64)
+    err[valid] = scorer(pred[valid], frames[valid]).double()
+    return err.numpy()
+
+
+@pytest.fixture
+def unet_checkpoint(tmp_path):
+    torch.manual_seed(0)
+    net = build(MODELS, dict(_UNET))
+    path = tmp_path / "unet.pth"
+    torch.save({"model": net.state_dict()}, path)
+    return path, net
+
+
+@pytest.mark.parametrize("rule", ["sum", "max"])
+def test_the_fused_error_is_the_rule_over_cue_errors_normalised_on_the_training_videos(rule, unet_checkpoint):
+    path, net = unet_checkpoint
+    cues = [dict(name="psnr", method=dict(type="CopyLast"), error=dict(type="PSNR"), weight=2.0),
+            dict(name="unet", method=dict(_UNET), error=dict(type="AREA", threshold=0.05), checkpoint=str(path))]
+    model = Fusion(cues=cues, rule=rule, chunk=4)
+    assert model.has_weights  # the U-Net's, read from its checkpoint
+    torch.testing.assert_close(model.cues[1].state_dict(), net.state_dict())
+    train = [_video(9, 1), _video(7, 2)]
+    assert model.fit(_Videos(*train), torch.device("cpu"), progress=False) == 16
+    psnr, area = SCORERS.get("PSNR")(), SCORERS.get("AREA")(threshold=0.05)
+    # the statistics: over every training frame each cue scores, never a test frame
+    for k, (method, scorer) in enumerate([(CopyLast(), psnr), (net.eval(), area)]):
+        values = np.concatenate([_raw(method, scorer, v) for v in train])
+        values = values[np.isfinite(values)]
+        assert values.size == (8 + 6 if k == 0 else 6 + 4)
+        assert float(model.mean[k]) == pytest.approx(values.mean(), rel=1e-6)
+        assert float(model.std[k]) == pytest.approx(values.std(), rel=1e-6)
+    test = _video(10, 3)
+    fused, valid = model.predict_video(test, chunk=3)
+    z_psnr = -(_raw(CopyLast(), psnr, test) - float(model.mean[0])) / float(model.std[0])  # lower PSNR = anomalous
+    z_unet = (_raw(net, area, test) - float(model.mean[1])) / float(model.std[1])
+    expected = 2.0 * z_psnr + z_unet if rule == "sum" else np.maximum(2.0 * z_psnr, z_unet)
+    # frames the U-Net cannot score (its first 3: no full history) have no fused error, never a zero
+    assert valid.tolist() == [False] * 3 + [True] * 7
+    assert torch.isnan(fused[:3]).all()
+    np.testing.assert_allclose(fused[3:].numpy(), expected[3:], rtol=1e-5, atol=1e-5)
+
+
+def test_the_statistics_load_from_a_checkpoint_and_an_unfitted_fusion_refuses_to_score():
+    spec = dict(cues=[dict(method=dict(type="CopyLast"), error=dict(type="MSE"))])
+    model = Fusion(**spec)
+    with pytest.raises(ValueError, match="no fitted statistics"):
+        model.predict_stream(_video(3, 0))
+    model.fit(_Videos(_video(6, 1)), torch.device("cpu"), progress=False)
+    again = Fusion(**spec)
+    again.load_state_dict(model.state_dict())
+    assert torch.equal(again.mean, model.mean) and torch.equal(again.std, model.std)
+    torch.testing.assert_close(again.predict_video(_video(5, 2))[0], model.predict_video(_video(5, 2))[0],
+                               equal_nan=True)
+
+
+def test_fit_frames_limits_the_training_frames_read():
+    model = Fusion(cues=[dict(method=dict(type="CopyLast"), error=dict(type="MSE"))], fit_frames=4)
+    assert model.fit(_Videos(_video(9, 1), _video(3, 2)), torch.device("cpu"), progress=False) == 4 + 3
+
+
+@pytest.mark.parametrize("cue, message", [
+    (dict(method=dict(type="CopyLast"), error=dict(type="AREA"), wieght=2), r"cues\[0\]: unknown key\(s\) \['wieght'\]"),
+    (dict(method="CopyLast", error=dict(type="AREA")), r"cues\[0\]\.method: expected \{type: NAME"),
+    (dict(method=dict(type="CopyLast")), r"cues\[0\]\.error: expected \{type: NAME"),
+    (dict(method=dict(type="CopyLst"), error=dict(type="AREA")), r"cues\[0\]\.method: .*Did you mean 'CopyLast'"),
+    (dict(method=dict(type="CopyLast"), error=dict(type="ARAE")), r"cues\[0\]\.error: .*unknown"),
+    (dict(method=dict(type="CopyLast"), error=dict(type="CELL_MAX")),
+     r"cues\[0\]\.error: CELL_MAX reads an anomaly map, but CopyLast gives a predicted frame"),
+    (dict(method=dict(_UNET), error=dict(type="AREA")), r"cues\[0\]\.checkpoint: FramePredictor has learned weights"),
+    (dict(method=dict(_UNET), error=dict(type="AREA"), checkpoint="missing.pth"),
+     r"cues\[0\]\.checkpoint: not found: missing.pth"),
+    (dict(method=dict(type="CopyLast"), error=dict(type="AREA"), weight=0), r"cues\[0\]\.weight: expected a number > 0"),
+])
+def test_a_bad_cue_is_one_error_naming_its_key(cue, message):
+    with pytest.raises(ValueError, match=message):
+        Fusion(cues=[cue])
+
+
+def test_a_checkpoint_of_another_model_is_refused_naming_the_cue(tmp_path):
+    path = tmp_path / "other.pth"
+    torch.save({"model": {"weight": torch.zeros(2)}}, path)
+    with pytest.raises(ValueError, match=rf"cues\[0\]\.checkpoint {path}: cannot load the method's weights"):
+        Fusion(cues=[dict(method=dict(_UNET), error=dict(type="AREA"), checkpoint=str(path))])
+
+
+def test_bad_rules_and_cue_lists_are_refused():
+    copy = dict(name="a", method=dict(type="CopyLast"), error=dict(type="AREA"))
+    with pytest.raises(ValueError, match="rule must be one of"):
+        Fusion(cues=[copy], rule="mean")
+    with pytest.raises(ValueError, match="non-empty list"):
+        Fusion(cues=[])
+    with pytest.raises(ValueError, match=r"two cues named \['a'\]"):
+        Fusion(cues=[copy, copy])
+
+
+def test_a_cue_constant_on_the_training_videos_cannot_be_normalised():
+    still = torch.full((5, 1, 16, 24), 0.5)
+    model = Fusion(cues=[dict(name="copy", method=dict(type="CopyLast"), error=dict(type="AREA"))])
+    with pytest.raises(ValueError, match="cue 'copy' gives the same error 0 on every training frame"):
+        model.fit(_Videos(still), torch.device("cpu"), progress=False)
+

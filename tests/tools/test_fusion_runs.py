@@ -1,0 +1,109 @@
+"""Fusion through the tools on the generated scene: tools/train.py fits the cues' statistics on the
+training videos into the checkpoint, tools/test.py scores it, the run writes the ablation of its
+cues (cues/), and a bad cue is one error line naming its key."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from testutils import REPO, tool_env
+
+TINY_FUSION = """
+DATASET:
+  CLIP_LENGTH: 2
+  IMAGE_SIZE: [32, 32]
+MODEL:
+  NAME: Fusion
+  ARGS:
+    cues:
+      - {name: flow, method: {type: FlowSpeed, flow: {type: dis, preset: ultrafast}},
+         error: {type: CELL_TOP, patch: 8, top_fraction: 0.1}}
+      - {name: copy, method: {type: CopyLast}, error: {type: PSNR}}
+SCORE:
+  ERROR: FRAME_ERROR
+EVAL:
+  PLOTS: False
+LOG:
+  PROGRESS: False
+"""
+
+
+def run_tool(*args):
+    return subprocess.run([sys.executable, *map(str, args)], cwd=REPO, env=tool_env(), capture_output=True, text=True,
+                          timeout=600)
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory, tiny_synthetic):
+    tmp = tmp_path_factory.mktemp("fusion")
+    cfg = tmp / "fusion.yaml"
+    cfg.write_text(TINY_FUSION)
+    out = tmp / "run"
+    r = run_tool("tools/train.py", "--cfg", cfg, "DATASET.ROOT", tiny_synthetic, "SYSTEM.OUTPUT_DIR", out)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return cfg, out, tiny_synthetic
+
+
+def test_train_fits_the_statistics_of_the_training_videos_into_the_checkpoint(fitted):
+    _, out, _ = fitted
+    ckpt = torch.load(out / "checkpoints" / "last.pth", weights_only=True)
+    assert ckpt["online"]["frames"] == 2 * 60  # both training videos read
+    assert ckpt["model"]["mean"].shape == (2,) and ckpt["model"]["std"].shape == (2,)
+    assert (ckpt["model"]["std"] > 0).all()
+    stats = json.loads((out / "cues" / "statistics.json").read_text())
+    assert [c["name"] for c in stats["cues"]] == ["flow", "copy"] and stats["rule"] == "sum"
+    assert stats["cues"][1]["mean"] == pytest.approx(float(ckpt["model"]["mean"][1]))
+    assert stats["cues"][1]["higher_is_anomalous"] is False  # PSNR: negated before the sum
+
+
+def test_frames_a_cue_cannot_score_are_excluded_and_counted(fitted):
+    _, out, _ = fitted
+    m = json.loads((out / "metrics.json").read_text())
+    assert 0.0 <= m["auc_micro"] <= 1.0
+    # the first frame of each of the 4 test videos has neither a flow nor a last frame
+    assert m["protocol"]["frames_without_prediction"] == 4 and m["frames_evaluated"] == 4 * 60 - 4
+    assert m["protocol"]["error"].startswith("FRAME_ERROR")
+
+
+def test_the_run_writes_every_subset_of_cues_and_rescoring_all_gives_the_run(fitted, tmp_path):
+    cfg, out, _ = fitted
+    assert sorted(p.name for p in (out / "cues").iterdir() if p.is_dir()) == ["copy", "flow", "flow+copy"]
+    fused = np.load(out / "scores" / "npy" / "01_error.npy")
+    rows = json.loads((out / "cues" / "flow+copy" / "frame_scores.json").read_text())
+    exported = np.array([np.nan if r["error"] is None else r["error"] for r in rows if r["video"] == "01"])
+    np.testing.assert_allclose(exported, fused, rtol=1e-5, equal_nan=True)
+    r = run_tool("tools/test.py", "--cfg", cfg, "--scores", out / "cues" / "flow+copy" / "frame_scores.csv",
+                 "SYSTEM.OUTPUT_DIR", tmp_path / "all")
+    assert r.returncode == 0, r.stderr[-3000:]
+    run = json.loads((out / "metrics.json").read_text())
+    rescored = json.loads((tmp_path / "all" / "metrics.json").read_text())
+    assert rescored["auc_micro"] == pytest.approx(run["auc_micro"], abs=1e-9)
+    r = run_tool("tools/test.py", "--cfg", cfg, "--scores", out / "cues" / "copy" / "frame_scores.csv",
+                 "SYSTEM.OUTPUT_DIR", tmp_path / "copy")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert json.loads((tmp_path / "copy" / "metrics.json").read_text())["protocol"]["frames_without_score"] == 4
+
+
+def test_test_tool_scores_the_checkpoint_as_the_run_did(fitted, tmp_path):
+    cfg, out, data = fitted
+    r = run_tool("tools/test.py", "--cfg", cfg, "--checkpoint", out / "checkpoints" / "last.pth", "DATASET.ROOT", data,
+                 "SYSTEM.OUTPUT_DIR", tmp_path / "test")
+    assert r.returncode == 0, r.stderr[-3000:]
+    trained = json.loads((out / "metrics.json").read_text())
+    tested = json.loads((tmp_path / "test" / "metrics.json").read_text())
+    assert tested["auc_micro"] == trained["auc_micro"]
+
+
+def test_a_bad_cue_is_one_error_line_naming_its_key(tmp_path, tiny_synthetic):
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text(TINY_FUSION.replace("error: {type: PSNR}", "error: {type: CELL_MAX}"))
+    r = run_tool("tools/train.py", "--cfg", cfg, "DATASET.ROOT", tiny_synthetic, "SYSTEM.OUTPUT_DIR", tmp_path / "run")
+    assert r.returncode == 2
+    errors = [line for line in r.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "Fusion cues[1].error: CELL_MAX reads an anomaly map" in errors[0], r.stderr[-2000:]
+    assert not (tmp_path / "run" / "checkpoints").exists()
