@@ -35,7 +35,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -44,8 +43,8 @@ import torch
 from torch.utils.data import Dataset
 
 from pyanomaly.flow import OpticalFlow
-from pyanomaly.utils import atomic_write
 
+from .array_cache import cached_npy, map_videos
 from .video import (IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, DatasetError, VideoInfo, VideoRecord,  # noqa: F401
                     check_frame_files, count_video_frames, decode, media_check, probe, report_truncated,
                     sorted_frames, truncated_accepted)
@@ -215,42 +214,21 @@ class VideoDataset(Dataset):
             if missing:
                 logger.info("decoding %d of %d '%s' videos into the cache %s (once)",
                             missing, len(todo), self.split, self.cache_dir)
-        # OpenCV releases the GIL while decoding and resizing, so threads use every core.
-        threads = max(1, min(8, os.cpu_count() or 1, len(todo)))
-        if threads == 1:
-            arrays = [self._load_or_decode(i) for i in todo]
-        else:
-            with ThreadPoolExecutor(threads) as pool:
-                arrays = list(pool.map(self._load_or_decode, todo))
+        arrays = map_videos(self._load_or_decode, todo)
         self._arrays = dict(zip(todo, arrays))
 
     def _load_or_decode(self, i: int) -> np.ndarray:
         record = self.videos[i]
         path = self._cache_paths.get(i)
-        if path is None:
+
+        def decode_now() -> np.ndarray:
             self._decoded_now.add(i)
             return decode(record, self.image_size, self.channels, self.accept_truncated)
+        if path is None:
+            return decode_now()
         expected = (*self.image_size, self.channels)
-        if path.is_file():
-            try:
-                arr = np.load(path, mmap_mode="r")
-                if arr.dtype == np.uint8 and arr.ndim == 4 and arr.shape[1:] == expected:
-                    return arr
-                logger.warning("cache file %s holds %s %s; decoding again", path, arr.dtype, arr.shape)
-            except (ValueError, OSError):
-                logger.warning("cache file %s is damaged; decoding again", path)
-        arr = decode(record, self.image_size, self.channels, self.accept_truncated)
-        self._decoded_now.add(i)
-
-        def write(tmp: str) -> None:
-            with open(tmp, "wb") as f:
-                np.save(f, arr)
-        try:
-            atomic_write(path, write)
-        except OSError as exc:  # a read-only or full cache only costs speed
-            logger.warning("cannot write frame cache %s (%s); keeping the video in memory", path, exc)
-            return arr
-        return np.load(path, mmap_mode="r")
+        return cached_npy(path, lambda a: a.dtype == np.uint8 and a.ndim == 4 and a.shape[1:] == expected, decode_now,
+                          "frame cache")
 
     # -- optical flow and its cache ------------------------------------------------------
     def _flow(self, i: int) -> np.ndarray:
@@ -278,39 +256,18 @@ class VideoDataset(Dataset):
             where = "" if self.cache_dir is None else f" into the cache {self.cache_dir} (once)"
             logger.info("computing %s optical flow of %d of %d '%s' videos%s", self.optical_flow.key(), len(missing),
                         len(todo), self.split, where)
-        threads = max(1, min(8, os.cpu_count() or 1, len(todo)))
-        if threads == 1:
-            arrays = [self._load_or_compute_flow(i) for i in todo]
-        else:
-            with ThreadPoolExecutor(threads) as pool:
-                arrays = list(pool.map(self._load_or_compute_flow, todo))
+        arrays = map_videos(self._load_or_compute_flow, todo)
         self._flows = dict(zip(todo, arrays))
 
     def _load_or_compute_flow(self, i: int) -> np.ndarray:
         path = self.flow_cache_path(i)
         expected = (self.lengths[i], *self.image_size, 2)
-        if path is not None and path.is_file():
-            try:
-                arr = np.load(path, mmap_mode="r")
-                if arr.dtype == np.float16 and arr.shape == expected:
-                    return arr
-                logger.warning("flow cache file %s holds %s %s; computing again", path, arr.dtype, arr.shape)
-            except (ValueError, OSError):
-                logger.warning("flow cache file %s is damaged; computing again", path)
-        # one OpticalFlow per video: OpenCV's flow objects are not shared across threads
-        arr = OpticalFlow(**self.optical_flow.spec()).video(np.asarray(self._array(i))).astype(np.float16)
-        if path is None:
-            return arr
 
-        def write(tmp: str) -> None:
-            with open(tmp, "wb") as f:
-                np.save(f, arr)
-        try:
-            atomic_write(path, write)
-        except OSError as exc:
-            logger.warning("cannot write flow cache %s (%s); keeping the flow in memory", path, exc)
-            return arr
-        return np.load(path, mmap_mode="r")
+        def compute() -> np.ndarray:  # one OpticalFlow per video: OpenCV's flow objects are not shared across threads
+            return OpticalFlow(**self.optical_flow.spec()).video(np.asarray(self._array(i))).astype(np.float16)
+        if path is None:
+            return compute()
+        return cached_npy(path, lambda a: a.dtype == np.float16 and a.shape == expected, compute, "flow cache")
 
     def cached_array(self, tag: str, files: Sequence[Path], compute: Callable[[], np.ndarray]) -> np.ndarray:
         """``compute()`` once, then from the cache while ``files`` are unchanged.
@@ -321,20 +278,7 @@ class VideoDataset(Dataset):
         if self.cache_dir is None:
             return compute()
         path = self.cache_dir / "labels" / f"{tag}-{_files_hash(files, 'labels')}.npy"
-        if path.is_file():
-            try:
-                return np.load(path)
-            except (ValueError, OSError):
-                pass
-        arr = compute()
-        try:
-            def write(tmp: str) -> None:
-                with open(tmp, "wb") as f:
-                    np.save(f, arr)
-            atomic_write(path, write)
-        except OSError as exc:
-            logger.warning("cannot write label cache %s (%s)", path, exc)
-        return arr
+        return cached_npy(path, lambda a: True, compute, "label cache", mmap=False)
 
     def __getstate__(self) -> dict:
         # Workers started by pickling (spawn) reopen cache files instead of copying arrays.

@@ -1,0 +1,58 @@
+"""Arrays cached on disk as ``.npy`` files, and work spread over a split's videos.
+
+:func:`cached_npy` is the one mechanism behind the frame cache, the optical-flow cache and the
+label cache of :class:`~pyanomaly.datasets.base.VideoDataset`: the file is used when it holds
+what is expected, else the array is computed and written atomically (a read-only or full cache
+only costs speed, never a result).
+
+Example:
+    >>> arr = cached_npy(path, lambda a: a.shape == (180, 240, 360, 1), lambda: decode(...), "frame cache")
+"""
+from __future__ import annotations
+
+import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from pyanomaly.utils import atomic_write
+
+logger = logging.getLogger("pyanomaly")
+
+
+def cached_npy(path: Path, valid: Callable[[np.ndarray], bool], compute: Callable[[], np.ndarray], what: str,
+               mmap: bool = True) -> np.ndarray:
+    """The array in ``path`` when ``valid`` says it is the expected one, else ``compute()`` written
+    there (then read back memory-mapped with ``mmap``). ``what`` names the cache in warnings."""
+    if path.is_file():
+        try:
+            arr = np.load(path, mmap_mode="r" if mmap else None)
+            if valid(arr):
+                return arr
+            logger.warning("%s file %s holds %s %s; computing it again", what, path, arr.dtype, arr.shape)
+        except (ValueError, OSError):
+            logger.warning("%s file %s is damaged; computing it again", what, path)
+    arr = compute()
+
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as f:
+            np.save(f, arr)
+    try:
+        atomic_write(path, write)
+    except OSError as exc:
+        logger.warning("cannot write %s %s (%s); keeping the array in memory", what, path, exc)
+        return arr
+    return np.load(path, mmap_mode="r") if mmap else arr
+
+
+def map_videos(fn: Callable[[int], np.ndarray], indices: Sequence[int]) -> list[np.ndarray]:
+    """``[fn(i) for i in indices]``, on up to 8 threads: OpenCV releases the GIL while decoding,
+    resizing and computing flow, so threads use every core."""
+    threads = max(1, min(8, os.cpu_count() or 1, len(indices)))
+    if threads == 1:
+        return [fn(i) for i in indices]
+    with ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(fn, indices))
