@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 import os
 import runpy
+import subprocess
 import sys
 from pathlib import Path
 
@@ -64,6 +65,23 @@ def tool_env() -> dict:
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
     env["OMP_NUM_THREADS"] = "1"  # tiny models; a second thread only adds contention
     return env
+
+
+def run_tool(*args, cwd: Path = REPO) -> subprocess.CompletedProcess:
+    """``python <args>`` (a ``tools/`` script and its options) in a subprocess, as a user runs it."""
+    return subprocess.run([sys.executable, *map(str, args)], cwd=cwd, env=tool_env(), capture_output=True, text=True,
+                          timeout=600)
+
+
+class VideoList:
+    """What a method's ``fit`` reads of a dataset: videos of frames ``(N, C, H, W)``."""
+
+    def __init__(self, *videos):
+        self.data, self.videos = list(videos), list(range(len(videos)))
+        self.lengths = [v.shape[0] for v in videos]
+
+    def video_frames(self, i, start=0, stop=None):
+        return self.data[i][start:stop]
 
 
 def run_tool_in_process(capsys, monkeypatch, tool: str, *args) -> tuple[int, str]:

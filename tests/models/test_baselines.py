@@ -13,6 +13,8 @@ from pyanomaly.registry import MODELS, SCORERS, build
 from pyanomaly.scoring import cell_means
 from pyanomaly.scoring.build import build_scorer, check_scorer
 
+from testutils import VideoList
+
 
 def _moving_texture(n=6, h=48, w=64, speed=2, seed=0) -> torch.Tensor:
     """``(n, 1, h, w)`` in [0, 1]: a smooth texture sliding ``speed`` pixels right per frame."""
@@ -20,17 +22,6 @@ def _moving_texture(n=6, h=48, w=64, speed=2, seed=0) -> torch.Tensor:
     low = cv2.resize(rng.random((h // 4, w // 4)).astype(np.float32), (w + n * speed, h),
                      interpolation=cv2.INTER_CUBIC)
     return torch.from_numpy(np.stack([low[:, (n - t) * speed:(n - t) * speed + w] for t in range(n)]))[:, None].clamp(0, 1)
-
-
-class _Videos:
-    """What ``fit`` reads of a dataset: videos of frames ``(N, C, H, W)``."""
-
-    def __init__(self, *videos):
-        self.data, self.videos = list(videos), list(range(len(videos)))
-        self.lengths = [v.shape[0] for v in videos]
-
-    def video_frames(self, i, start=0, stop=None):
-        return self.data[i][start:stop]
 
 
 def test_copy_last_predicts_each_frame_by_the_one_before():
@@ -54,7 +45,7 @@ def test_flow_speed_is_the_speed_of_what_moves_and_no_speed_for_the_first_frame(
 
 
 def test_excess_subtracts_each_cells_training_quantile_and_survives_a_checkpoint():
-    train = _Videos(_moving_texture(n=5, speed=1, seed=1), _moving_texture(n=4, speed=3, seed=2))
+    train = VideoList(_moving_texture(n=5, speed=1, seed=1), _moving_texture(n=4, speed=3, seed=2))
     model = FlowSpeed(flow={"type": "farneback"}, excess=0.5, cell=16)
     assert model.needs_training_videos
     with pytest.raises(ValueError, match="no fitted quantiles"):

@@ -8,19 +8,10 @@ import torch
 from pyanomaly.models import CopyLast, Fusion
 from pyanomaly.registry import MODELS, SCORERS, build
 
+from testutils import VideoList
+
 _UNET = dict(type="FramePredictor", network=dict(type="UNet", in_channels=1, history=3, base_channels=4, depth=2),
              clip_length=4)
-
-
-class _Videos:
-    """What ``fit`` reads of a dataset: videos of frames ``(N, C, H, W)``."""
-
-    def __init__(self, *videos):
-        self.data, self.videos = list(videos), list(range(len(videos)))
-        self.lengths = [v.shape[0] for v in videos]
-
-    def video_frames(self, i, start=0, stop=None):
-        return self.data[i][start:stop]
 
 
 def _video(n, seed):
@@ -53,7 +44,7 @@ def test_the_fused_error_is_the_rule_over_cue_errors_normalised_on_the_training_
     assert model.has_weights  # the U-Net's, read from its checkpoint
     torch.testing.assert_close(model.cues[1].state_dict(), net.state_dict())
     train = [_video(9, 1), _video(7, 2)]
-    assert model.fit(_Videos(*train), torch.device("cpu"), progress=False) == 16
+    assert model.fit(VideoList(*train), torch.device("cpu"), progress=False) == 16
     psnr, area = SCORERS.get("PSNR")(), SCORERS.get("AREA")(threshold=0.05)
     # the statistics: over every training frame each cue scores, never a test frame
     for k, (method, scorer) in enumerate([(CopyLast(), psnr), (net.eval(), area)]):
@@ -78,7 +69,7 @@ def test_the_statistics_load_from_a_checkpoint_and_an_unfitted_fusion_refuses_to
     model = Fusion(**spec)
     with pytest.raises(ValueError, match="no fitted statistics"):
         model.predict_stream(_video(3, 0))
-    model.fit(_Videos(_video(6, 1)), torch.device("cpu"), progress=False)
+    model.fit(VideoList(_video(6, 1)), torch.device("cpu"), progress=False)
     again = Fusion(**spec)
     again.load_state_dict(model.state_dict())
     assert torch.equal(again.mean, model.mean) and torch.equal(again.std, model.std)
@@ -88,7 +79,7 @@ def test_the_statistics_load_from_a_checkpoint_and_an_unfitted_fusion_refuses_to
 
 def test_fit_frames_limits_the_training_frames_read():
     model = Fusion(cues=[dict(method=dict(type="CopyLast"), error=dict(type="MSE"))], fit_frames=4)
-    assert model.fit(_Videos(_video(9, 1), _video(3, 2)), torch.device("cpu"), progress=False) == 4 + 3
+    assert model.fit(VideoList(_video(9, 1), _video(3, 2)), torch.device("cpu"), progress=False) == 4 + 3
 
 
 @pytest.mark.parametrize("cue, message", [
@@ -130,5 +121,5 @@ def test_a_cue_constant_on_the_training_videos_cannot_be_normalised():
     still = torch.full((5, 1, 16, 24), 0.5)
     model = Fusion(cues=[dict(name="copy", method=dict(type="CopyLast"), error=dict(type="AREA"))])
     with pytest.raises(ValueError, match="cue 'copy' gives the same error 0 on every training frame"):
-        model.fit(_Videos(still), torch.device("cpu"), progress=False)
+        model.fit(VideoList(still), torch.device("cpu"), progress=False)
 

@@ -3,8 +3,6 @@ scores it, and every evaluation writes the EVAL.BASELINES rows beside the method
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -12,7 +10,7 @@ import torch
 from pyanomaly.config import load_cfg
 from pyanomaly.engine import launch
 from pyanomaly.errors import ConfigError
-from testutils import REPO, tool_env
+from testutils import REPO, run_tool
 
 TINY_FLOW = """
 DATASET:
@@ -36,11 +34,6 @@ EVAL:
 LOG:
   PROGRESS: False
 """
-
-
-def run_tool(*args):
-    return subprocess.run([sys.executable, *map(str, args)], cwd=REPO, env=tool_env(), capture_output=True, text=True,
-                          timeout=600)
 
 
 @pytest.fixture(scope="module")

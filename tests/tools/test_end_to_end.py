@@ -3,19 +3,12 @@ from __future__ import annotations
 
 import csv
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-from testutils import REPO, TINY, tool_env
-
-
-def run_tool(*args, cwd=REPO):
-    return subprocess.run([sys.executable, *map(str, args)], cwd=cwd, env=tool_env(),
-                          capture_output=True, text=True, timeout=600)
+from testutils import REPO, TINY, run_tool
 
 
 @pytest.fixture(scope="module")

@@ -4,14 +4,12 @@ cues (cues/), and a bad cue is one error line naming its key."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import torch
 
-from testutils import REPO, tool_env
+from testutils import run_tool
 
 TINY_FUSION = """
 DATASET:
@@ -31,11 +29,6 @@ EVAL:
 LOG:
   PROGRESS: False
 """
-
-
-def run_tool(*args):
-    return subprocess.run([sys.executable, *map(str, args)], cwd=REPO, env=tool_env(), capture_output=True, text=True,
-                          timeout=600)
 
 
 @pytest.fixture(scope="module")
