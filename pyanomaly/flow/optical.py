@@ -13,6 +13,7 @@ Example:
     >>> flow = OpticalFlow("dis", "medium")
     >>> f = flow.pair(prev, cur)          # uint8 (H, W) x2 -> float32 (H, W, 2)
     >>> v = flow.video(frames)            # uint8 (N, H, W, C) -> float32 (N, H, W, 2), frame 0 NaN
+    >>> f, valid, state = flow.stream(chunk, state)   # (N, C, H, W) in [0, 1] -> (N, 2, H, W), chunk by chunk
 """
 from __future__ import annotations
 
@@ -81,6 +82,22 @@ class OpticalFlow:
         for t in range(1, gray.shape[0]):
             out[t] = self.pair(gray[t - 1], gray[t])
         return out
+
+    def stream(self, frames: torch.Tensor, state: np.ndarray | None = None):
+        """Flows into the frames ``(N, C, H, W)`` (float in [0, 1]) of a video fed chunk by chunk:
+        ``(N, 2, H, W)`` float32 on the frames' device (dx, dy; NaN where there is no previous
+        frame), validity ``(N,)`` and the state for the next chunk (the last frame, uint8 gray;
+        ``None`` at the start of a video). Chunks give the same flows as the whole video."""
+        gray = to_gray_uint8(frames)
+        out = np.full((gray.shape[0], 2, *gray.shape[1:]), np.nan, dtype=np.float32)
+        valid = torch.zeros(gray.shape[0], dtype=torch.bool)
+        prev = state
+        for i, cur in enumerate(gray):
+            if prev is not None:
+                out[i] = self.pair(prev, cur).transpose(2, 0, 1)
+                valid[i] = True
+            prev = cur
+        return torch.from_numpy(out).to(frames.device), valid, prev
 
     def __getstate__(self) -> dict:
         return {**self.__dict__, "_dis": None}

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from pyanomaly.flow import OpticalFlow, to_gray_uint8
+from pyanomaly.flow import OpticalFlow
 from pyanomaly.registry import MODELS
 from pyanomaly.scoring.cells import cell_grid, cell_means, cell_size
 
@@ -68,16 +68,8 @@ class FlowSpeed(Baseline):
     def speed(self, frames: torch.Tensor, state: np.ndarray | None):
         """Flow speed ``(N, 1, H, W)`` (NaN where there is no previous frame), validity ``(N,)``
         and the state (the last frame, uint8 gray) for the next chunk."""
-        gray = to_gray_uint8(frames)
-        out = np.full((gray.shape[0], 1, *gray.shape[1:]), np.nan, dtype=np.float32)
-        valid = torch.zeros(gray.shape[0], dtype=torch.bool)
-        prev = state
-        for i, cur in enumerate(gray):
-            if prev is not None:
-                out[i, 0] = np.linalg.norm(self.flow.pair(prev, cur), axis=-1)
-                valid[i] = True
-            prev = cur
-        return torch.from_numpy(out).to(frames.device), valid, prev
+        flow, valid, state = self.flow.stream(frames, state)
+        return torch.linalg.vector_norm(flow, dim=1, keepdim=True), valid, state
 
     @torch.no_grad()
     def predict_stream(self, frames: torch.Tensor, state=None):

@@ -37,6 +37,23 @@ def test_a_video_has_no_flow_into_its_first_frame():
     assert np.median(flows[1:, 10:-10, 10:-10, 0]) == pytest.approx(1.0, abs=0.25)
 
 
+def test_a_stream_in_chunks_gives_the_flows_of_the_whole_video():
+    gray = np.stack([np.roll(_texture(), t, axis=1) for t in range(5)])
+    frames = torch.from_numpy(gray).float().div(255)[:, None]  # (5, 1, H, W) in [0, 1]
+    flow = OpticalFlow("dis", "fast")
+    whole = flow.video(gray[..., None])
+    parts, valids, state = [], [], None
+    for chunk in (frames[:2], frames[2:3], frames[3:]):
+        f, v, state = flow.stream(chunk, state)
+        parts.append(f)
+        valids.append(v)
+    streamed = torch.cat(parts)
+    assert streamed.shape == (5, 2, 48, 64)
+    assert torch.cat(valids).tolist() == [False, True, True, True, True]
+    assert torch.isnan(streamed[0]).all()
+    np.testing.assert_allclose(streamed[1:].numpy(), whole[1:].transpose(0, 3, 1, 2), atol=1e-5)
+
+
 def test_unknown_algorithm_or_preset_is_refused_naming_the_known_ones():
     with pytest.raises(ValueError, match="dis.*farneback"):
         OpticalFlow("raft")
