@@ -1,8 +1,9 @@
 """Fusion: several cues (methods, each with its error measure), normalised on the training videos, combined.
 
-A cue is a method (a baseline such as :class:`~pyanomaly.models.flow_speed.FlowSpeed`, or a
-learned method with its weights read from a checkpoint) and the scorer that turns its output
-into one error per frame (``PSNR``/``AREA`` for a predicted frame, ``CELL_TOP``/``CELL_MAX`` for
+A cue (:mod:`pyanomaly.models.cue`) is a method (a baseline such as
+:class:`~pyanomaly.models.flow_speed.FlowSpeed`, or a learned method with its weights read
+from a checkpoint when the fusion is fitted, then kept in the fusion's own checkpoint) and the
+scorer that turns its output into one error per frame (``PSNR``/``AREA`` for a predicted frame, ``CELL_TOP``/``CELL_MAX`` for
 an anomaly map). The cues measure in different units, so each cue's error is normalised with
 statistics of the TRAINING videos only: its mean and standard deviation over every training
 frame the cue scores, fitted by :meth:`Fusion.fit` (``tools/train.py``) and stored in the
@@ -42,13 +43,13 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from pyanomaly.registry import MODELS, SCORERS, build
+from pyanomaly.registry import MODELS
 
 from .baseline import Baseline
+from .cue import build_cue, load_cue_weights
 
 logger = logging.getLogger("pyanomaly")
 
-CUE_KEYS = ("name", "method", "error", "checkpoint", "weight")
 RULES = ("sum", "max")
 
 
@@ -79,18 +80,16 @@ class Fusion(Baseline):
         if int(fit_frames) < 0:
             raise ValueError(f"Fusion fit_frames must be >= 0 (0 = every frame), got {fit_frames}")
         self.rule, self.fit_frames, self.chunk = rule, int(fit_frames), int(chunk)
-        methods, self.scorers, self.names, weights = [], [], [], []
-        for i, spec in enumerate(cues):
-            method, scorer, name, weight = _build_cue(i, spec, clip_length)
-            methods.append(method)
-            self.scorers.append(scorer)
-            self.names.append(name)
-            weights.append(weight)
+        built = [build_cue(i, spec, clip_length) for i, spec in enumerate(cues)]
+        self.scorers = [c.scorer for c in built]
+        self.names = [c.name for c in built]
+        # the checkpoints of the learned cues, read when fitting; a fitted Fusion holds their weights
+        self.checkpoints = [c.checkpoint for c in built]
         twice = sorted({n for n in self.names if self.names.count(n) > 1})
         if twice:
             raise ValueError(f"Fusion cues: two cues named {twice}; give each a distinct name")
-        self.cues = nn.ModuleList(methods)
-        self.register_buffer("weights", torch.tensor(weights, dtype=torch.float64))
+        self.cues = nn.ModuleList(c.method for c in built)
+        self.register_buffer("weights", torch.tensor([c.weight for c in built], dtype=torch.float64))
         # per cue: mean and std of its error over the training frames (empty until fitted)
         self.register_buffer("mean", torch.empty(0, dtype=torch.float64))
         self.register_buffer("std", torch.empty(0, dtype=torch.float64))
@@ -164,8 +163,13 @@ class Fusion(Baseline):
 
     # -- fitting -------------------------------------------------------------------------------
     def fit(self, train_set, device: torch.device, progress: bool = True) -> int:
-        """Each cue's mean and std of its error over the training frames it scores (cues that fit
-        statistics of their own, FlowSpeed's quantiles, fit them first)."""
+        """Each cue's mean and std of its error over the training frames it scores. The learned
+        cues' weights are read from their checkpoints first, and cues that fit statistics of
+        their own (FlowSpeed's quantiles) fit them first."""
+        for i, (method, path) in enumerate(zip(self.cues, self.checkpoints)):
+            if path is not None:
+                load_cue_weights(method, path, f"Fusion cues[{i}]")
+                method.to(device)
         for method in self.cues:
             if getattr(method, "needs_training_videos", False):
                 method.fit(train_set, device, progress)
@@ -241,56 +245,3 @@ class Fusion(Baseline):
                                              for n, m, s, w, sc in zip(self.names, self.mean, self.std, self.weights,
                                                                         self.scorers)]}
         atomic_write_text(out / "statistics.json", json.dumps(stats, indent=1))
-
-
-def _build_cue(i: int, spec, clip_length: int | None):
-    """The method, scorer, name and weight of cue ``i``; errors name the key ``cues[i].<key>``."""
-    where = f"Fusion cues[{i}]"
-    if not isinstance(spec, dict):
-        raise ValueError(f"{where}: expected {{name, method, error, checkpoint, weight}}, got {spec!r}")
-    unknown = sorted(set(spec) - set(CUE_KEYS))
-    if unknown:
-        raise ValueError(f"{where}: unknown key(s) {unknown}; a cue takes {', '.join(CUE_KEYS)}")
-    for key in ("method", "error"):
-        if not isinstance(spec.get(key), dict) or not isinstance(spec[key].get("type"), str):
-            raise ValueError(f"{where}.{key}: expected {{type: NAME, <arguments>}}, got {spec.get(key)!r}")
-    try:
-        method = build(MODELS, dict(spec["method"]), clip_length=clip_length)
-    except (KeyError, ValueError, TypeError) as exc:
-        raise ValueError(f"{where}.method: {exc}") from None
-    if method.output not in ("frame", "anomaly_map") or getattr(method, "task", "anomaly_detection") != \
-            "anomaly_detection":
-        raise ValueError(f"{where}.method: {spec['method']['type']} is not a cue (it predicts no frame and no "
-                         "anomaly map)")
-    try:
-        scorer = build(SCORERS, dict(spec["error"]))
-    except (KeyError, ValueError, TypeError) as exc:
-        raise ValueError(f"{where}.error: {exc}") from None
-    reads = getattr(scorer, "reads", "frame")
-    if reads != method.output:
-        words = {"frame": "a predicted frame", "anomaly_map": "an anomaly map"}
-        raise ValueError(f"{where}.error: {spec['error']['type']} reads {words.get(reads, reads)}, but "
-                         f"{spec['method']['type']} gives {words[method.output]}")
-    path = spec.get("checkpoint")
-    if path:
-        _load_cue_weights(method, Path(path), where)
-    elif getattr(method, "has_weights", True):
-        raise ValueError(f"{where}.checkpoint: {spec['method']['type']} has learned weights; give the checkpoint "
-                         "that holds them")
-    weight = spec.get("weight", 1.0)
-    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight > 0:
-        raise ValueError(f"{where}.weight: expected a number > 0, got {weight!r}")
-    return method, scorer, str(spec.get("name") or f"{spec['method']['type']}/{spec['error']['type']}"), float(weight)
-
-
-def _load_cue_weights(method: nn.Module, path: Path, where: str) -> None:
-    """A cue's weights from the ``model`` entry of a checkpoint (tensors and plain types only)."""
-    if not path.is_file():
-        raise ValueError(f"{where}.checkpoint: not found: {path}")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-        method.load_state_dict(ckpt["model"])
-    except Exception as exc:  # not a checkpoint, another model's, unsafe: say which file and why
-        raise ValueError(f"{where}.checkpoint {path}: cannot load the method's weights ({type(exc).__name__}: "
-                         f"{str(exc).splitlines()[0][:200]})") from None
-    method.eval()

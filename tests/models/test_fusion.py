@@ -41,10 +41,10 @@ def test_the_fused_error_is_the_rule_over_cue_errors_normalised_on_the_training_
     cues = [dict(name="psnr", method=dict(type="CopyLast"), error=dict(type="PSNR"), weight=2.0),
             dict(name="unet", method=dict(_UNET), error=dict(type="AREA", threshold=0.05), checkpoint=str(path))]
     model = Fusion(cues=cues, rule=rule, chunk=4)
-    assert model.has_weights  # the U-Net's, read from its checkpoint
-    torch.testing.assert_close(model.cues[1].state_dict(), net.state_dict())
+    assert model.has_weights  # the U-Net's, read from its checkpoint when fitting
     train = [_video(9, 1), _video(7, 2)]
     assert model.fit(VideoList(*train), torch.device("cpu"), progress=False) == 16
+    torch.testing.assert_close(model.cues[1].state_dict(), net.state_dict())
     psnr, area = SCORERS.get("PSNR")(), SCORERS.get("AREA")(threshold=0.05)
     # the statistics: over every training frame each cue scores, never a test frame
     for k, (method, scorer) in enumerate([(CopyLast(), psnr), (net.eval(), area)]):
@@ -91,8 +91,6 @@ def test_fit_frames_limits_the_training_frames_read():
     (dict(method=dict(type="CopyLast"), error=dict(type="CELL_MAX")),
      r"cues\[0\]\.error: CELL_MAX reads an anomaly map, but CopyLast gives a predicted frame"),
     (dict(method=dict(_UNET), error=dict(type="AREA")), r"cues\[0\]\.checkpoint: FramePredictor has learned weights"),
-    (dict(method=dict(_UNET), error=dict(type="AREA"), checkpoint="missing.pth"),
-     r"cues\[0\]\.checkpoint: not found: missing.pth"),
     (dict(method=dict(type="CopyLast"), error=dict(type="AREA"), weight=0), r"cues\[0\]\.weight: expected a number > 0"),
 ])
 def test_a_bad_cue_is_one_error_naming_its_key(cue, message):
@@ -100,11 +98,28 @@ def test_a_bad_cue_is_one_error_naming_its_key(cue, message):
         Fusion(cues=[cue])
 
 
-def test_a_checkpoint_of_another_model_is_refused_naming_the_cue(tmp_path):
-    path = tmp_path / "other.pth"
-    torch.save({"model": {"weight": torch.zeros(2)}}, path)
-    with pytest.raises(ValueError, match=rf"cues\[0\]\.checkpoint {path}: cannot load the method's weights"):
-        Fusion(cues=[dict(method=dict(_UNET), error=dict(type="AREA"), checkpoint=str(path))])
+@pytest.mark.parametrize("name, message", [("missing.pth", r"cues\[0\]\.checkpoint: not found: .*missing.pth"),
+                                           ("other.pth", r"cues\[0\]\.checkpoint .*other.pth: cannot load the "
+                                                         "method's weights")])
+def test_a_missing_or_foreign_cue_checkpoint_is_refused_when_fitting_naming_the_cue(tmp_path, name, message):
+    torch.save({"model": {"weight": torch.zeros(2)}}, tmp_path / "other.pth")
+    model = Fusion(cues=[dict(method=dict(_UNET), error=dict(type="AREA"), checkpoint=str(tmp_path / name))])
+    with pytest.raises(ValueError, match=message):
+        model.fit(VideoList(_video(6, 1)), torch.device("cpu"), progress=False)
+
+
+def test_a_fitted_fusion_checkpoint_holds_the_cue_weights_and_needs_no_cue_checkpoint(unet_checkpoint):
+    path, net = unet_checkpoint
+    cues = [dict(name="unet", method=dict(_UNET), error=dict(type="AREA"), checkpoint=str(path))]
+    model = Fusion(cues=cues)
+    model.fit(VideoList(_video(8, 1)), torch.device("cpu"), progress=False)
+    state = model.state_dict()
+    path.unlink()  # a published fused checkpoint travels without the cue's own file
+    again = Fusion(cues=cues)
+    again.load_state_dict(state)
+    again.eval()  # as every tool scores
+    test = _video(7, 2)
+    torch.testing.assert_close(again.predict_video(test)[0], model.predict_video(test)[0], equal_nan=True)
 
 
 def test_bad_rules_and_cue_lists_are_refused():

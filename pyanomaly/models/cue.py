@@ -1,0 +1,92 @@
+"""A cue: a method and the scorer that turns its output into one error per frame.
+
+A method that combines or re-reads other methods (:class:`~pyanomaly.models.fusion.Fusion`)
+names each of them by a spec ``{name, method: {type, <arguments>}, error: {type, <arguments>},
+checkpoint, weight}``: the method (a baseline, or a learned method whose weights are read from
+``checkpoint``), the scorer of its output (``PSNR``/``AREA`` for a predicted frame,
+``CELL_TOP``/``CELL_MAX`` for an anomaly map) and a weight. :func:`build_cue` checks a spec
+and builds its parts, every error naming the key (``Fusion cues[1].error: ...``). The
+checkpoint is only named here and read by :func:`load_cue_weights` when the combining method
+is fitted on the training videos: once fitted, the cue's weights are part of the combining
+method's own checkpoint, which is then all a test or a stream needs.
+
+Example:
+    >>> cue = build_cue(0, dict(method=dict(type="CopyLast"), error=dict(type="AREA")), clip_length=5)
+    >>> cue.method, cue.scorer, cue.name, cue.weight, cue.checkpoint
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from pyanomaly.registry import MODELS, SCORERS, build
+
+CUE_KEYS = ("name", "method", "error", "checkpoint", "weight")
+_WHAT = {"frame": "a predicted frame", "anomaly_map": "an anomaly map"}
+
+
+@dataclass
+class Cue:
+    """A built cue: its method, scorer, name, weight and the checkpoint of its weights (or None)."""
+
+    method: nn.Module
+    scorer: Any
+    name: str
+    weight: float
+    checkpoint: str | None
+
+
+def build_cue(i: int, spec, clip_length: int | None, owner: str = "Fusion") -> Cue:
+    """Cue ``i`` of ``owner``'s ``cues`` from its spec; errors name the key ``<owner> cues[i].<key>``."""
+    where = f"{owner} cues[{i}]"
+    if not isinstance(spec, dict):
+        raise ValueError(f"{where}: expected {{name, method, error, checkpoint, weight}}, got {spec!r}")
+    unknown = sorted(set(spec) - set(CUE_KEYS))
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) {unknown}; a cue takes {', '.join(CUE_KEYS)}")
+    for key in ("method", "error"):
+        if not isinstance(spec.get(key), dict) or not isinstance(spec[key].get("type"), str):
+            raise ValueError(f"{where}.{key}: expected {{type: NAME, <arguments>}}, got {spec.get(key)!r}")
+    try:
+        method = build(MODELS, dict(spec["method"]), clip_length=clip_length)
+    except (KeyError, ValueError, TypeError) as exc:
+        raise ValueError(f"{where}.method: {exc}") from None
+    if method.output not in _WHAT or getattr(method, "task", "anomaly_detection") != "anomaly_detection":
+        raise ValueError(f"{where}.method: {spec['method']['type']} is not a cue (it predicts no frame and no "
+                         "anomaly map)")
+    try:
+        scorer = build(SCORERS, dict(spec["error"]))
+    except (KeyError, ValueError, TypeError) as exc:
+        raise ValueError(f"{where}.error: {exc}") from None
+    reads = getattr(scorer, "reads", "frame")
+    if reads != method.output:
+        raise ValueError(f"{where}.error: {spec['error']['type']} reads {_WHAT.get(reads, reads)}, but "
+                         f"{spec['method']['type']} gives {_WHAT[method.output]}")
+    checkpoint = spec.get("checkpoint") or None
+    if checkpoint is None and getattr(method, "has_weights", True):
+        raise ValueError(f"{where}.checkpoint: {spec['method']['type']} has learned weights; give the checkpoint "
+                         "that holds them")
+    weight = spec.get("weight", 1.0)
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight > 0:
+        raise ValueError(f"{where}.weight: expected a number > 0, got {weight!r}")
+    name = str(spec.get("name") or f"{spec['method']['type']}/{spec['error']['type']}")
+    return Cue(method, scorer, name, float(weight), None if checkpoint is None else str(checkpoint))
+
+
+def load_cue_weights(method: nn.Module, path: str | Path, where: str) -> None:
+    """A cue's weights from the ``model`` entry of a checkpoint (tensors and plain types only);
+    ``where`` names the cue in errors (``Fusion cues[1]``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{where}.checkpoint: not found: {path}")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        method.load_state_dict(ckpt["model"])
+    except Exception as exc:  # not a checkpoint, another model's, unsafe: say which file and why
+        raise ValueError(f"{where}.checkpoint {path}: cannot load the method's weights ({type(exc).__name__}: "
+                         f"{str(exc).splitlines()[0][:200]})") from None
+    method.eval()
