@@ -286,9 +286,10 @@ def export_weights(src: str | Path, dst: str | Path, dtype: str = "fp32", cfg: C
     ``cfg`` when given, e.g. for a checkpoint written before checkpoints carried one; it must
     fit the checkpoint's model), ``step`` and, when they were measured on
     these weights, ``metrics`` (no optimizer, RNG or hook state: it can be tested, not
-    resumed). ``dtype`` ``"bf16"`` stores the floating-point weights as bfloat16, half the
+    resumed). ``dtype`` ``"bf16"`` stores the float32 weights as bfloat16, half the
     size; they load into a float32 model as they are (``load_state_dict`` casts), and
-    ``weights_dtype`` says so. Metrics measured on the float32 weights are then left out.
+    ``weights_dtype`` says so. Tensors a method keeps in float64 on purpose (statistics such
+    as a fusion's per-cue mean and std) stay as they are. Metrics measured on the float32 weights are then left out.
     Returns the SHA-256 digest of ``dst``.
     """
     if dtype not in EXPORT_DTYPES:
@@ -306,7 +307,7 @@ def export_weights(src: str | Path, dst: str | Path, dtype: str = "fp32", cfg: C
         published["metrics"] = ckpt["metrics"]
     if dtype != "fp32":
         cast = EXPORT_DTYPES[dtype]
-        published["model"] = {k: v.to(cast) if torch.is_floating_point(v) else v for k, v in ckpt["model"].items()}
+        published["model"] = {k: v.to(cast) if v.dtype == torch.float32 else v for k, v in ckpt["model"].items()}
         published["weights_dtype"] = str(cast).removeprefix("torch.")
     dst = Path(dst)
     save_checkpoint(dst, published)
