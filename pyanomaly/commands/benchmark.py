@@ -6,6 +6,7 @@
     python tools/benchmark.py --models unet_ped2 --multistream-only --streams 1 2 4 8   # the multi-stream table alone
     python tools/benchmark.py --device cuda                    # where a GPU exists
     python tools/benchmark.py --concurrency                    # jobs side by side (~5 min)
+    python tools/benchmark.py --scoring checkpoints/ped2_cues.pth --video ../shared/data/ped2/testing/frames/01
 
 Variants: reference (the plain fp32 code: the "before"), fp32 and bf16 (the optimised
 inference path; bf16 = bfloat16 autocast, opt-in), fused and fused-bf16 (the same with the
@@ -65,6 +66,12 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--concurrency", action="store_true",
                    help="only measure jobs side by side (training + training, training + scoring; ~5 min): "
                         "what each keeps of its speed alone")
+    p.add_argument("--scoring", nargs="+", metavar="CKPT",
+                   help="only measure these published checkpoints scoring --video end to end: decode, each cue, "
+                        "frames/s (pyanomaly/benchmark/scoring_speed.py)")
+    p.add_argument("--video", metavar="PATH", help="the video (file or frame folder) --scoring scores")
+    p.add_argument("--frames", type=int, default=0, metavar="N",
+                   help="--scoring reads only the first N frames of --video (default 0: all)")
     p.add_argument("--json", metavar="FILE", help="also write the report as JSON")
     return p
 
@@ -87,6 +94,19 @@ def run(args: argparse.Namespace) -> None:
         if args.json:
             from pyanomaly.utils import atomic_write_text
             atomic_write_text(args.json, json.dumps({"concurrency": rows}, indent=2))
+        return
+    if args.scoring:
+        from pyanomaly.benchmark.scoring_speed import format_scoring_speed, scoring_speed
+        from pyanomaly.errors import ConfigError
+        if not args.video:
+            raise ConfigError("--scoring needs --video PATH: the video (file or frame folder) the checkpoints score")
+        rows = [scoring_speed(c, args.video, args.device, args.frames, log=lambda s: print(s, flush=True))
+                for c in args.scoring]
+        print()
+        print(format_scoring_speed(rows))
+        if args.json:
+            from pyanomaly.utils import atomic_write_text
+            atomic_write_text(args.json, json.dumps({"scoring": rows}, indent=2))
         return
     quick = args.quick
     opts = Options(models=args.models or list(Options().models), variants=args.variants, device=args.device,

@@ -100,3 +100,19 @@ def test_a_bad_cue_is_one_error_line_naming_its_key(tmp_path, tiny_synthetic):
     errors = [line for line in r.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "Fusion cues[1].error: CELL_MAX reads an anomaly map" in errors[0], r.stderr[-2000:]
     assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_the_scoring_benchmark_times_decode_and_each_cue_of_the_checkpoint(fitted, tmp_path):
+    _, out, data = fitted
+    video = data / "testing" / "frames" / "01"
+    r = run_tool("tools/benchmark.py", "--scoring", out / "checkpoints" / "last.pth", "--video", video,
+                 "--frames", "20", "--json", tmp_path / "speed.json")
+    assert r.returncode == 0, r.stderr[-3000:]
+    (row,) = json.loads((tmp_path / "speed.json").read_text())["scoring"]
+    assert row["method"] == "Fusion" and row["frames"] == 20
+    assert sorted(row["cues_ms"]) == ["copy", "flow"] and all(ms > 0 for ms in row["cues_ms"].values())
+    assert sum(row["cues_ms"].values()) <= row["score_ms"]  # the cues' share of the scoring time
+    assert row["fps"] == pytest.approx(20 / (20 * (row["decode_ms"] + row["score_ms"]) / 1000), rel=1e-6)
+    assert "| last.pth | Fusion | 20 |" in r.stdout
+    r = run_tool("tools/benchmark.py", "--scoring", out / "checkpoints" / "last.pth")
+    assert r.returncode == 2 and "--scoring needs --video" in r.stderr
