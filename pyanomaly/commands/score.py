@@ -31,9 +31,10 @@ dropped, reconnects), plots/<video>.png and, with --render, annotated/<video>.mp
 where the frame has no prediction, averaged over EVAL.MAPS_DOWNSAMPLE x EVAL.MAPS_DOWNSAMPLE
 pixel blocks (default 4). The map is the scorer's (SCORE.ERROR): PSNR/MSE the squared error,
 AREA the absolute error, CELL_MAX/CELL_TOP the method's anomaly map; FRAME_ERROR has none and
-is refused. With --render too, the annotated frames show the map as a heat overlay (JET,
-blue to red) where it exceeds the stream's reference: the median, over the last 300 frames
-so far, of each frame's 99th-percentile map value (no future frame is read); full red at twice it.
+is refused. With --render too, the annotated frames show the map as a heat overlay (JET
+colours) where it exceeds twice the stream's reference, the median over the last 300 frames
+so far of each frame's 99th-percentile map value (no future frame is read); dark red at four
+times the reference or more.
 """
 from __future__ import annotations
 

@@ -4,11 +4,13 @@ The maps of a stream (a scorer's ``error_map``: squared error, absolute error, f
 have units of their own, so they are shown against a reference of the same stream, known
 when the frame is shown: :class:`HeatScale` keeps each frame's 99th-percentile map value and
 takes, as the reference of frame ``t``, the median of those values over the last 300 frames
-with a prediction up to ``t``. The heat of a pixel is ``map / (2 x reference)``, clipped to
-[0, 1]: 0.5 is a pixel as high as the top 1 % of a typical frame, 1 twice as high or more.
-A median is not moved by the few frames of an anomaly, so an anomaly stays hot while it
-lasts. :func:`heat_overlay` colours a frame (OpenCV's JET colour map: blue to red) only where
-the heat exceeds 0.5, blended in proportion to the heat; elsewhere the frame is unchanged.
+with a prediction up to ``t``. The heat of a pixel is ``map / (4 x reference)``, clipped to
+[0, 1]. :func:`heat_overlay` colours a frame (OpenCV's JET colour map) only where the heat
+exceeds 0.5, i.e. where the map is more than twice the reference (the top 1 % of a typical
+frame: on a quiet scene its noise, which rarely doubles), blended in proportion to the heat
+(green-yellow at twice the reference, dark red at four times or more); elsewhere the frame
+is unchanged. A median is not moved by the few frames of an anomaly, so an anomaly stays hot
+while it lasts.
 
 Example:
     >>> scale = HeatScale()
@@ -24,7 +26,7 @@ import numpy as np
 
 __all__ = ["HeatScale", "heat_overlay", "HEAT_FROM", "HEAT_ALPHA"]
 
-HEAT_FROM = 0.5  # the heat above which a pixel is coloured: higher than the reference
+HEAT_FROM = 0.5  # the heat above which a pixel is coloured: twice the reference
 HEAT_ALPHA = 0.6  # the colour's weight at full heat (the frame stays visible under it)
 
 
@@ -48,7 +50,7 @@ class HeatScale:
             return None
         self._tops.append(float(np.quantile(finite, self.quantile)))
         reference = max(float(np.median(self._tops)), 1e-12)  # a map of zeros so far: any error shows
-        heat = np.nan_to_num(values.astype(np.float32) / (2.0 * reference), nan=0.0, posinf=1.0)
+        heat = np.nan_to_num(values.astype(np.float32) / (4.0 * reference), nan=0.0, posinf=1.0)
         return np.clip(heat, 0.0, 1.0)
 
 
