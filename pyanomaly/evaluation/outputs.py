@@ -1,7 +1,8 @@
 """What an evaluation of frame scores leaves in a run directory.
 
 ``metrics.json``, ``scores/`` (CSV, JSON, ``.npy`` and ``index.json``; ``scores/maps/`` with
-``EVAL.SAVE_MAPS``), ``plots/`` (a score curve per video, the ROC curve) and ``report.html``. Every file is written atomically.
+``EVAL.SAVE_MAPS``), ``plots/`` (a score curve per video, the ROC curve) and ``report.html``.
+Every file is written atomically.
 
 Example:
     >>> write_outputs(Path("outputs/run"), names, errors, scores, labels, metrics, OutputOptions(plots=False))

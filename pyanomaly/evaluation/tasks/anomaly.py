@@ -1,14 +1,14 @@
 """The anomaly-detection task: per-frame scores of a split's videos, compared with their labels.
 
 Each video is predicted as one stream and scored by the scoring loop
-(:class:`~pyanomaly.scoring.video.VideoScorer`: method + scorer + pipeline); the evaluators
-turn scores and labels into metrics (micro and macro AUC, EER, AP, ...), and the run
-directory gets ``metrics.json`` with its ``protocol`` block, ``scores/``, ``plots/`` and
-``report.html``; with ``EVAL.SAVE_MAPS`` the scoring loop keeps each frame's per-pixel error
-map and ``scores/maps/`` gets one file per video (:mod:`..maps`). The baselines of ``EVAL.BASELINES`` are scored on the same videos with the
-same protocol and written beside the metrics (``baselines``; :mod:`..baselines`).
-Re-scoring exported errors (``tools/test.py --scores``) runs the same pipeline and
-evaluators without a model (:meth:`AnomalyDetection.evaluate_errors`).
+(:class:`~pyanomaly.scoring.video.VideoScorer`: method + scorer + pipeline); the evaluators turn
+scores and labels into metrics (micro and macro AUC, EER, AP, ...), and the run directory gets
+``metrics.json`` with its ``protocol`` block, ``scores/``, ``plots/`` and ``report.html``; with
+``EVAL.SAVE_MAPS`` the scoring loop keeps each frame's per-pixel error map and ``scores/maps/``
+gets one file per video (:mod:`..maps`). The baselines of ``EVAL.BASELINES`` are scored on the
+same videos with the same protocol and written beside the metrics (``baselines``;
+:mod:`..baselines`). Re-scoring exported errors (``tools/test.py --scores``) runs the same
+pipeline and evaluators without a model (:meth:`AnomalyDetection.evaluate_errors`).
 
 Under ``torchrun`` the videos are shared out across processes (video ``i`` to rank
 ``i % world``) and gathered on every rank, so each test frame is scored exactly once.
