@@ -1,7 +1,7 @@
 """Score your own video or a live stream with a trained checkpoint: per-frame scores, alarms, an annotated video.
 
     pyanomaly score --checkpoint outputs/prednet/checkpoints/best.pth --video my_clip.avi \\
-        --out outputs/my_clip [--render] [KEY VALUE ...]
+        --out outputs/my_clip [--render] [--maps] [KEY VALUE ...]
     pyanomaly score --checkpoint best.pth --video rtsp://user:pass@camera/stream 0 --out outputs/live \\
         --duration 3600
     python tools/score_video.py (the same options)
@@ -26,6 +26,15 @@ so every score uses earlier frames only. An alarm is >= STREAM.ALARM_MIN_FRAMES 
 frames scoring above STREAM.ALARM_THRESHOLD. Writes to --out: frame_scores.csv (video, frame,
 time_s, error, score), alarms.json (alarms, latency p50/p95/max from capture to score, frames
 dropped, reconnects), plots/<video>.png and, with --render, annotated/<video>.mp4.
+
+--maps also writes maps/<video>.npy: each frame's per-pixel error map, (N, h, w) float16, NaN
+where the frame has no prediction, averaged over EVAL.MAPS_DOWNSAMPLE x EVAL.MAPS_DOWNSAMPLE
+pixel blocks (default 4). The map is the scorer's (SCORE.ERROR): PSNR/MSE the squared error,
+AREA the absolute error, CELL_MAX/CELL_TOP the method's anomaly map; FRAME_ERROR has none and
+is refused. With --render too, the annotated frames show the map as a heat overlay (JET
+colours) where it exceeds twice the stream's reference, the median over the last 300 frames
+so far of each frame's 99th-percentile map value (no future frame is read); dark red at four
+times the reference or more.
 """
 from __future__ import annotations
 
@@ -54,6 +63,10 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--backend", choices=("torch", "onnxruntime"), default="torch",
                         help="what runs the network: torch (default) or its ONNX export in onnxruntime (docs/export.md)")
     parser.add_argument("--render", action="store_true", help="also write an annotated video (score bar, alarms)")
+    parser.add_argument("--maps", action="store_true",
+                        help="also write maps/<video>.npy, each frame's per-pixel error map (N, h, w) float16, NaN "
+                             "without prediction, EVAL.MAPS_DOWNSAMPLE times smaller; with --render, drawn as a "
+                             "heat overlay")
     parser.add_argument("--max-frames", type=_positive(int), metavar="N",
                         help="end each video after N scored frames (a live stream otherwise runs until it ends)")
     parser.add_argument("--duration", type=_positive(float), metavar="SECONDS",
@@ -66,7 +79,7 @@ def run(args: argparse.Namespace) -> None:
     from pyanomaly.engine.streaming import score_video
     cfg = checkpoint_cfg(args.checkpoint, args.cfg, args.opts)
     score_video(cfg, args.checkpoint, args.video, args.out, render=args.render, config_path=args.cfg,
-                max_frames=args.max_frames, duration=args.duration, backend=args.backend)
+                max_frames=args.max_frames, duration=args.duration, backend=args.backend, maps=args.maps)
 
 
 def main(argv: Sequence[str] | None = None, prog: str | None = None) -> None:

@@ -107,6 +107,8 @@ _C.EVAL.THRESHOLDS = []  # fixed score thresholds at which precision/recall/F1 a
 _C.EVAL.NPY = True  # also write scores/npy/<video>_{error,score,label}.npy
 _C.EVAL.REPORT = True  # write report.html (metrics, protocol, per-video table, top-scoring frames)
 _C.EVAL.REPORT_TOP_K = 6  # top-scoring frames shown in report.html with prediction and error map; 0 = none
+_C.EVAL.SAVE_MAPS = False  # also write scores/maps/<video>.npy: each frame's per-pixel error map (N, h, w) float16, NaN where no prediction (costs a map per frame; not with SCORE.ERROR FRAME_ERROR)
+_C.EVAL.MAPS_DOWNSAMPLE = 4  # saved maps (EVAL.SAVE_MAPS, pyanomaly score --maps) are averaged over f x f pixel blocks: (H, W) -> (ceil(H/f), ceil(W/f)); 1 = full size
 
 # ---------------------------------------------------------------------------------------
 _C.LOG = CN()
@@ -134,7 +136,7 @@ AT_LEAST = {  # key: smallest value allowed
     "TRAIN.GRAD_CLIP": 0.0, "TRAIN.EVAL_PERIOD": 0, "TRAIN.CHECKPOINT_PERIOD": 0, "TRAIN.KEEP_CHECKPOINTS": 0,
     "TRAIN.EARLY_STOP_PATIENCE": 0, "TRAIN.LOG_PERIOD": 0, "TRAIN.IMAGE_PERIOD": 0, "TEST.CHUNK": 1,
     "SCORE.PATCH": 0, "SCORE.SMOOTH_SIGMA": 0.0, "STREAM.SMOOTH_SIGMA": 0.0, "STREAM.ALARM_MIN_FRAMES": 1,
-    "STREAM.FPS": 0.0, "EVAL.REPORT_TOP_K": 0,
+    "STREAM.FPS": 0.0, "EVAL.REPORT_TOP_K": 0, "EVAL.MAPS_DOWNSAMPLE": 1,
 }
 ABOVE = {"TRAIN.LR": 0.0, "SCORE.MAX_VAL": 0.0}  # key: a bound the value must exceed
 SPEC_LISTS = ("DATASET.TRAIN_TRANSFORMS", "TRAIN.CUSTOM_HOOKS")  # lists of {type: NAME, <arguments>}

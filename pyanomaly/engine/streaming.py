@@ -30,7 +30,10 @@ Output folder::
                        to score), frames dropped and reconnects (live sources), why it ended;
                        the threshold, the protocol and the backend
     plots/<video>.png  score curve with the threshold and the alarms shaded
-    annotated/<video>.mp4   with --render: frames with a score bar, red border during alarms
+    maps/<video>.npy   with --maps: each frame's per-pixel error map (N, h, w) float16, NaN where
+                       no prediction, averaged over EVAL.MAPS_DOWNSAMPLE blocks
+    annotated/<video>.mp4   with --render: frames with a score bar, red border during alarms; with
+                       --maps too, the map as a heat overlay (scaled causally: evaluation/heatmap.py)
     config.yaml, log.txt
 """
 from __future__ import annotations
@@ -55,11 +58,13 @@ from pyanomaly.datasets.sources import (LiveSettings, LiveSource, StreamSource, 
 from pyanomaly.deploy.onnx import onnxruntime_method
 from pyanomaly.errors import ConfigError, DatasetError
 from pyanomaly.evaluation.export import csv_text, file_stems
+from pyanomaly.evaluation.heatmap import HeatScale
+from pyanomaly.evaluation.maps import MapRecorder
 from pyanomaly.evaluation.overlay import VideoRenderer
 from pyanomaly.evaluation.plots import plot_video
 from pyanomaly.models.build import build_model, model_meta
 from pyanomaly.scoring import AlarmTracker
-from pyanomaly.scoring.build import build_scorer, build_stream_pipeline, build_video_scorer, describe_error
+from pyanomaly.scoring.build import build_scorer, build_stream_pipeline, build_video_scorer, check_maps, describe_error
 from pyanomaly.scoring.video import Chunk, VideoRun, VideoScorer
 from pyanomaly.utils import atomic_write, atomic_write_text
 
@@ -157,7 +162,8 @@ def open_stream(cfg: CfgNode, source: StreamSource | LiveSource, render: bool = 
 
 def score_video(cfg: CfgNode, checkpoint: str | Path, video: str | Path | Stream | Sequence[str | Path | Stream],
                 out_dir: str | Path, render: bool = False, config_path: str | None = None,
-                max_frames: int | None = None, duration: float | None = None, backend: str = "torch") -> dict:
+                max_frames: int | None = None, duration: float | None = None, backend: str = "torch",
+                maps: bool = False) -> dict:
     """Score every frame of ``video`` as a stream; write ``out_dir``. Returns the content of ``alarms.json``.
 
     ``video``: one or several of a video file, a frame folder, a folder of videos, a camera
@@ -165,7 +171,8 @@ def score_video(cfg: CfgNode, checkpoint: str | Path, video: str | Path | Stream
     together, through one model (see the module docstring). ``max_frames`` / ``duration``
     (seconds): end each video after that many frames or that long (a live source otherwise
     runs until it ends or is given up, or Ctrl-C). ``backend``: what runs the network,
-    ``"torch"`` or ``"onnxruntime"`` (see :func:`load_for_stream`).
+    ``"torch"`` or ``"onnxruntime"`` (see :func:`load_for_stream`). ``maps``: write each video's
+    per-pixel error maps to ``maps/`` and, with ``render``, draw them over the annotated frames.
     """
     out = Path(out_dir)
     check_backend(cfg, backend)
@@ -176,6 +183,8 @@ def score_video(cfg: CfgNode, checkpoint: str | Path, video: str | Path | Stream
     _check_names([s.name for group in sources for s in group],
                  [str(s.source if isinstance(s, Stream) else s.path) for group in sources for s in group])
     scorer = build_scorer(cfg)
+    if maps:  # a scorer without maps (FRAME_ERROR) fails before anything is written
+        check_maps(scorer, cfg.SCORE.ERROR, "--maps")
     pipeline = build_stream_pipeline(cfg, scorer.higher_is_anomalous)  # a non-causal STREAM.NORMALIZE fails here
     device, _, _ = setup(cfg, config_path, output_dir=out)
     save_cfg(cfg, out / "config.yaml")
@@ -183,7 +192,7 @@ def score_video(cfg: CfgNode, checkpoint: str | Path, video: str | Path | Stream
                                                              width=10**6).strip())
     model = load_for_stream(cfg, checkpoint, device, backend)
     logger.info("backend: %s", backend)
-    loop = build_video_scorer(cfg, model, device, pipeline, scorer)
+    loop = build_video_scorer(cfg, model, device, pipeline, scorer, maps="--maps" if maps else None)
     streams = [s if isinstance(s, Stream) else open_stream(cfg, s, render, duration)
                for group in sources for s in group]
     st = cfg.STREAM
@@ -235,8 +244,8 @@ def score_video(cfg: CfgNode, checkpoint: str | Path, video: str | Path | Stream
     total = sum(len(v["alarms"]) for v in summary["videos"])
     seconds = time.perf_counter() - start
     logger.info("wrote %s: frame_scores.csv (%d frames of %d video(s), %.1f frames/s in all), alarms.json "
-                "(%d alarms)%s", out, len(rows), len(streams), len(rows) / max(seconds, 1e-9), total,
-                ", annotated/" if render else "")
+                "(%d alarms)%s%s", out, len(rows), len(streams), len(rows) / max(seconds, 1e-9), total,
+                ", maps/" if maps else "", ", annotated/" if render else "")
     return summary
 
 
@@ -260,7 +269,8 @@ def score_streams(cfg: CfgNode, loop: VideoScorer, streams: Sequence[Stream], ou
     Streams are taken in turns: one chunk from each running stream, predicted in one
     :meth:`~pyanomaly.scoring.video.VideoScorer.push_many` call. All streams run at once,
     unless the method holds its stream state in the module (``concurrent_streams`` False):
-    then one after another.
+    then one after another. A ``loop`` that keeps maps writes each stream's ``maps/<stem>.npy``
+    (and draws them on its annotated video).
     """
     outputs = outputs if outputs is not None else [None] * len(streams)
     stems = file_stems([s.name for s in streams])
@@ -302,6 +312,9 @@ class _StreamOutput:
         self.threshold, self.format = st.ALARM_THRESHOLD, st.RENDER_FORMAT
         self.tracker = AlarmTracker(st.ALARM_THRESHOLD, st.ALARM_MIN_FRAMES, stream.fps)
         self.renderer: VideoRenderer | None = None
+        # the loop keeps maps (--maps): spooled to maps/<stem>.npy, drawn on the annotated video
+        self.maps = MapRecorder(cfg.EVAL.MAPS_DOWNSAMPLE) if run.video.maps else None
+        self.heat = HeatScale() if run.video.maps and render else None
         self.rows: list[dict] = []
         self.latency = LatencyLog()
         self.max_frames, self.done = max_frames, 0
@@ -335,13 +348,16 @@ class _StreamOutput:
             self.rows.append({"video": self.stream.name, "frame": t, "time_s": round(t / fps, 4),
                               "error": float(error[i]) if np.isfinite(error[i]) else None,
                               "score": float(score[i]) if np.isfinite(score[i]) else None})
+        if self.maps is not None:
+            self.maps.add(chunk.maps)
         if self.render:
             if self.renderer is None:
                 self.renderer = VideoRenderer(self.out / "annotated" / f"{self.stem}.{self.format}", fps,
                                               originals[0].shape[:2], self.threshold)
             for i, img in enumerate(originals):
                 t = chunk.start + i
-                self.renderer.write(img, t, t / fps, float(score[i]), bool(active[i]))
+                heat = self.heat.push(chunk.maps[i]) if self.heat is not None else None
+                self.renderer.write(img, t, t / fps, float(score[i]), bool(active[i]), heat)
         self.bar.update(len(error))
         self.done += len(error)
         if self.max_frames is not None and self.done >= self.max_frames:
@@ -350,14 +366,20 @@ class _StreamOutput:
             self.ended = "duration"
 
     def abort(self) -> None:
-        """Close the bar and the annotated video (what was written stays)."""
+        """Close the bar and the annotated video (what was written stays); drop unsaved maps."""
         self.bar.close()
         if self.renderer is not None:
             self.renderer.close()
             self.renderer = None
+        if self.maps is not None:
+            self.maps.close()
 
     def finish(self, ended: str | None = None) -> None:
-        """The stream has ended (``ended``: why, when not by itself): its plot, its log lines and :attr:`entry`."""
+        """The stream has ended (``ended``: why, when not by itself): its plot, maps, log lines and :attr:`entry`."""
+        maps = None
+        if self.maps is not None:
+            maps = Path("maps") / f"{self.stem}.npy"
+            self.maps.save(self.out / maps)
         self.abort()
         ended = ended or self.ended
         live = self.stream.live
@@ -387,5 +409,6 @@ class _StreamOutput:
             "frames_scored": int(np.isfinite(result.scores).sum()), "fps": self.stream.fps,
             "fps_source": self.stream.fps_source, "frames_per_second_processed": round(n / max(seconds, 1e-9), 2),
             "annotated": str(Path("annotated") / f"{self.stem}.{self.format}") if self.render else None,
+            "maps": str(maps) if maps is not None else None,
             "plot": str(Path("plots") / f"{self.stem}.png"), "ended": ended, "latency": lat, **counts,
             "alarms": segments}

@@ -27,8 +27,9 @@ def build_evaluators(cfg: CfgNode) -> list:
 
 
 def output_options(cfg: CfgNode) -> OutputOptions:
-    """The files an evaluation writes (``EVAL.PLOTS``, ``NPY``, ``REPORT``, ``THRESHOLDS``)."""
-    return OutputOptions(cfg.EVAL.PLOTS, cfg.EVAL.NPY, cfg.EVAL.REPORT, [float(t) for t in cfg.EVAL.THRESHOLDS])
+    """The files an evaluation writes (``EVAL.PLOTS``, ``NPY``, ``REPORT``, ``THRESHOLDS``, ``MAPS_DOWNSAMPLE``)."""
+    return OutputOptions(cfg.EVAL.PLOTS, cfg.EVAL.NPY, cfg.EVAL.REPORT, [float(t) for t in cfg.EVAL.THRESHOLDS],
+                         cfg.EVAL.MAPS_DOWNSAMPLE)
 
 
 def protocol_settings(cfg: CfgNode) -> dict:
@@ -46,8 +47,9 @@ def build_task(cfg: CfgNode, task: str = "anomaly_detection", pipeline: ScorePip
     scorer = build_scorer(cfg)
     pipeline = pipeline if pipeline is not None else build_pipeline(cfg, scorer.higher_is_anomalous)
 
-    def video_scorer(model, device):
-        return build_video_scorer(cfg, model, device, pipeline, scorer)
+    def video_scorer(model, device):  # EVAL.SAVE_MAPS: the loop keeps each frame's error map
+        return build_video_scorer(cfg, model, device, pipeline, scorer,
+                                  maps="EVAL.SAVE_MAPS" if cfg.EVAL.SAVE_MAPS else None)
 
     parts = dict(pipeline=pipeline, video_scorer=video_scorer, evaluators=build_evaluators(cfg),
                  protocol=protocol_settings(cfg), outputs=output_options(cfg), chunk=cfg.TEST.CHUNK,

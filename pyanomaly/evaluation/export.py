@@ -7,6 +7,8 @@ A run's ``scores/`` folder (see docs/scores.md)::
     npy/<stem>_error.npy                  (N,) float64 raw error, NaN where no prediction
     npy/<stem>_score.npy                  (N,) float64 score, NaN where no score
     npy/<stem>_label.npy                  (N,) int8 label, 1 anomalous, 0 normal, -1 unknown
+    maps/<stem>.npy                       with EVAL.SAVE_MAPS: (N, h, w) float16 per-pixel error map,
+                                          NaN where no prediction (written by .outputs, .maps)
 
 ``frame`` is the 0-based index in its video; ``error`` the raw scorer output; ``score``
 higher = more anomalous; empty/null where the frame has no score or no label. ``<stem>`` is
@@ -29,7 +31,8 @@ from pyanomaly.utils import atomic_write, atomic_write_text
 
 from .score_files import FIELDS, find_index, load_scores
 
-__all__ = ["FIELDS", "frame_rows", "csv_text", "write_scores", "file_stems", "write_score_files", "write_metrics",
+__all__ = ["FIELDS", "frame_rows", "csv_text", "write_scores", "file_stems", "save_npy", "write_score_files",
+           "write_metrics",
            "find_index", "load_scores"]  # the readers too: what is written here is read back there
 
 
@@ -78,7 +81,8 @@ def file_stems(names: Sequence[str]) -> list[str]:
     return out
 
 
-def _save_npy(path: Path, arr: np.ndarray) -> None:
+def save_npy(path: Path, arr: np.ndarray) -> None:
+    """``arr`` as an ``.npy`` file at ``path``, written atomically."""
     def write(tmp: str) -> None:
         with open(tmp, "wb") as f:
             np.save(f, arr)
@@ -98,9 +102,9 @@ def write_score_files(out_dir: str | Path, names: Sequence[str], errors: Sequenc
                        "npy": stem if npy else None})
         if npy:
             label = np.full(len(s), -1, dtype=np.int8) if l is None else np.asarray(l).astype(np.int8)
-            _save_npy(out_dir / "npy" / f"{stem}_error.npy", np.asarray(e, dtype=np.float64))
-            _save_npy(out_dir / "npy" / f"{stem}_score.npy", np.asarray(s, dtype=np.float64))
-            _save_npy(out_dir / "npy" / f"{stem}_label.npy", label)
+            save_npy(out_dir / "npy" / f"{stem}_error.npy", np.asarray(e, dtype=np.float64))
+            save_npy(out_dir / "npy" / f"{stem}_score.npy", np.asarray(s, dtype=np.float64))
+            save_npy(out_dir / "npy" / f"{stem}_label.npy", label)
     atomic_write_text(out_dir / "index.json", json.dumps({"protocol": protocol or {}, "videos": videos}, indent=1))
 
 

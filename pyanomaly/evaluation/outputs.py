@@ -1,7 +1,8 @@
 """What an evaluation of frame scores leaves in a run directory.
 
-``metrics.json``, ``scores/`` (CSV, JSON, ``.npy`` and ``index.json``), ``plots/`` (a score
-curve per video, the ROC curve) and ``report.html``. Every file is written atomically.
+``metrics.json``, ``scores/`` (CSV, JSON, ``.npy`` and ``index.json``; ``scores/maps/`` with
+``EVAL.SAVE_MAPS``), ``plots/`` (a score curve per video, the ROC curve) and ``report.html``.
+Every file is written atomically.
 
 Example:
     >>> write_outputs(Path("outputs/run"), names, errors, scores, labels, metrics, OutputOptions(plots=False))
@@ -15,7 +16,7 @@ from typing import Sequence
 
 from pyanomaly.utils import atomic_write
 
-from .export import write_metrics, write_score_files
+from .export import file_stems, save_npy, write_metrics, write_score_files
 from .plots import plot_roc, plot_video
 from .report import write_report
 from .topk import FrameExample
@@ -33,12 +34,15 @@ class OutputOptions:
         report: ``report.html``.
         thresholds: fixed score thresholds; the first is drawn on the curves (without one,
             the EER threshold, labelled as set on the test labels).
+        maps_downsample: the block side the saved anomaly maps are averaged over
+            (``EVAL.MAPS_DOWNSAMPLE``; whether maps are kept is the scoring loop's ``maps``).
     """
 
     plots: bool = True
     npy: bool = True
     report: bool = False
     thresholds: list[float] = field(default_factory=list)
+    maps_downsample: int = 4
 
 
 def _png(plot, *args, **kwargs) -> bytes | None:
@@ -50,14 +54,19 @@ def _png(plot, *args, **kwargs) -> bytes | None:
 
 def write_outputs(out_dir: Path, names, errors, scores, labels, metrics: dict, options: OutputOptions, *,
                   groups: Sequence[str] | None = None, top: Sequence[FrameExample] = (),
-                  top_note: str | None = None) -> None:
+                  top_note: str | None = None, maps: Sequence | None = None) -> None:
     """``metrics.json``, ``scores/``, ``plots/`` and ``report.html`` in ``out_dir`` as ``options`` say.
 
     ``names``, ``errors``, ``scores``, ``labels`` (``None`` = unknown): one entry per video,
-    arrays ``(N,)``; ``top``: the frames shown in the report with their predictions.
+    arrays ``(N,)``; ``top``: the frames shown in the report with their predictions; ``maps``:
+    per video its anomaly maps ``(N, h, w)`` float16 or None, written to
+    ``scores/maps/<stem>.npy`` (the stem of ``index.json``).
     """
     out_dir = Path(out_dir)
     write_score_files(out_dir / "scores", names, errors, scores, labels, groups, metrics.get("protocol"), options.npy)
+    for stem, m in zip(file_stems(names), maps or ()):
+        if m is not None:
+            save_npy(out_dir / "scores" / "maps" / f"{stem}.npy", m)
     write_metrics(out_dir / "metrics.json", metrics)
     if options.thresholds:
         threshold, label = float(options.thresholds[0]), "fixed threshold"

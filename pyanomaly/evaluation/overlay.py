@@ -4,6 +4,8 @@ The strip under the frame shows the frame index, time and score, a bar (green be
 alarm threshold, red above; the tick marks the threshold, which sits at the bar's middle)
 and the recent score history. The border is red while an alarm is active as a live monitor
 would show it: from the frame the alarm is raised (see :mod:`pyanomaly.scoring.alarms`).
+Given a frame's heat (its per-pixel error map on a causal scale, :mod:`.heatmap`), the frame
+shows it as a colour overlay where it is high.
 
 OpenCV writes ``mp4`` with the ``mp4v`` codec or ``avi`` with ``MJPG`` (H.264 is not
 available in opencv-python-headless).
@@ -19,6 +21,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+
+from .heatmap import heat_overlay
 
 _STRIP = 48  # pixels of the strip under the frame
 _BORDER = 8  # pixels of the alarm border
@@ -99,9 +103,14 @@ class VideoRenderer:
         self._history: deque = deque(maxlen=history)
         self.frames = 0
 
-    def write(self, frame: np.ndarray, index: int, time_s: float, score: float, alarm: bool) -> None:
+    def write(self, frame: np.ndarray, index: int, time_s: float, score: float, alarm: bool,
+              heat: np.ndarray | None = None) -> None:
+        """One frame; ``heat`` ``(h, w)`` in [0, 1] (any size; :class:`~.heatmap.HeatScale`) is drawn
+        over it where high."""
         if frame.shape[:2] != self.size:
             frame = cv2.resize(frame, (self.size[1], self.size[0]), interpolation=cv2.INTER_AREA)
+        if heat is not None:
+            frame = heat_overlay(frame, heat)
         self._history.append(score)
         self._writer.write(annotate(frame, index, time_s, score, alarm, self.threshold, list(self._history)))
         self.frames += 1

@@ -20,13 +20,13 @@ from .normalize import NORMALIZERS, MinMaxNormalizer, NoNormalizer, Normalizer, 
 from .pipeline import BufferedScores, ScorePipeline, ScoreStream, fill_nearest
 from .psnr import MSE, PSNR, error_map, frame_or_worst_patch, patch_mse
 from .smoothing import CausalGaussianStream, gaussian_smooth
-from .video import Chunk, VideoResult, VideoRun, VideoScorer, inference_precision
+from .video import Chunk, VideoResult, VideoRun, VideoScorer, has_error_map, inference_precision
 
 __all__ = ["PSNR", "MSE", "ErrorArea", "CellMax", "CellTop", "FrameError", "cell_means", "cell_grid", "cell_size",
            "patch_mse", "frame_or_worst_patch", "error_map", "NORMALIZERS", "Normalizer",
            "MinMaxNormalizer", "NoNormalizer", "CausalNormalizer", "minmax", "orient", "gaussian_smooth",
            "CausalGaussianStream", "ScorePipeline", "ScoreStream", "BufferedScores", "VideoScorer", "VideoRun", "Chunk", "VideoResult",
-           "inference_precision", "fill_nearest", "scores_from_errors", "AlarmTracker",
+           "has_error_map", "inference_precision", "fill_nearest", "scores_from_errors", "AlarmTracker",
            "alarm_segments"]
 
 

@@ -10,6 +10,7 @@ from the walking crowd better than PSNR does (``docs/results.md``).
 Example:
     >>> area = ErrorArea(threshold=0.05)
     >>> area(pred, target)    # (N, C, H, W) x2 -> (N,) fraction of pixels, in [0, 1]
+    >>> area.error_map(pred, target)    # (N, 1, H, W) absolute error, mean over channels
 """
 from __future__ import annotations
 
@@ -43,6 +44,11 @@ class ErrorArea:
         self.threshold, self.max_val, self.patch = float(threshold), float(max_val), int(patch)
 
     def __call__(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        err = (prediction.float() - target.float()).abs().mean(dim=1, keepdim=True)  # (N, 1, H, W)
-        wrong = (err > self.threshold * self.max_val).float()
+        wrong = (self.error_map(prediction, target) > self.threshold * self.max_val).float()
         return frame_or_worst_patch(wrong, self.patch)
+
+    def error_map(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """The absolute error ``(N, 1, H, W)``, averaged over channels, higher = more anomalous: the
+        error is the fraction of its pixels above ``threshold x max_val`` (kept as the error
+        itself rather than the 0/1 count, so that a heat map shows how wrong, not only where)."""
+        return (prediction.float() - target.float()).abs().mean(dim=1, keepdim=True)

@@ -17,10 +17,10 @@ from pyanomaly.networks.fast import FastPath, set_fast_path
 from pyanomaly.registry import NORMALIZERS, SCORERS, accepted_arguments, build, registered_names
 
 from .pipeline import ScorePipeline
-from .video import VideoScorer
+from .video import VideoScorer, has_error_map
 
 __all__ = ["build_scorer", "build_normalizer", "build_pipeline", "build_stream_pipeline", "build_video_scorer",
-           "check_scorer", "check_method_scorer", "describe_error"]
+           "check_scorer", "check_method_scorer", "check_maps", "describe_error"]
 
 
 def build_scorer(cfg: CfgNode):
@@ -60,23 +60,40 @@ def build_stream_pipeline(cfg: CfgNode, higher_is_anomalous: bool) -> ScorePipel
 
 
 def build_video_scorer(cfg: CfgNode, model, device, pipeline: ScorePipeline | None = None,
-                       scorer=None) -> VideoScorer:
+                       scorer=None, maps: str | None = None) -> VideoScorer:
     """The scoring loop of ``model``: ``SCORE.ERROR``'s scorer, the offline pipeline unless one
     is given, ``TEST.PRECISION``; with ``TEST.FUSED_UPDATE`` the model's fast path is switched
-    to the compiled LSTM update (the switch is held by the model from then on)."""
+    to the compiled LSTM update (the switch is held by the model from then on). ``maps``: the
+    setting that asks for per-pixel error maps (``"EVAL.SAVE_MAPS"``, ``"--maps"``), named in the
+    error if the scorer has none; None: no maps."""
     scorer = scorer if scorer is not None else build_scorer(cfg)
     pipeline = pipeline if pipeline is not None else build_pipeline(cfg, scorer.higher_is_anomalous)
     check_scorer(model, scorer, cfg.SCORE.ERROR, cfg.MODEL.NAME)
+    if maps is not None:
+        check_maps(scorer, cfg.SCORE.ERROR, maps)
     if cfg.TEST.FUSED_UPDATE:
         set_fast_path(model, FastPath(fused=True))
-    return VideoScorer(model, scorer, pipeline, device, cfg.TEST.PRECISION)
+    return VideoScorer(model, scorer, pipeline, device, cfg.TEST.PRECISION, maps=maps is not None)
+
+
+def check_maps(scorer, error: str, asked_by: str) -> None:
+    """Refuse per-pixel maps (asked for by the setting ``asked_by``) from a scorer without
+    ``error_map`` (FRAME_ERROR: one number per frame), naming the scorers that have one."""
+    if not has_error_map(scorer):
+        fit = sorted(n for n in registered_names(SCORERS) if has_error_map(SCORERS.get(n)))
+        raise ConfigError(f"{asked_by}: SCORE.ERROR {error} gives one error per frame and no per-pixel map; anomaly "
+                          f"maps come from a scorer of a frame or a map ({', '.join(fit)}): turn {asked_by} off")
 
 
 def check_method_scorer(cfg: CfgNode, model) -> None:
     """:func:`check_scorer` for ``MODEL.NAME``'s method and ``SCORE.ERROR``'s scorer (methods of the
-    anomaly-detection task; the other tasks score no frames)."""
+    anomaly-detection task; the other tasks score no frames), and :func:`check_maps` with
+    ``EVAL.SAVE_MAPS``."""
     if getattr(model, "task", "anomaly_detection") == "anomaly_detection":
-        check_scorer(model, build_scorer(cfg), cfg.SCORE.ERROR, cfg.MODEL.NAME)
+        scorer = build_scorer(cfg)
+        check_scorer(model, scorer, cfg.SCORE.ERROR, cfg.MODEL.NAME)
+        if cfg.EVAL.SAVE_MAPS:
+            check_maps(scorer, cfg.SCORE.ERROR, "EVAL.SAVE_MAPS")
 
 
 def check_scorer(model, scorer, error: str, method: str) -> None:

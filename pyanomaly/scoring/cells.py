@@ -15,7 +15,8 @@ cells) is in no cell. A cut-short cell averages fewer pixels, so its mean varies
 it would win the maximum more often than its content says (on Ped2, with the flow speed,
 counting the cut-short cells too gives 0.953 micro AUC instead of 0.959: ``docs/results.md``).
 
-Higher = more anomalous. These scorers read only the map, never the frame (``reads =
+Higher = more anomalous. The per-pixel map behind a frame's error (``error_map``) is the
+anomaly map itself. These scorers read only the map, never the frame (``reads =
 "anomaly_map"``); a map given to a frame scorer (PSNR, ...) or a frame given to these is
 refused where the scoring loop is built.
 
@@ -66,9 +67,13 @@ class _CellScorer:
         self.cell = int(patch)
 
     def _cells(self, prediction: torch.Tensor) -> torch.Tensor:
+        return cell_means(self.error_map(prediction), self.cell)
+
+    def error_map(self, prediction: torch.Tensor, target: torch.Tensor | None = None) -> torch.Tensor:
+        """The method's anomaly map itself ``(N, 1, H, W)`` as float32 (the frame unused)."""
         if prediction.dim() != 4 or prediction.shape[1] != 1:
             raise ValueError(f"{type(self).__name__} reads an anomaly map (N, 1, H, W), got {tuple(prediction.shape)}")
-        return cell_means(prediction, self.cell)
+        return prediction.float()
 
 
 @SCORERS.register_module(name="CELL_MAX")

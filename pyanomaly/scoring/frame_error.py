@@ -3,7 +3,8 @@
 A method that combines cues (:class:`~pyanomaly.models.fusion.Fusion`) already turns each
 frame into one error: its ``predict_stream`` gives ``(N,)`` values (the method's ``output`` is
 ``"frame_error"``), higher = more anomalous. This scorer passes them on unchanged, so they go
-through the one scoring loop and protocol as any raw error.
+through the one scoring loop and protocol as any raw error. There is nothing per pixel left
+to show: this scorer has no ``error_map``, and a run asking for anomaly maps with it is refused.
 
 Example:
     >>> FrameError()(fused, frames)      # (N,), frames unused -> (N,)

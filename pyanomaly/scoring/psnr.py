@@ -5,9 +5,13 @@ Prediction for Anomaly Detection", CVPR 2018): lower PSNR = worse prediction = m
 anomalous. With ``patch > 0`` the error of a frame is that of its worst ``patch x patch``
 window (stride ``patch // 2``), which keeps a small anomaly from being averaged away.
 
+Each scorer also gives the per-pixel map behind its error (``error_map``): the squared error,
+averaged over channels, whose frame mean is the MSE.
+
 Example:
     >>> psnr = PSNR(max_val=1.0)
     >>> psnr(pred, target)    # (N, C, H, W) x2 -> (N,) dB
+    >>> psnr.error_map(pred, target)    # (N, 1, H, W) squared error
 """
 from __future__ import annotations
 
@@ -26,10 +30,14 @@ def frame_or_worst_patch(values: torch.Tensor, patch: int = 0) -> torch.Tensor:
     return F.avg_pool2d(values, k, stride=max(k // 2, 1)).flatten(1).amax(dim=1)
 
 
+def squared_error_map(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Per-pixel squared error ``(N, 1, H, W)``, averaged over channels: the map behind the MSE."""
+    return (prediction.float() - target.float()).pow(2).mean(dim=1, keepdim=True)
+
+
 def patch_mse(prediction: torch.Tensor, target: torch.Tensor, patch: int = 0) -> torch.Tensor:
     """Mean squared error per frame ``(N,)``; with ``patch`` the max over patch means."""
-    sq = (prediction.float() - target.float()).pow(2).mean(dim=1, keepdim=True)  # (N, 1, H, W)
-    return frame_or_worst_patch(sq, patch)
+    return frame_or_worst_patch(squared_error_map(prediction, target), patch)
 
 
 def error_map(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -56,6 +64,11 @@ class PSNR:
         mse = patch_mse(prediction, target, self.patch).clamp_min(1e-10)
         return 10.0 * torch.log10(self.max_val ** 2 / mse)
 
+    def error_map(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """The squared error ``(N, 1, H, W)`` (mean over channels), higher = more anomalous: its
+        frame mean (or worst patch mean) is the MSE behind the PSNR."""
+        return squared_error_map(prediction, target)
+
 
 @SCORERS.register_module(name="MSE")
 class MSE:
@@ -68,3 +81,8 @@ class MSE:
 
     def __call__(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return patch_mse(prediction, target, self.patch)
+
+    def error_map(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """The squared error ``(N, 1, H, W)`` (mean over channels); its frame mean (or worst
+        patch mean) is the error."""
+        return squared_error_map(prediction, target)

@@ -22,6 +22,13 @@ the same as if its video were scored alone:
 
     >>> runs = [video.start() for _ in range(3)]
     >>> chunks = video.push_many(runs, [a, b, c])   # one Chunk per run
+
+With ``maps=True`` every chunk also carries the per-pixel map behind its errors (the scorer's
+``error_map``: PSNR/MSE the squared error, AREA the absolute error, the cell scorers the
+method's anomaly map), NaN on frames without a prediction:
+
+    >>> chunk = VideoScorer(model, PSNR(), pipeline, device, maps=True).start().push(frames)
+    >>> chunk.maps.shape                      # (n, H, W) float32
 """
 from __future__ import annotations
 
@@ -54,7 +61,9 @@ class Chunk:
     ``frames`` and ``prediction`` ``(n, C, H, W)`` float32 on the model's device; ``errors``
     ``(n,)`` float64, NaN where there is no prediction; ``valid`` ``(n,)`` bool; ``scores``
     ``(n,)``, NaN where no score is final yet (an offline pipeline scores at ``finish``) or none
-    will come; ``start``: index of the chunk's first frame in the video.
+    will come; ``start``: index of the chunk's first frame in the video; ``maps`` ``(n, H, W)``
+    float32 on the CPU, the scorer's per-pixel error map, NaN on frames without a prediction
+    (None unless the :class:`VideoScorer` keeps maps).
     """
 
     start: int
@@ -63,22 +72,32 @@ class Chunk:
     errors: np.ndarray
     valid: np.ndarray
     scores: np.ndarray
+    maps: np.ndarray | None = None
 
 
 @dataclass
 class VideoResult:
     """A whole video: ``errors``, ``valid``, ``scores`` ``(N,)``; ``unscored``: frames without a
-    score before the pipeline's fill; ``seconds`` spent predicting and scoring."""
+    score before the pipeline's fill; ``seconds`` spent predicting and scoring; ``maps``: the
+    video's anomaly maps ``(N, h, w)`` as an evaluation keeps them (``EVAL.SAVE_MAPS``:
+    :class:`~pyanomaly.evaluation.maps.MapRecorder`), else None."""
 
     errors: np.ndarray
     valid: np.ndarray
     scores: np.ndarray
     unscored: int
     seconds: float
+    maps: np.ndarray | None = None
 
     @property
     def frames(self) -> int:
         return int(self.errors.size)
+
+
+def has_error_map(scorer) -> bool:
+    """Whether ``scorer`` gives the per-pixel map behind its error: ``error_map(prediction, frames)
+    -> (N, 1, H, W)``, higher = more anomalous."""
+    return callable(getattr(scorer, "error_map", None))
 
 
 class VideoScorer:
@@ -91,9 +110,12 @@ class VideoScorer:
         pipeline: how errors become scores (its direction must be the scorer's).
         device: where the model runs.
         precision: ``"fp32"`` or ``"bf16"`` (autocast); errors are computed in float32.
+        maps: give every :class:`Chunk` the scorer's per-pixel ``error_map`` (costs a copy of
+            each frame's map to the CPU); refused for a scorer that has none (FRAME_ERROR).
     """
 
-    def __init__(self, model, scorer, pipeline: ScorePipeline, device: torch.device, precision: str = "fp32"):
+    def __init__(self, model, scorer, pipeline: ScorePipeline, device: torch.device, precision: str = "fp32",
+                 maps: bool = False):
         if precision not in PRECISIONS:
             raise ValueError(f"TEST.PRECISION must be one of {PRECISIONS}, got {precision!r}")
         output, reads = getattr(model, "output", "frame"), getattr(scorer, "reads", "frame")
@@ -101,8 +123,11 @@ class VideoScorer:
             raise ValueError(f"the scorer reads a {reads} but the method gives a {output}")
         if bool(scorer.higher_is_anomalous) != pipeline.higher_is_anomalous:
             raise ValueError("the pipeline's error direction differs from the scorer's")
+        if maps and not has_error_map(scorer):
+            raise ValueError(f"the scorer {type(scorer).__name__} has no per-pixel error map (error_map): it reads "
+                             "one error per frame")
         self.model, self.scorer, self.pipeline, self.device = model, scorer, pipeline, device
-        self.precision = precision
+        self.precision, self.maps = precision, bool(maps)
 
     def start(self) -> "VideoRun":
         """A fresh run over one video (the model's state and the pipeline's start empty)."""
@@ -179,7 +204,12 @@ class VideoRun:
         scores = self.scores.push(errors, valid)
         self._errors.append(errors)
         self._valid.append(valid)
-        chunk = Chunk(self.position, x, prediction, errors, valid, scores)
+        maps = None
+        if v.maps:  # NaN, never zero, where there is no prediction: zero would read as "perfectly normal"
+            # a copy: a cell scorer's map is the prediction itself, which the chunk carries too
+            maps = v.scorer.error_map(prediction, x)[:, 0].cpu().numpy().astype(np.float32, copy=True)
+            maps[~valid] = np.nan
+        chunk = Chunk(self.position, x, prediction, errors, valid, scores, maps)
         self.position += x.shape[0]
         return chunk
 

@@ -1,13 +1,14 @@
 """The anomaly-detection task: per-frame scores of a split's videos, compared with their labels.
 
 Each video is predicted as one stream and scored by the scoring loop
-(:class:`~pyanomaly.scoring.video.VideoScorer`: method + scorer + pipeline); the evaluators
-turn scores and labels into metrics (micro and macro AUC, EER, AP, ...), and the run
-directory gets ``metrics.json`` with its ``protocol`` block, ``scores/``, ``plots/`` and
-``report.html``. The baselines of ``EVAL.BASELINES`` are scored on the same videos with the
-same protocol and written beside the metrics (``baselines``; :mod:`..baselines`).
-Re-scoring exported errors (``tools/test.py --scores``) runs the same pipeline and
-evaluators without a model (:meth:`AnomalyDetection.evaluate_errors`).
+(:class:`~pyanomaly.scoring.video.VideoScorer`: method + scorer + pipeline); the evaluators turn
+scores and labels into metrics (micro and macro AUC, EER, AP, ...), and the run directory gets
+``metrics.json`` with its ``protocol`` block, ``scores/``, ``plots/`` and ``report.html``; with
+``EVAL.SAVE_MAPS`` the scoring loop keeps each frame's per-pixel error map and ``scores/maps/``
+gets one file per video (:mod:`..maps`). The baselines of ``EVAL.BASELINES`` are scored on the
+same videos with the same protocol and written beside the metrics (``baselines``;
+:mod:`..baselines`). Re-scoring exported errors (``tools/test.py --scores``) runs the same
+pipeline and evaluators without a model (:meth:`AnomalyDetection.evaluate_errors`).
 
 Under ``torchrun`` the videos are shared out across processes (video ``i`` to rank
 ``i % world``) and gathered on every rank, so each test frame is scored exactly once.
@@ -34,6 +35,7 @@ from pyanomaly.scoring.pipeline import ScorePipeline
 from pyanomaly.scoring.video import VideoResult, VideoScorer
 
 from ..baselines import Baselines
+from ..maps import MapRecorder
 from ..outputs import OutputOptions, write_outputs
 from ..topk import TopFrames, select_top
 
@@ -112,7 +114,7 @@ class AnomalyDetection:
         top = select_top(tops, dict(zip(names, scores)), self.top_k, dict(zip(names, labels)))
         if out_dir is not None and _world()[0] == 0:
             write_outputs(Path(out_dir), names, [r.errors for r in results], scores, labels, metrics, self.outputs,
-                          groups=dataset.groups, top=top)
+                          groups=dataset.groups, top=top, maps=[r.maps for r in results])
             own = getattr(model, "write_outputs", None)
             if own is not None:  # what a method makes of the videos besides scores (STREAMER: events.json)
                 takes_labels = "labels" in (accepted_arguments(own) or ())  # Fusion's ablation exports carry them
@@ -123,7 +125,8 @@ class AnomalyDetection:
                 top_k: int | None = None) -> tuple[list[VideoResult], list[TopFrames]]:
         """Errors and scores of every video (in order), and each video's kept top frames;
         ``video`` replaces the task's scoring loop (a baseline's error measure), ``top_k`` the
-        number of frames kept per video."""
+        number of frames kept per video. A loop that keeps maps gives each result its ``maps``
+        ``(N, h, w)`` float16, downsampled by ``outputs.maps_downsample``."""
         top_k = self.top_k if top_k is None else int(top_k)
         if getattr(model, "output", "frame") == "frame_error":
             top_k = 0  # one number per frame: no predicted frame or map to show beside the frame
@@ -140,13 +143,20 @@ class AnomalyDetection:
         try:
             for i in tqdm(mine, desc="scoring", unit="video", disable=not self.progress or rank != 0, leave=False):
                 top = TopFrames(dataset.names[i], top_k, anomaly_map=anomaly_map, flow=flow)
+                maps = MapRecorder(self.outputs.maps_downsample) if getattr(video, "maps", False) else None
 
-                def keep(c, top=top):
+                def keep(c, top=top, maps=maps):
                     if top_k > 0:
                         top.offer(c.errors if higher else -c.errors, c.start, c.frames, c.prediction)
+                    if maps is not None:
+                        maps.add(c.maps)
                 n = dataset.lengths[i]
                 chunks = (dataset.video_frames(i, s, s + self.chunk) for s in range(0, n, self.chunk))
-                results[i] = (video.score(chunks, keep), top)
+                result = video.score(chunks, keep)
+                if maps is not None:
+                    result.maps = maps.array()
+                    maps.close()
+                results[i] = (result, top)
         finally:
             model.train(was_training)
         if world > 1:
