@@ -11,8 +11,9 @@ A frame's foreground mask comes from one of:
   the number of past frames the model remembers; ``learning_rate`` its update rate (``-1``:
   OpenCV's automatic ``1 / min(frames seen, history)``). Shadows are not detected (gray frames).
 
-The mask is cleaned by a morphological opening (removes specks) then a closing (fills small
-holes) with an elliptical ``kernel x kernel`` element (``kernel <= 1``: none), and split into
+The mask is cleaned by a morphological opening with an elliptical ``kernel x kernel`` element
+(removes specks), then a closing with a ``close x close`` one (fills small holes, joins nearby
+pieces; ``close`` defaults to ``kernel``; a side ``<= 1``: no operation), and split into
 8-connected components; components smaller than ``min_area`` pixels are dropped, the others
 are labelled ``1 .. K`` in OpenCV's order (top to bottom, left to right by first pixel).
 
@@ -49,6 +50,11 @@ from pyanomaly.flow import to_gray_uint8
 METHODS = ("difference", "knn", "mog2")
 
 
+def _ellipse(side: int) -> np.ndarray | None:
+    """An elliptical ``side x side`` structuring element; ``None`` for ``side <= 1`` (no operation)."""
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (side, side)) if side > 1 else None
+
+
 class Foreground:
     """Foreground regions of a stream; see the module docstring.
 
@@ -61,13 +67,16 @@ class Foreground:
         dist2_threshold: ``knn``: squared distance beyond which a pixel is foreground.
         warmup: frames at the start of a video that only feed the model (no regions); ``None`` =
             10 for ``mog2`` / ``knn``, 1 for ``difference`` (at least 1 there).
-        kernel: side of the elliptical opening and closing element in pixels (<= 1: none).
+        kernel: side of the elliptical opening element in pixels (<= 1: none).
+        close: side of the elliptical closing element (<= 1: none); ``None`` = ``kernel``. A
+            larger closing joins the pieces of one object (frame difference sees a uniform
+            object's leading and trailing edges only).
         min_area: the smallest region kept, in pixels.
     """
 
     def __init__(self, method: str = "mog2", threshold: float = 0.1, history: int = 500, learning_rate: float = -1.0,
                  var_threshold: float = 16.0, dist2_threshold: float = 400.0, warmup: int | None = None,
-                 kernel: int = 3, min_area: int = 20):
+                 kernel: int = 3, close: int | None = None, min_area: int = 20):
         if method not in METHODS:
             raise ValueError(f"foreground method must be one of {list(METHODS)}, got {method!r}")
         if not 0.0 <= float(threshold) < 1.0:
@@ -86,8 +95,8 @@ class Foreground:
         self.learning_rate, self.var_threshold = float(learning_rate), float(var_threshold)
         self.dist2_threshold, self.warmup = float(dist2_threshold), warmup
         self.kernel, self.min_area = int(kernel), int(min_area)
-        self._element = (cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (self.kernel, self.kernel))
-                         if self.kernel > 1 else None)
+        self.close = self.kernel if close is None else int(close)
+        self._open, self._close = _ellipse(self.kernel), _ellipse(self.close)
 
     # -- one frame -------------------------------------------------------------------------
     def _subtractor(self):
@@ -114,9 +123,10 @@ class Foreground:
         """A uint8 mask ``(H, W)`` -> its cleaned regions: labels ``(H, W)`` int32 (0 = background,
         ``1 .. K``) and boxes ``(K, 4)`` int (x, y, width, height)."""
         mask = (mask > 0).astype(np.uint8)
-        if self._element is not None:
-            mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, self._element)
-            mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, self._element)
+        if self._open is not None:
+            mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, self._open)
+        if self._close is not None:
+            mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, self._close)
         count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
         keep = np.flatnonzero(stats[1:, cv2.CC_STAT_AREA] >= self.min_area) + 1
         relabel = np.zeros(count, dtype=np.int32)
@@ -146,7 +156,8 @@ class Foreground:
         return torch.from_numpy(labels).to(frames.device), boxes, valid, state
 
     def __repr__(self) -> str:
-        return f"Foreground(method={self.method!r}, warmup={self.warmup}, kernel={self.kernel}, min_area={self.min_area})"
+        return (f"Foreground(method={self.method!r}, warmup={self.warmup}, kernel={self.kernel}, close={self.close}, "
+                f"min_area={self.min_area})")
 
 
 def build_foreground(spec: Any, where: str = "foreground") -> Foreground:
