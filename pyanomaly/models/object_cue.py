@@ -75,6 +75,8 @@ class ObjectCue(Baseline):
     """Args:
         cue: the wrapped cue ``{name, method: {type: METHOD, <arguments>}, error: {type: SCORER,
             <arguments>}, checkpoint: PATH (for a learned method)}`` (as a Fusion cue; no weight).
+            Its scorer must read what the method gives; only a frame cue's is used here (for
+            its ``error_map``), an anomaly map is taken as it is.
         foreground: the regions, ``{method: difference | mog2 | knn, <arguments>}``
             (:class:`~pyanomaly.objects.Foreground`).
         clip_length: handed to the cue's method if it takes it (``DATASET.CLIP_LENGTH``).
