@@ -10,6 +10,10 @@ A frame's foreground mask comes from one of:
   video's own past frames: what differs from the background, moving or not. ``history`` is
   the number of past frames the model remembers; ``learning_rate`` its update rate (``-1``:
   OpenCV's automatic ``1 / min(frames seen, history)``). Shadows are not detected (gray frames).
+  With the automatic rate, an object that stays on the same pixels for a few frames fades
+  into the background early in a video (MOG2 most); a small fixed rate (0.01) keeps it.
+  Pre-fitting the model on training frames is not offered: an OpenCV subtractor cannot be
+  copied or saved, so each video would have to replay them.
 
 The mask is cleaned by a morphological opening with an elliptical ``kernel x kernel`` element
 (removes specks), then a closing with a ``close x close`` one (fills small holes, joins nearby
