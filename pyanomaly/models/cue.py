@@ -40,9 +40,10 @@ class Cue:
     checkpoint: str | None
 
 
-def build_cue(i: int, spec, clip_length: int | None, owner: str = "Fusion") -> Cue:
-    """Cue ``i`` of ``owner``'s ``cues`` from its spec; errors name the key ``<owner> cues[i].<key>``."""
-    where = f"{owner} cues[{i}]"
+def build_cue(i: int, spec, clip_length: int | None, owner: str = "Fusion", where: str | None = None) -> Cue:
+    """Cue ``i`` of ``owner``'s ``cues`` from its spec; errors name the key ``<owner> cues[i].<key>``
+    (or ``<where>.<key>`` for a cue held elsewhere: ``ObjectCue cue``)."""
+    where = where or f"{owner} cues[{i}]"
     if not isinstance(spec, dict):
         raise ValueError(f"{where}: expected {{name, method, error, checkpoint, weight}}, got {spec!r}")
     unknown = sorted(set(spec) - set(CUE_KEYS))

@@ -68,6 +68,15 @@ CASES = {
     "Fusion": {"": (dict(cues=[dict(name="flow", method=dict(type="FlowSpeed", flow=dict(type="dis", preset="ultrafast")),
                                     error=dict(type="CELL_MAX", patch=8)),
                                dict(name="copy", method=dict(type="CopyLast"), error=dict(type="PSNR"))]), None)},
+    # a cue scored per object: the flow speed over regions of frame difference (the bar's 2-pixel
+    # edges: no opening, which would erase them), copying the last frame over regions of MOG2 (a
+    # short warm-up so that a few frames score; no opening: the thin bar, learnt into the
+    # background within frames, would leave nothing)
+    "ObjectCue": {"difference": (dict(cue=dict(method=dict(type="FlowSpeed", flow=dict(type="dis", preset="ultrafast")),
+                                               error=dict(type="CELL_MAX")),
+                                      foreground=dict(method="difference", threshold=0.3, kernel=0, min_area=8)), None),
+                  "mog2": (dict(cue=dict(method=dict(type="CopyLast"), error=dict(type="AREA")),
+                                foreground=dict(method="mog2", warmup=3, kernel=0, min_area=8)), None)},
     "Streamer": {"frozen": (dict(channels=C, learn_at_test=False, **_STREAMER), None),
                  "learning": (dict(channels=C, learn_at_test=True, **_STREAMER), None)},
 }

@@ -35,6 +35,14 @@ def test_cell_max_and_top_fraction():
     assert cmax.higher_is_anomalous and cmax.reads == "anomaly_map"
 
 
+def test_cell_max_of_one_pixel_cells_is_the_largest_pixel_whatever_the_frame_size():
+    # an object map's error (ObjectCue): the worst object; 1-pixel cells leave no strip out
+    m = torch.rand(3, 1, 7, 11, generator=torch.Generator().manual_seed(0))
+    m[1, 0, 6, 10] = 5.0  # the last pixel, bottom right
+    got = build(SCORERS, dict(type="CELL_MAX", patch=1))(m, None)
+    assert torch.equal(got, m.flatten(1).amax(dim=1)) and got[1].item() == 5.0
+
+
 def test_bad_arguments_and_a_frame_instead_of_a_map_are_refused():
     with pytest.raises(ValueError, match="SCORE.TOP_FRACTION"):
         build(SCORERS, dict(type="CELL_TOP", top_fraction=0.0))

@@ -55,6 +55,9 @@ def test_recipe_runs_on_another_benchmark(recipe, dataset, benchmarks, tmp_path)
     small = list(SMALL)
     if load_cfg(str(REPO / "configs" / recipe)).DATASET.TRAIN_TRANSFORMS:  # crops sized for the small frames
         small += ["DATASET.TRAIN_TRANSFORMS", "[{'type': 'RandomCrop', 'size': [8, 8]}]"]
+    if load_cfg(str(REPO / "configs" / recipe)).MODEL.NAME == "ObjectCue":  # regions sized for the small frames
+        small += ["MODEL.ARGS.foreground.min_area", "2", "MODEL.ARGS.foreground.kernel", "0",
+                  "MODEL.ARGS.foreground.close", "3"]
     cfg = load_cfg(str(REPO / "configs" / recipe),
                    ["DATASET.NAME", dataset, "DATASET.ROOT", str(root), "SYSTEM.OUTPUT_DIR", str(out), *small])
     metrics = train(cfg)
