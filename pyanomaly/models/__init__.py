@@ -9,8 +9,9 @@ from .streamer import Streamer
 from .baseline import Baseline
 from .copy_last import CopyLast
 from .flow_speed import FlowSpeed
+from .local_appearance import LocalAppearance
 from .fusion import Fusion
 from . import losses
 
 __all__ = ["VADModel", "FramePredictor", "PredNetPredictor", "AnoPCN", "Forecaster", "Classifier", "Streamer",
-           "Baseline", "CopyLast", "FlowSpeed"]
+           "Baseline", "CopyLast", "FlowSpeed", "LocalAppearance"]
