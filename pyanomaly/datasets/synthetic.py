@@ -174,7 +174,7 @@ def _static_event(scene: _Scene, kind: str, start: int, stop: int, num_frames: i
     if kind == "left_behind":
         hw, hh = 4.0 * s / 128, 3.5 * s / 128
         shade = rng.choice([rng.uniform(0.05, 0.15), rng.uniform(0.85, 0.95)])
-        dx = walker.half_w + hw  # carried at the walker's front side, at its feet
+        dx = -(walker.half_w + hw)  # pulled behind the walker, at its feet: set down, it is walked away from
         carried = _Mover(x=walker.x + dx, y=feet - hh, vx=walker.vx, half_w=hw, half_h=hh, shade=shade,
                          person=False)
         bag = _Mover(x=x_at + dx, y=feet - hh, vx=0.0, half_w=hw, half_h=hh, shade=shade, person=False,
