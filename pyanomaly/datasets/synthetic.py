@@ -257,28 +257,24 @@ def make_synthetic(out: str | Path, seed: int = 0, size: int = 128, num_train: i
     return out
 
 
-def generator_arguments(generator: dict | None) -> dict:
-    """The arguments :func:`make_synthetic` writes into ``README.txt`` for ``generator`` (its
-    keyword arguments; missing ones take their defaults)."""
-    defaults = {k: p.default for k, p in inspect.signature(make_synthetic).parameters.items() if k != "out"}
-    unknown = sorted(set(generator or {}) - set(defaults))
+def check_generated(root: Path, generator: dict | None) -> None:
+    """Refuse a generated folder made with other values of the arguments ``generator`` names
+    (``DATASET.ARGS.generator``) than it gives, as the folder's ``README.txt`` records them.
+
+    Only the arguments named are compared: without ``generator`` any generated folder is taken
+    as it is (a scene made by ``tools/make_synthetic.py`` with its own options, say). A README
+    of an older version records seed, size and kinds only; the other arguments are not checked.
+    """
+    known = [k for k in inspect.signature(make_synthetic).parameters if k != "out"]
+    unknown = sorted(set(generator or {}) - set(known))
     if unknown:
         raise DatasetError(f"DATASET.ARGS.generator: unknown argument(s) {unknown}; make_synthetic takes "
-                           f"{', '.join(defaults)}")
-    args = {**defaults, **(generator or {})}
-    args["kinds"] = list(args["kinds"])
-    return args
-
-
-def check_generated(root: Path, generator: dict | None) -> None:
-    """Refuse a generated folder made with other arguments than ``generator`` (as its
-    ``README.txt`` records them; a README of an older version records seed, size and kinds
-    only, and only those are compared)."""
+                           f"{', '.join(known)}")
     readme = Path(root) / "README.txt"
-    if not readme.is_file():
+    if not generator or not readme.is_file():
         return
     recorded = dict(re.findall(r"(\w+)=(\[[^\]]*\]|[^,\s]+)", readme.read_text()))
-    wanted = generator_arguments(generator)
+    wanted = {k: list(v) if k == "kinds" else v for k, v in generator.items()}
     differ = [f"{k}: folder {recorded[k]}, config {wanted[k]}" for k in wanted
               if k in recorded and _literal(recorded[k]) != wanted[k]]
     if differ:
