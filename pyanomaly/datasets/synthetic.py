@@ -301,7 +301,8 @@ def _intervals(labels: np.ndarray) -> list[tuple[int, int]]:
 class SyntheticDataset(FolderDataset):
     """The generated scene, created at ``root`` on first use (see :func:`make_synthetic`).
 
-    ``generator`` holds keyword arguments of :func:`make_synthetic` (``DATASET.ARGS.generator``).
+    ``generator`` holds keyword arguments of :func:`make_synthetic` (``DATASET.ARGS.generator``);
+    an existing folder made with other values of them is refused (:func:`check_generated`).
     """
 
     def __init__(self, root, *args, generator: dict | None = None, **kwargs):
