@@ -92,6 +92,9 @@ class VideoDataset(Dataset):
     #: why the split has no labels (e.g. its label file is missing), when a subclass knows; the
     #: evaluation states it in the log and in ``metrics.json`` when every metric is n/a
     labels_missing: str | None = None
+    #: per video name its anomalous events ``(kind, start, end)`` (0-based inclusive), when the
+    #: dataset says which kind each anomaly is (``events.csv``: :mod:`.events`); None otherwise
+    events: dict[str, list[tuple[str, int, int]]] | None = None
 
     def __init__(self, root: str | Path, split: str = "training", clip_length: int = 10,
                  image_size: Sequence[int] = (64, 64), channels: int = 1, clip_stride: int = 1,

@@ -11,6 +11,8 @@ Layout (``ROOT``)::
                         name differing only in case (``Labels.csv``) is found, with a warning.
                         Without one the split is unlabelled: every metric is n/a, and the
                         log and ``metrics.json`` (``labels_missing``) say why.
+    testing/events.csv  optional; header ``video,kind,start,end``: which kind each anomalous
+                        interval is (:mod:`.events`); the evaluation then adds the AUC by kind.
 
 ``video`` is the file name without extension or the folder name. ``DATASET.ARGS.label_file``
 points to another CSV for the test split (relative to ``ROOT``).
@@ -31,6 +33,7 @@ from typing import Callable
 from pyanomaly.registry import DATASETS
 
 from .base import VIDEO_EXTENSIONS, DatasetError, VideoDataset, VideoRecord, sorted_frames
+from .events import EVENTS_NAME, read_events_csv
 
 logger = logging.getLogger(__name__)
 LABELS_NAME = "labels.csv"
@@ -143,4 +146,6 @@ class FolderDataset(VideoDataset):
             intervals = read_interval_csv(csv_path, [r.name for r in records])
             for r in records:
                 r.intervals, r.label_source = intervals[r.name], csv_path
+        if (folder / EVENTS_NAME).is_file() and records:
+            self.events = read_events_csv(folder / EVENTS_NAME, [r.name for r in records])
         return records

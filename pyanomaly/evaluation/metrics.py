@@ -183,6 +183,10 @@ def format_metrics(metrics: dict) -> str:
     line = (f"frame AUC micro (all frames) {f('auc_micro')} | AUC macro (mean per video) {f('auc_macro')} | "
             f"EER {f('eer')} | AP {f('ap')} | {metrics.get('frames_evaluated', 0)} frames, "
             f"{metrics['protocol']['frames_without_score']} without score")
+    if metrics.get("auc_by_kind"):  # frame AUC micro of the normal frames and each kind's
+        line += " | by kind (micro): " + " | ".join(
+            f"{k} {'n/a' if v['auc_micro'] is None else format(v['auc_micro'], '.4f')}"
+            for k, v in metrics["auc_by_kind"].items())
     rows = metrics.get("baselines") or {}
     if rows:  # the same protocol, no learning: what the figures above must beat
         line += " | baselines (micro/macro): " + ", ".join(

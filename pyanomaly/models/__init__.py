@@ -9,9 +9,10 @@ from .streamer import Streamer
 from .baseline import Baseline
 from .copy_last import CopyLast
 from .flow_speed import FlowSpeed
+from .local_appearance import LocalAppearance
 from .fusion import Fusion
 from .object_cue import ObjectCue
 from . import losses
 
 __all__ = ["VADModel", "FramePredictor", "PredNetPredictor", "AnoPCN", "Forecaster", "Classifier", "Streamer",
-           "Baseline", "CopyLast", "FlowSpeed", "ObjectCue"]
+           "Baseline", "CopyLast", "FlowSpeed", "LocalAppearance", "ObjectCue"]

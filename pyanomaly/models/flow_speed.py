@@ -32,7 +32,7 @@ from tqdm import tqdm
 
 from pyanomaly.flow import OpticalFlow
 from pyanomaly.registry import MODELS
-from pyanomaly.scoring.cells import cell_grid, cell_means, cell_size
+from pyanomaly.scoring.cells import cell_grid, cell_means, spread_cells
 
 from .baseline import Baseline
 
@@ -88,10 +88,7 @@ class FlowSpeed(Baseline):
         if tuple(self.quantiles.shape) != grid:
             raise ValueError(f"FlowSpeed quantiles were fitted on a {tuple(self.quantiles.shape)} grid of cells, "
                              f"these frames make {grid} (image size {tuple(size)}, cell {self.cell})")
-        k = cell_size(tuple(size), self.cell)
-        rows = (torch.arange(size[0]) // k).clamp_max(grid[0] - 1)
-        cols = (torch.arange(size[1]) // k).clamp_max(grid[1] - 1)
-        return self.quantiles[rows][:, cols][None, None]
+        return spread_cells(self.quantiles[None], tuple(size), self.cell)
 
     # -- fitting -------------------------------------------------------------------------------
     @property

@@ -57,6 +57,20 @@ def cell_grid(size: tuple[int, int], cell: int) -> tuple[int, int]:
     return int(size[0]) // k, int(size[1]) // k
 
 
+def spread_cells(values: torch.Tensor, size: tuple[int, int], cell: int) -> torch.Tensor:
+    """Per-cell values ``(N, rows, cols)`` of the :func:`cell_grid` spread over the pixels of
+    their cells: ``(N, 1, H, W)`` (the strip in no whole cell, which no cell scorer reads,
+    takes its nearest cell's value)."""
+    grid = cell_grid(tuple(size), cell)
+    if tuple(values.shape[-2:]) != grid:
+        raise ValueError(f"{tuple(values.shape[-2:])} cell values for a {grid} grid of cells (image size "
+                         f"{tuple(size)}, cell {cell})")
+    k = cell_size(tuple(size), cell) if cell > 0 else max(int(size[0]), int(size[1]))
+    rows = (torch.arange(size[0], device=values.device) // k).clamp_max(grid[0] - 1)
+    cols = (torch.arange(size[1], device=values.device) // k).clamp_max(grid[1] - 1)
+    return values[:, rows][:, :, cols][:, None]
+
+
 class _CellScorer:
     higher_is_anomalous = True
     reads = "anomaly_map"

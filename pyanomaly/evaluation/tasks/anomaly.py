@@ -33,9 +33,11 @@ from pyanomaly.flow import OpticalFlow
 from pyanomaly.registry import TASKS, accepted_arguments
 from pyanomaly.scoring.pipeline import ScorePipeline
 from pyanomaly.scoring.video import VideoResult, VideoScorer
+from pyanomaly.utils import atomic_write_text
 
 from ..baselines import Baselines
 from ..maps import MapRecorder
+from ..kinds import auc_by_kind, exports_by_kind, kinds_table
 from ..outputs import OutputOptions, write_outputs
 from ..topk import TopFrames, select_top
 
@@ -103,6 +105,9 @@ class AnomalyDetection:
         names = list(dataset.names)
         metrics = self.evaluate_scores(names, results, labels, dataset.groups)
         metrics["inference_fps"] = sum(dataset.lengths) / max(seconds, 1e-9)
+        events = getattr(dataset, "events", None)
+        if events:
+            metrics["auc_by_kind"] = auc_by_kind(names, [r.scores for r in results], labels, events)
         if all(label is None for label in labels):
             metrics["labels_missing"] = getattr(dataset, "labels_missing", None) or "no video of the split has labels"
             if not self._warned_unlabelled and _world()[0] == 0:
@@ -119,7 +124,17 @@ class AnomalyDetection:
             if own is not None:  # what a method makes of the videos besides scores (STREAMER: events.json)
                 takes_labels = "labels" in (accepted_arguments(own) or ())  # Fusion's ablation exports carry them
                 own(Path(out_dir), names, self.split, **({"labels": labels} if takes_labels else {}))
+                if events and (Path(out_dir) / "cues").is_dir():  # Fusion's exports: which cues catch which kind
+                    self.write_by_kind(Path(out_dir) / "cues", events)
         return metrics
+
+    def write_by_kind(self, folder: Path, events) -> str:
+        """``folder/by_kind.md``: every export under ``folder`` re-scored under this protocol, micro
+        AUC by kind (:func:`~..kinds.exports_by_kind`); returns the table."""
+        table = kinds_table(exports_by_kind(folder, events, self.pipeline))
+        atomic_write_text(folder / "by_kind.md", table)
+        logger.info("micro AUC by kind of each export under %s (%s):\n%s", folder, folder / "by_kind.md", table)
+        return table
 
     def predict(self, model, dataset, device: torch.device, video: VideoScorer | None = None,
                 top_k: int | None = None) -> tuple[list[VideoResult], list[TopFrames]]:
