@@ -9,8 +9,10 @@ from .streamer import Streamer
 from .baseline import Baseline
 from .copy_last import CopyLast
 from .flow_speed import FlowSpeed
+from .flow_predictor import FlowPredictor
+from .flow_conditioned import FlowConditionedPredictor
 from .fusion import Fusion
 from . import losses
 
 __all__ = ["VADModel", "FramePredictor", "PredNetPredictor", "AnoPCN", "Forecaster", "Classifier", "Streamer",
-           "Baseline", "CopyLast", "FlowSpeed"]
+           "Baseline", "CopyLast", "FlowSpeed", "FlowPredictor", "FlowConditionedPredictor"]
