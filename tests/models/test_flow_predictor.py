@@ -1,11 +1,14 @@
 """FlowPredictor: training on a clip's flows, the endpoint-error map, causal streaming, clear errors."""
+import json
+
 import pytest
 import torch
 
+from pyanomaly.engine.checkpoint import load_checkpoint
 from pyanomaly.errors import ConfigError
 from pyanomaly.flow import OpticalFlow
 from pyanomaly.models import FlowPredictor, FlowSpeed
-from testutils import moving_texture
+from testutils import REPO, assert_one_clear_error, moving_texture, run_tool_in_process, train_in_process
 
 FLOW = dict(type="dis", preset="ultrafast")
 
@@ -97,3 +100,26 @@ def test_a_network_that_predicts_no_motion_maps_the_flow_speed():
     assert speed_valid[valid].all()
     torch.testing.assert_close(maps[valid], speed[valid])
     assert speed[valid].mean() > 1  # the texture moves: the check compares real flows
+
+
+# the recipe's run, tiny: 32x32 frames, 2 steps, no plots or report
+_TINY_RUN = ("DATASET.IMAGE_SIZE", "[32, 32]", "TRAIN.MAX_STEPS", "2", "EVAL.PLOTS", "False", "EVAL.REPORT", "False",
+             "TRAIN.TENSORBOARD", "False", "LOG.PROGRESS", "False")
+
+
+def test_the_recipe_trains_on_the_generated_scene_and_scores_its_maps(tmp_path, tiny_synthetic):
+    out = tmp_path / "run"
+    train_in_process(REPO / "configs" / "flow_predictor.yaml", tiny_synthetic, out, *_TINY_RUN,
+                     "DATASET.CACHE_DIR", str(tmp_path / "cache"))
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["protocol"]["error"].startswith("CELL_TOP")
+    assert metrics["frames_unscored"] == 4 * 4  # 4 test videos, each without a map for its first 4 frames
+    assert 0.0 <= metrics["auc_micro"] <= 1.0
+    assert load_checkpoint(out / "checkpoints" / "last.pth")["meta"]["model_name"] == "FlowPredictor"
+
+
+def test_the_recipe_without_dataset_flow_ends_in_one_clear_error(tmp_path, tiny_synthetic, capsys, monkeypatch):
+    code, err = run_tool_in_process(capsys, monkeypatch, "train.py", "--cfg", REPO / "configs" / "flow_predictor.yaml",
+                                    "DATASET.ROOT", tiny_synthetic, "SYSTEM.OUTPUT_DIR", tmp_path / "run",
+                                    "DATASET.CACHE_DIR", tmp_path / "cache", "DATASET.FLOW.type", "none", *_TINY_RUN)
+    assert_one_clear_error(code, err, "set DATASET.FLOW")
