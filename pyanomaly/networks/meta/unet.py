@@ -45,8 +45,8 @@ def _double_conv(cin: int, cout: int, norm: bool) -> nn.Sequential:
 
 @NETWORKS.register_module()
 class UNet(nn.Module):
-    """History ``(B, T, C, H, W)`` in [0, 1] -> next frame ``(B, C_out, H, W)`` in [0, 1]
-    (unbounded with ``out_activation="none"``).
+    """History ``(B, T, C, H, W)`` (frames in [0, 1], or inputs stacked on channels) -> next frame
+    ``(B, C_out, H, W)`` in [0, 1] (unbounded with ``out_activation="none"``).
 
     Args:
         in_channels: channels ``C`` of each history step (a frame's, or all inputs stacked).
