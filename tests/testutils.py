@@ -164,3 +164,15 @@ class PoisonWeightsAt(HookBase):
             with torch.no_grad():
                 for p in self.trainer.model.parameters():
                     p.fill_(math.nan)
+
+
+def moving_texture(frames: int, size: int = 32, speed: int = 1, seed: int = 0):
+    """A video ``(frames, 1, size, size)`` in [0, 1]: a smooth random texture sliding right
+    ``speed`` pixels a frame (wrapping round), so its optical flow is about ``(speed, 0)`` everywhere."""
+    import torch
+    g = torch.Generator().manual_seed(seed)
+    noise = torch.rand(1, 1, size, size, generator=g)
+    texture = torch.nn.functional.avg_pool2d(noise.repeat(1, 1, 3, 3), 5, stride=1, padding=2)[..., size:2 * size,
+                                                                                              size:2 * size]
+    texture = (texture - texture.min()) / (texture.max() - texture.min())
+    return torch.cat([texture.roll(speed * t, dims=-1) for t in range(frames)])

@@ -371,6 +371,9 @@ def graph_of(model: nn.Module) -> WindowGraph | PredNetStepGraph | AnoPCNGraph:
     name = type(model).__name__
     if getattr(model, "online", False):
         raise ExportError(f"method {name} cannot be exported to ONNX: {ONLINE}")
+    if getattr(model, "needs_flow", False):
+        raise ExportError(f"method {name} cannot be exported to ONNX: it reads optical flow, which OpenCV computes "
+                          "outside the network")
     if isinstance(model, FramePredictor):
         return WindowGraph("net", model.net, model.history)
     if isinstance(model, Forecaster):

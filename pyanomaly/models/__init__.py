@@ -10,9 +10,12 @@ from .baseline import Baseline
 from .copy_last import CopyLast
 from .flow_speed import FlowSpeed
 from .local_appearance import LocalAppearance
+from .flow_predictor import FlowPredictor
+from .flow_conditioned import FlowConditionedPredictor
 from .fusion import Fusion
 from .object_cue import ObjectCue
 from . import losses
 
 __all__ = ["VADModel", "FramePredictor", "PredNetPredictor", "AnoPCN", "Forecaster", "Classifier", "Streamer",
-           "Baseline", "CopyLast", "FlowSpeed", "LocalAppearance", "ObjectCue"]
+           "Baseline", "CopyLast", "FlowSpeed", "LocalAppearance", "ObjectCue", "FlowPredictor",
+           "FlowConditionedPredictor"]

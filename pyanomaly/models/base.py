@@ -30,6 +30,9 @@ A method owns its networks and its loss, and says how a video is predicted as a 
   more anomalous, reduced by a cell scorer: :mod:`pyanomaly.scoring.cells`) or ``"frame_error"``
   (one error per frame ``(N,)``, higher = more anomalous, read as it is by ``FRAME_ERROR``: a
   method that combines cues, :mod:`pyanomaly.models.fusion`).
+* ``needs_flow = True``: a method that trains on each clip's optical flow (``batch["flow"]``
+  ``(B, T-1, 2, H, W)``, given by the dataset when ``DATASET.FLOW`` is set) and computes it
+  from the frames as they stream at test time (:mod:`pyanomaly.models.flow_windows`).
 * ``has_weights = False``: a method that learns nothing by optimisation (a baseline,
   :mod:`pyanomaly.models.baseline`); whatever it needs of the training videos it fits in
   ``fit_online``.
@@ -62,6 +65,8 @@ class VADModel(nn.Module):
     output: str = "frame"
     #: False for a method without learned weights (a baseline)
     has_weights: bool = True
+    #: True for a method that trains on each clip's optical flow (``batch["flow"]``: ``DATASET.FLOW``)
+    needs_flow: bool = False
 
     def forward(self, batch: dict) -> dict[str, torch.Tensor]:
         raise NotImplementedError
@@ -115,14 +120,15 @@ class VADModel(nn.Module):
 
     @torch.no_grad()
     def stream_windows(self, frames: list[torch.Tensor], states: list[Any], history: int, predict_next,
-                       batch: int = 16) -> tuple[list, list, list]:
+                       batch: int = 16, channels: int | None = None) -> tuple[list, list, list]:
         """``predict_streams`` for methods that predict a frame from a fixed window.
 
         Frame ``t`` of a video is predicted by ``predict_next(windows)`` from its frames
-        ``t-history .. t-1`` (``windows``: ``(B, history, C, H, W)`` -> ``(B, C, H, W)``); the
-        windows of all videos are predicted together, ``batch`` per call. The first
-        ``history`` frames of a video are not valid. A video's state holds the last
-        ``history`` frames seen, so chunks join seamlessly.
+        ``t-history .. t-1`` (``windows``: ``(B, history, C, H, W)`` -> ``(B, C', H, W)``, with
+        ``C' = channels``, ``C`` unless given: a prediction may differ from a frame, e.g. a flow
+        predicted from frames and flows stacked on channels); the windows of all videos are
+        predicted together, ``batch`` per call. The first ``history`` frames of a video are not
+        valid. A video's state holds the last ``history`` frames seen, so chunks join seamlessly.
         """
         seqs, offsets, targets = [], [], []
         for k, (f, past) in enumerate(zip(frames, states)):
@@ -130,7 +136,8 @@ class VADModel(nn.Module):
             seqs.append(torch.cat([past, f]))
             offsets.append(past.shape[0])  # seqs[k][offset + i] is frames[k][i]
             targets += [(k, i) for i in range(f.shape[0]) if past.shape[0] + i >= history]
-        predictions = [torch.zeros_like(f) for f in frames]
+        predictions = [f.new_zeros((f.shape[0], f.shape[1] if channels is None else channels, *f.shape[2:]))
+                       for f in frames]
         valids = [torch.zeros(f.shape[0], dtype=torch.bool) for f in frames]
         for s in range(0, len(targets), batch):
             part = targets[s:s + batch]

@@ -122,10 +122,14 @@ class FramePredictor(VADModel):
 
     def predict(self, history: torch.Tensor) -> torch.Tensor:
         """The frame after ``history`` ``(B, T-1, C, H, W)``: ``(B, C, H, W)`` in [0, 1]."""
-        y = self.net(history)
+        return self.to_frame(self.net(history), history[:, -1])
+
+    def to_frame(self, y: torch.Tensor, last: torch.Tensor) -> torch.Tensor:
+        """The predicted frame ``(B, C, H, W)`` from the network's output ``y`` and the last observed
+        frame ``last``: ``y`` itself, or with ``residual`` the change ``2 y - 1`` from ``last``."""
         if not self.residual:
             return y
-        return (history[:, -1].to(y.dtype) + (2 * y - 1)).clamp(0, 1)  # the change first: exact when none
+        return (last.to(y.dtype) + (2 * y - 1)).clamp(0, 1)  # the change first: exact when none
 
     def forward(self, batch: dict) -> dict[str, torch.Tensor]:
         frames = batch["frames"]

@@ -28,6 +28,7 @@ import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from pyanomaly.flow import OpticalFlow
 from pyanomaly.models.base import VADModel
 from pyanomaly.registry import MODELS, SCORERS, TASKS, build, registered_names
 from pyanomaly.scoring import CausalNormalizer, MinMaxNormalizer, ScorePipeline
@@ -67,6 +68,11 @@ CASES = {
     # 8 training frames, each read: 4 codewords per 8x8 cell
     "LocalAppearance": {"": (dict(cell=8, codewords=4, frame_stride=1), None)},
     # two cues without weights, one of each output kind: a flow map and a predicted frame
+    # motion cues: the flows computed by the fastest DIS preset (training clips get theirs alike)
+    "FlowPredictor": {"": (dict(network=dict(type="UNet", base_channels=4, depth=2), clip_length=4,
+                                flow=dict(type="dis", preset="ultrafast"), batch_windows=4), 4)},
+    "FlowConditionedPredictor": {"": (dict(network=dict(type="UNet", base_channels=4, depth=2), clip_length=4,
+                                           flow=dict(type="dis", preset="ultrafast"), batch_windows=4), 4)},
     "Fusion": {"": (dict(cues=[dict(name="flow", method=dict(type="FlowSpeed", flow=dict(type="dis", preset="ultrafast")),
                                     error=dict(type="CELL_MAX", patch=8)),
                                dict(name="copy", method=dict(type="CopyLast"), error=dict(type="PSNR"))]), None)},
@@ -182,6 +188,9 @@ def test_a_training_step_gives_finite_losses_and_moves_the_weights(name, variant
         g = torch.Generator().manual_seed(1)
         batch = {"frames": torch.stack([_video(clip, seed=1), _video(clip, seed=2)]),
                  "target": torch.randint(0, 2, (2,), generator=g)}  # a class index, read by classifiers only
+        if model.needs_flow:  # the flows between the clip's frames, as a dataset with DATASET.FLOW gives them
+            flow = OpticalFlow("dis", "ultrafast")
+            batch["flow"] = torch.stack([flow.stream(clip)[0][1:] for clip in batch["frames"]])
         opt = torch.optim.Adam(model.parameters(), lr=1e-3)
         losses = model.train_step(batch, opt)
         assert "loss" in losses
