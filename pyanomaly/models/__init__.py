@@ -10,7 +10,8 @@ from .baseline import Baseline
 from .copy_last import CopyLast
 from .flow_speed import FlowSpeed
 from .fusion import Fusion
+from .reconstructor import Reconstructor
 from . import losses
 
 __all__ = ["VADModel", "FramePredictor", "PredNetPredictor", "AnoPCN", "Forecaster", "Classifier", "Streamer",
-           "Baseline", "CopyLast", "FlowSpeed"]
+           "Baseline", "CopyLast", "FlowSpeed", "Reconstructor"]
