@@ -125,8 +125,9 @@ class VADModel(nn.Module):
 
         Frame ``t`` of a video is predicted by ``predict_next(windows)`` from its frames
         ``t-history .. t-1`` (``windows``: ``(B, history, C, H, W)`` -> ``(B, C, H, W)``); the
-        windows of all videos are predicted together, ``batch`` per call. The first ``history`` frames of a video are not valid. A video's state holds the last
-        frames seen, so chunks join seamlessly.
+        windows of all videos are predicted together, ``batch`` per call. The first
+        ``history`` frames of a video are not valid. A video's state holds the last frames
+        seen, so chunks join seamlessly.
 
         With ``current`` the window of frame ``t`` ends at frame ``t`` itself: frames
         ``t-history+1 .. t`` (a reconstruction of the frames up to ``t``, never a later one);

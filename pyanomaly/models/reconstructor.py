@@ -165,7 +165,8 @@ class Reconstructor(VADModel):
             epe = torch.zeros(fl.shape[0], 1, *fl.shape[-2:], dtype=fl.dtype, device=fl.device)
             ok = torch.zeros(fl.shape[0], dtype=torch.bool)
             rows = (v.nonzero().squeeze(1) + lead).to(fl.device)
-            epe[rows] = torch.linalg.vector_norm(r[v.to(r.device)].to(fl.dtype) * self.flow_scale - fl[rows], dim=1, keepdim=True)
+            rebuilt = r[v.to(r.device)].to(fl.dtype) * self.flow_scale
+            epe[rows] = torch.linalg.vector_norm(rebuilt - fl[rows], dim=1, keepdim=True)
             ok[rows.cpu()] = True
             maps.append(epe)
             valids.append(ok)

@@ -12,8 +12,8 @@ anomaly map (``output = "anomaly_map"``) is scored by a cell scorer, and its map
 may read frame ``t`` itself (a measurement, such as the optical flow into the frame), never a
 later one; so may a method giving its own error per frame (``"frame_error"``, ``(N,)``: Fusion),
 scored by ``FRAME_ERROR``, and so may a reconstruction (``reconstructs = True``: an autoencoder's
-frame ``t`` is rebuilt from frames ``<= t``). A method without weights (``has_weights = False``, a baseline) has no training step
-to check: its ``fit_online`` must run and leave its state finite instead.
+frame ``t`` is rebuilt from frames ``<= t``). A method without weights (``has_weights = False``, a
+baseline) has no training step to check: its ``fit_online`` must run and leave its state finite instead.
 
 Every method that predicts frames (whatever its task) must also give several videos streamed
 at once (``predict_streams``, :meth:`VideoScorer.push_many`) what each gives alone; a method
@@ -71,8 +71,8 @@ CASES = {
                                     error=dict(type="CELL_MAX", patch=8)),
                                dict(name="copy", method=dict(type="CopyLast"), error=dict(type="PSNR"))]), None)},
     # a window of 3 frames, or of 3 flows (DIS ultrafast), through a memory of 8 slots
-    "Reconstructor": {"ConvAE": (dict(network=dict(type="ConvAE", in_channels=C, base_channels=4, depth=2, latent_channels=2),
-                                      frames=3, batch_windows=4), 3),
+    "Reconstructor": {"ConvAE": (dict(network=dict(type="ConvAE", in_channels=C, base_channels=4, depth=2,
+                                                   latent_channels=2), frames=3, batch_windows=4), 3),
                       "MemAE-flow": (dict(network=dict(type="MemAE", base_channels=4, depth=2, slots=8, threshold=0.05),
                                           modality="flow", frames=3, flow=dict(type="dis", preset="ultrafast"),
                                           batch_windows=4), 4)},

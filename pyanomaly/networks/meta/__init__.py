@@ -20,6 +20,7 @@ from .unet import UNet
 
 __all__ = ["PredNet", "PredNetState", "ConvLSTMCell", "ConvLSTM", "ConvLSTMForecaster", "PredictiveCodingModule",
            "ErrorRefinementModule", "ConvLSTMRNN", "SAConvLSTMCell", "SAConvLSTM",
-           "SAConvLSTMForecaster", "UNet", "ConvAE", "Memory", "MemAE", "StreamerCNNEncoder", "StreamerCNNDecoder", "StreamerTemporalEncoding",
+           "SAConvLSTMForecaster", "UNet", "ConvAE", "Memory", "MemAE",
+           "StreamerCNNEncoder", "StreamerCNNDecoder", "StreamerTemporalEncoding",
            "StreamerHierarchicalPrediction", "StreamerSettings", "StreamerStack", "hard_sigmoid", "get_activation",
            "batch_flatten", "FastPath", "set_fast_path"]
