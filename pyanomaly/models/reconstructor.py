@@ -155,7 +155,7 @@ class Reconstructor(VADModel):
             lead = int(prev is None and f.shape[0] > 0)  # the video's first frame has no flow
             flows.append(flow)
             leads.append(lead)
-            flow_states.append(prev_next if f.shape[0] else prev)
+            flow_states.append(prev_next)
         windows = [(fl[lead:] / self.flow_scale) for fl, lead in zip(flows, leads)]
         recon, valid, window_states = self.stream_windows(
             windows, [s[1] if s is not None else None for s in states], self.frames, self.reconstruct_last,
@@ -163,11 +163,10 @@ class Reconstructor(VADModel):
         maps, valids = [], []
         for fl, lead, r, v in zip(flows, leads, recon, valid):
             epe = torch.zeros(fl.shape[0], 1, *fl.shape[-2:], dtype=fl.dtype, device=fl.device)
-            ok = torch.zeros(fl.shape[0], dtype=torch.bool)
-            rows = (v.nonzero().squeeze(1) + lead).to(fl.device)
+            ok = torch.cat([torch.zeros(lead, dtype=torch.bool), v])  # frame i of the chunk is window i - lead
+            rows = ok.to(fl.device)
             rebuilt = r[v.to(r.device)].to(fl.dtype) * self.flow_scale
             epe[rows] = torch.linalg.vector_norm(rebuilt - fl[rows], dim=1, keepdim=True)
-            ok[rows.cpu()] = True
             maps.append(epe)
             valids.append(ok)
         return maps, valids, list(zip(flow_states, window_states))
