@@ -1,4 +1,6 @@
 """ConvAE, Memory and MemAE: shapes, the memory's sparse addressing, and learning to reconstruct."""
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -48,7 +50,7 @@ def test_memory_addressing_is_sparse_sums_to_one_and_reads_the_slots():
     assert (weights >= 0).all()
     torch.testing.assert_close(weights.sum(dim=1), torch.ones(2, 3, 4))
     dense = F.softmax(F.normalize(codes.permute(0, 2, 3, 1).reshape(-1, 8), dim=1)
-                      @ F.normalize(memory.items, dim=1).t(), dim=1)
+                      @ F.normalize(memory.items, dim=1).t() / memory.temperature, dim=1)
     assert (dense > 0).all()  # without shrinkage every slot is used...
     zeros = (weights == 0).float().mean()
     assert 0.2 < zeros < 1.0, f"shrinkage cut {zeros:.0%} of the weights"  # ...with it, many are not
@@ -58,6 +60,18 @@ def test_memory_addressing_is_sparse_sums_to_one_and_reads_the_slots():
     # entropy: finite, lower than that of the dense weights
     assert torch.isfinite(Memory.entropy(weights))
     assert Memory.entropy(weights) < Memory.entropy(dense)
+
+
+def test_a_lower_temperature_peaks_the_addressing():
+    torch.manual_seed(0)
+    codes = torch.randn(64, 8)
+    flat, peaked = Memory(slots=200, dim=8, threshold=0.0), Memory(slots=200, dim=8, threshold=0.0, temperature=0.1)
+    peaked.load_state_dict(flat.state_dict())
+    flat.temperature = 1.0
+    # a softmax of cosines over 200 slots cannot exceed e^2 / (e^2 + 199)
+    assert flat(codes)[1].max() <= math.exp(2) / (math.exp(2) + 199)
+    assert peaked(codes)[1].max(dim=1).values.min() > 0.05
+    assert Memory.entropy(peaked(codes)[1]) < Memory.entropy(flat(codes)[1])
 
 
 def test_memory_keeps_the_weights_of_a_code_equally_close_to_every_slot():

@@ -35,15 +35,16 @@ class MemAE(ConvAE):
             as :class:`~pyanomaly.networks.meta.conv_ae.ConvAE`.
         slots: memory items ``N`` (the paper: 2000).
         threshold: hard-shrinkage threshold ``λ`` of the addressing weights (the paper: 0.0025).
+        temperature: of the softmax over cosine similarities (:class:`~pyanomaly.networks.meta.memory.Memory`).
 
     ``weights``: the addressing weights of the last forward pass ``(B, N, h, w)`` (``None`` before).
     """
 
     def __init__(self, in_channels: int = 1, frames: int = 4, base_channels: int = 32, depth: int = 3,
                  latent_channels: int | None = None, activation: str = "sigmoid", batch_norm: bool = True,
-                 slots: int = 2000, threshold: float = 0.0025):
+                 slots: int = 2000, threshold: float = 0.0025, temperature: float = 0.1):
         super().__init__(in_channels, frames, base_channels, depth, latent_channels, activation, batch_norm)
-        self.memory = Memory(slots, self.latent_channels, threshold)
+        self.memory = Memory(slots, self.latent_channels, threshold, temperature)
         self.weights: torch.Tensor | None = None
 
     def forward(self, window: torch.Tensor) -> torch.Tensor:
