@@ -39,6 +39,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from pyanomaly.errors import ConfigError
 from pyanomaly.flow import OpticalFlow
 from pyanomaly.networks.meta.memory import Memory
 from pyanomaly.registry import MODELS, NETWORKS, accepted_arguments, build
@@ -119,11 +120,11 @@ class Reconstructor(VADModel):
             source, name = batch["frames"], "frames"
         else:
             if "flow" not in batch:
-                raise ValueError("Reconstructor(modality='flow') trains on each clip's optical flow, but the batch "
+                raise ConfigError("Reconstructor(modality='flow') trains on each clip's optical flow, but the batch "
                                  "holds none: set DATASET.FLOW (e.g. {type: dis, preset: medium}, as MODEL.ARGS.flow)")
             source, name = batch["flow"] / self.flow_scale, "flow"
         if source.shape[1] < self.frames:
-            raise ValueError(f"Reconstructor needs {self.frames} {name} per clip, the batch holds {source.shape[1]} "
+            raise ConfigError(f"Reconstructor needs {self.frames} {name} per clip, the batch holds {source.shape[1]} "
                              "(raise DATASET.CLIP_LENGTH)")
         return source[:, -self.frames:]
 

@@ -8,12 +8,13 @@ from pathlib import Path
 import pytest
 import torch
 
+from pyanomaly.errors import ConfigError
 from pyanomaly.flow import OpticalFlow
 from pyanomaly.networks.meta import Memory
 from pyanomaly.registry import MODELS, build
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from testutils import REPO, train_in_process  # noqa: E402
+from testutils import REPO, run_tool_in_process, train_in_process  # noqa: E402
 
 H, W = 16, 16
 FLOW = dict(type="dis", preset="ultrafast")
@@ -124,8 +125,22 @@ def test_flow_targets_are_the_last_flows_divided_by_the_scale():
 
 def test_flow_modality_without_flow_in_the_batch_says_to_set_dataset_flow():
     model = _model("flow")
-    with pytest.raises(ValueError, match="set DATASET.FLOW"):
+    with pytest.raises(ConfigError, match="set DATASET.FLOW"):
         model({"frames": torch.rand(2, 4, 1, H, W)})
+
+
+def test_training_on_flow_without_dataset_flow_is_one_error_line(tiny_synthetic, tmp_path, capsys, monkeypatch,
+                                                                   restore_logging):
+    code, err = run_tool_in_process(capsys, monkeypatch, "train.py", "--cfg", REPO / "configs" / "memae.yaml",
+                                    "DATASET.ROOT", tiny_synthetic, "SYSTEM.OUTPUT_DIR", tmp_path / "run",
+                                    "DATASET.IMAGE_SIZE", "[32, 32]", "DATASET.CLIP_LENGTH", "5",
+                                    "MODEL.ARGS.modality", "flow", "MODEL.ARGS.network.slots", "8",
+                                    "MODEL.ARGS.network.in_channels", "2", "MODEL.ARGS.network.activation", "none",
+                                    "SCORE.ERROR", "CELL_TOP", "SCORE.PATCH", "8",
+                                    "TRAIN.MAX_STEPS", "1", "LOG.PROGRESS", "False")
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert code == 2 and len(lines) == 1, err
+    assert "set DATASET.FLOW" in lines[0]
 
 
 def test_bad_arguments_are_clear_errors():
@@ -138,7 +153,7 @@ def test_bad_arguments_are_clear_errors():
     with pytest.raises(ValueError, match="network.activation 'sigmoid' differs"):
         build(MODELS, dict(type="Reconstructor", modality="flow",
                            network=dict(type="ConvAE", activation="sigmoid")))
-    with pytest.raises(ValueError, match="needs 3 frames per clip"):
+    with pytest.raises(ConfigError, match="needs 3 frames per clip"):
         _model("frame")({"frames": torch.rand(2, 2, 1, H, W)})
 
 
