@@ -14,8 +14,9 @@ from .flow_predictor import FlowPredictor
 from .flow_conditioned import FlowConditionedPredictor
 from .fusion import Fusion
 from .object_cue import ObjectCue
+from .reconstructor import Reconstructor
 from . import losses
 
 __all__ = ["VADModel", "FramePredictor", "PredNetPredictor", "AnoPCN", "Forecaster", "Classifier", "Streamer",
            "Baseline", "CopyLast", "FlowSpeed", "LocalAppearance", "ObjectCue", "FlowPredictor",
-           "FlowConditionedPredictor"]
+           "FlowConditionedPredictor", "Reconstructor"]

@@ -33,6 +33,9 @@ A method owns its networks and its loss, and says how a video is predicted as a 
 * ``needs_flow = True``: a method that trains on each clip's optical flow (``batch["flow"]``
   ``(B, T-1, 2, H, W)``, given by the dataset when ``DATASET.FLOW`` is set) and computes it
   from the frames as they stream at test time (:mod:`pyanomaly.models.flow_windows`).
+* ``reconstructs = True``: the ``"frame"`` of frame ``i`` is a reconstruction made from frames
+  ``<= i`` (frame ``i`` included: an autoencoder, :mod:`pyanomaly.models.reconstructor`), not a
+  prediction from earlier frames; it is scored the same way.
 * ``has_weights = False``: a method that learns nothing by optimisation (a baseline,
   :mod:`pyanomaly.models.baseline`); whatever it needs of the training videos it fits in
   ``fit_online``.
@@ -67,6 +70,8 @@ class VADModel(nn.Module):
     has_weights: bool = True
     #: True for a method that trains on each clip's optical flow (``batch["flow"]``: ``DATASET.FLOW``)
     needs_flow: bool = False
+    #: True when a ``"frame"`` output of frame ``i`` reads frame ``i`` itself (a reconstruction)
+    reconstructs: bool = False
 
     def forward(self, batch: dict) -> dict[str, torch.Tensor]:
         raise NotImplementedError
@@ -120,7 +125,7 @@ class VADModel(nn.Module):
 
     @torch.no_grad()
     def stream_windows(self, frames: list[torch.Tensor], states: list[Any], history: int, predict_next,
-                       batch: int = 16, channels: int | None = None) -> tuple[list, list, list]:
+                       batch: int = 16, channels: int | None = None, current: bool = False) -> tuple[list, list, list]:
         """``predict_streams`` for methods that predict a frame from a fixed window.
 
         Frame ``t`` of a video is predicted by ``predict_next(windows)`` from its frames
@@ -128,25 +133,31 @@ class VADModel(nn.Module):
         ``C' = channels``, ``C`` unless given: a prediction may differ from a frame, e.g. a flow
         predicted from frames and flows stacked on channels); the windows of all videos are
         predicted together, ``batch`` per call. The first ``history`` frames of a video are not
-        valid. A video's state holds the last ``history`` frames seen, so chunks join seamlessly.
+        valid. A video's state holds the last frames seen, so chunks join seamlessly.
+
+        With ``current`` the window of frame ``t`` ends at frame ``t`` itself: frames
+        ``t-history+1 .. t`` (a reconstruction of the frames up to ``t``, never a later one);
+        then the first ``history - 1`` frames are not valid.
         """
+        past_needed = history - 1 if current else history
+        end = 1 if current else 0  # the window of frames[k][i] ends before seqs[k][offset + i + end]
         seqs, offsets, targets = [], [], []
         for k, (f, past) in enumerate(zip(frames, states)):
             past = past if past is not None else f[:0]
             seqs.append(torch.cat([past, f]))
             offsets.append(past.shape[0])  # seqs[k][offset + i] is frames[k][i]
-            targets += [(k, i) for i in range(f.shape[0]) if past.shape[0] + i >= history]
+            targets += [(k, i) for i in range(f.shape[0]) if past.shape[0] + i >= past_needed]
         predictions = [f.new_zeros((f.shape[0], f.shape[1] if channels is None else channels, *f.shape[2:]))
                        for f in frames]
         valids = [torch.zeros(f.shape[0], dtype=torch.bool) for f in frames]
         for s in range(0, len(targets), batch):
             part = targets[s:s + batch]
-            windows = torch.stack([seqs[k][offsets[k] + i - history: offsets[k] + i] for k, i in part])
+            windows = torch.stack([seqs[k][offsets[k] + i + end - history: offsets[k] + i + end] for k, i in part])
             out = predict_next(windows)
             for (k, i), p in zip(part, out):
                 predictions[k][i] = p.to(predictions[k].dtype)
                 valids[k][i] = True
-        return predictions, valids, [seq[-history:].clone() for seq in seqs]
+        return predictions, valids, [seq[max(seq.shape[0] - past_needed, 0):].clone() for seq in seqs]
 
     @torch.no_grad()
     def predict_video(self, frames: torch.Tensor, chunk: int = 64) -> tuple[torch.Tensor, torch.Tensor]:

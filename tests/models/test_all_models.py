@@ -11,8 +11,9 @@ offline and with a causal pipeline, and no prediction reads a later frame. A met
 anomaly map (``output = "anomaly_map"``) is scored by a cell scorer, and its map of frame ``t``
 may read frame ``t`` itself (a measurement, such as the optical flow into the frame), never a
 later one; so may a method giving its own error per frame (``"frame_error"``, ``(N,)``: Fusion),
-scored by ``FRAME_ERROR``. A method without weights (``has_weights = False``, a baseline) has no training step
-to check: its ``fit_online`` must run and leave its state finite instead.
+scored by ``FRAME_ERROR``, and so may a reconstruction (``reconstructs = True``: an autoencoder's
+frame ``t`` is rebuilt from frames ``<= t``). A method without weights (``has_weights = False``, a
+baseline) has no training step to check: its ``fit_online`` must run and leave its state finite instead.
 
 Every method that predicts frames (whatever its task) must also give several videos streamed
 at once (``predict_streams``, :meth:`VideoScorer.push_many`) what each gives alone; a method
@@ -85,6 +86,12 @@ CASES = {
                                       foreground=dict(method="difference", threshold=0.3, kernel=0, min_area=8)), None),
                   "mog2": (dict(cue=dict(method=dict(type="CopyLast"), error=dict(type="AREA")),
                                 foreground=dict(method="mog2", warmup=3, kernel=0, min_area=8)), None)},
+    # a window of 3 frames, or of 3 flows (DIS ultrafast), through a memory of 8 slots
+    "Reconstructor": {"ConvAE": (dict(network=dict(type="ConvAE", in_channels=C, base_channels=4, depth=2,
+                                                   latent_channels=2), frames=3, batch_windows=4), 3),
+                      "MemAE-flow": (dict(network=dict(type="MemAE", base_channels=4, depth=2, slots=8, threshold=0.05),
+                                          modality="flow", frames=3, flow=dict(type="dis", preset="ultrafast"),
+                                          batch_windows=4), 4)},
     "Streamer": {"frozen": (dict(channels=C, learn_at_test=False, **_STREAMER), None),
                  "learning": (dict(channels=C, learn_at_test=True, **_STREAMER), None)},
 }
@@ -186,11 +193,9 @@ def test_a_training_step_gives_finite_losses_and_moves_the_weights(name, variant
     else:
         _, clip = _case(name, variant)
         g = torch.Generator().manual_seed(1)
-        batch = {"frames": torch.stack([_video(clip, seed=1), _video(clip, seed=2)]),
-                 "target": torch.randint(0, 2, (2,), generator=g)}  # a class index, read by classifiers only
-        if model.needs_flow:  # the flows between the clip's frames, as a dataset with DATASET.FLOW gives them
-            flow = OpticalFlow("dis", "ultrafast")
-            batch["flow"] = torch.stack([flow.stream(clip)[0][1:] for clip in batch["frames"]])
+        clips = torch.stack([_video(clip, seed=1), _video(clip, seed=2)])
+        batch = {"frames": clips, "target": torch.randint(0, 2, (2,), generator=g),  # a class index, for classifiers
+                 "flow": _clip_flows(clips)}  # as a dataset with DATASET.FLOW gives it, for a method that reads it
         opt = torch.optim.Adam(model.parameters(), lr=1e-3)
         losses = model.train_step(batch, opt)
         assert "loss" in losses
@@ -203,6 +208,12 @@ def test_a_training_step_gives_finite_losses_and_moves_the_weights(name, variant
 
 # methods whose map of frame t reads frame t alone: no frame lacks a history
 FRAME_ALONE = {"LocalAppearance"}
+
+
+def _clip_flows(clips):
+    """The optical flow between consecutive frames of clips ``(B, T, C, H, W)``: ``(B, T-1, 2, H, W)``."""
+    flow = OpticalFlow("dis", "ultrafast")
+    return torch.stack([flow.stream(clip)[0][1:] for clip in clips])
 
 
 class _OneVideo:
@@ -275,7 +286,8 @@ def test_no_prediction_reads_a_later_frame(name, variant):
     video = _video()
     whole, valid = _stream(model, video, FRAMES)
     first = int(valid.int().argmax())  # the first frame with a prediction
-    own = 0 if model.output == "frame" else 1  # a map or an error of frame k may read frame k
+    # a map, an error or a reconstruction of frame k may read frame k
+    own = 0 if model.output == "frame" and not model.reconstructs else 1
     for k in (first, FRAMES - 4):
         changed = video.clone()
         changed[k] = torch.rand(changed[k].shape, generator=torch.Generator().manual_seed(k))
