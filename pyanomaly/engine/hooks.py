@@ -322,7 +322,8 @@ def prediction_grid(model, clip: torch.Tensor, flow: torch.Tensor | None = None)
 
     Rows: the clip's frames ``(T, C, H, W)``; the model's prediction of each from the
     frames before it (``predict_stream``; black where there is no history yet); the
-    absolute error, scaled so its largest value is white; with ``flow`` ``(T-1, 2, H, W)``
+    absolute error, scaled so its largest value is white (for a method whose prediction is an
+    anomaly map ``(T, 1, H, W)``, that map instead of both, scaled the same way); with ``flow`` ``(T-1, 2, H, W)``
     (the clip's optical flow), the flow into each frame as a colour wheel
     (:func:`pyanomaly.flow.flow_to_rgb`; grey under the first frame, which has none). The model runs in eval mode
     (no batch-norm statistics updated) inside a forked RNG, so training continues exactly
@@ -337,10 +338,14 @@ def prediction_grid(model, clip: torch.Tensor, flow: torch.Tensor | None = None)
     finally:
         model.train(was_training)
     frames = clip.detach().float()
-    pred = pred.float().clamp(0, 1) * valid.to(pred.device).view(-1, 1, 1, 1)
-    error = (pred - frames).abs() * valid.to(pred.device).view(-1, 1, 1, 1)
-    error = error / error.max().clamp_min(1e-8)
-    rows = [frames, pred, error]
+    mask = valid.to(pred.device).view(-1, 1, 1, 1)
+    if getattr(model, "output", "frame") == "anomaly_map":  # NaN where there is no map yet: black
+        heat = torch.nan_to_num(pred.float(), nan=0.0).clamp_min(0) * mask
+        rows = [frames, (heat / heat.max().clamp_min(1e-8)).expand(-1, frames.shape[1], -1, -1)]
+    else:
+        pred = pred.float().clamp(0, 1) * mask
+        error = (pred - frames).abs() * mask
+        rows = [frames, pred, error / error.max().clamp_min(1e-8)]
     if flow is not None:
         missing = torch.full((1, *flow.shape[1:]), float("nan"))
         wheels = flow_to_rgb(torch.cat([missing, flow.detach().float().cpu()]))  # (T, H, W, 3) uint8

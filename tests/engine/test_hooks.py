@@ -172,6 +172,17 @@ def test_prediction_grid_leaves_training_untouched():
     assert torch.equal(grid[:, 1:9, 1:9], clip[0].expand(3, 8, 8))  # top-left: the first input frame
 
 
+def test_prediction_grid_of_an_anomaly_map_shows_the_map_beside_rgb_frames():
+    from pyanomaly.models import FlowSpeed
+    texture = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    clip = torch.cat([torch.roll(texture, t, dims=-1) for t in range(4)])  # (4, 3, 16, 16), moving right
+    grid = prediction_grid(FlowSpeed(flow=dict(type="dis", preset="ultrafast")), clip)
+    assert grid.shape == (3, 2 * 16 + 3, 4 * 16 + 5)  # rows: the frames, the map (no frame error)
+    assert torch.isfinite(grid).all() and 0 <= grid.min() and grid.max() <= 1
+    assert grid[:, 18:34, 1:17].max() == 0  # the first frame has no map: black, not NaN
+    assert grid[:, 18:34, 18:].max() > 0
+
+
 def test_tensorboard_gets_losses_lr_metrics_and_image_grids(tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     hooks = [EvalHook(period=2), LoggerHook(period=1, image_period=2)]
