@@ -13,6 +13,7 @@ import json
 import socket
 import subprocess
 import shutil
+import signal
 import sys
 import threading
 import time
@@ -313,7 +314,7 @@ def test_duration_ends_a_live_run_and_files_take_max_frames_too(tiny, tmp_path):
     assert summary["videos"][0]["frames"] == 20 and summary["videos"][0]["ended"] == "end of video"
 
 
-def test_ctrl_c_ends_a_live_run_with_its_outputs(tiny, tmp_path):
+def test_ctrl_c_ends_a_live_run_with_its_outputs(tiny, tmp_path, request):
     _, ckpt = tiny
     cfg = checkpoint_cfg(ckpt, None, ["LOG.LEVEL", "DEBUG"])
     out = tmp_path / "stopped"
@@ -327,6 +328,9 @@ def test_ctrl_c_ends_a_live_run_with_its_outputs(tiny, tmp_path):
             time.sleep(0.02)
         _thread.interrupt_main()  # what Ctrl-C does
 
+    # Ctrl-C raises KeyboardInterrupt also where the suite runs with SIGINT ignored (a background job)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    request.addfinalizer(lambda: signal.signal(signal.SIGINT, previous))
     with MJPEGServer(delay=0.01) as server:
         threading.Thread(target=interrupt_once_frames_are_scored, daemon=True).start()
         with pytest.raises(KeyboardInterrupt):
