@@ -1,6 +1,8 @@
 """Paths, environment and helpers for tests that run the tools (as subprocesses or in this process)."""
 from __future__ import annotations
 
+import contextlib
+import logging
 import math
 import os
 import runpy
@@ -90,32 +92,41 @@ def run_tool_in_process(capsys, monkeypatch, tool: str, *args) -> tuple[int, str
     monkeypatch.setattr(sys, "argv", [tool, *map(str, args)])
     capsys.readouterr()
     code = 0
-    try:
-        runpy.run_path(str(REPO / "tools" / tool), run_name="__main__")
-    except SystemExit as exc:
-        code = exc.code
+    with pyanomaly_logger_kept():  # the tool's handlers write to capsys's stream, closed after the test
+        try:
+            runpy.run_path(str(REPO / "tools" / tool), run_name="__main__")
+        except SystemExit as exc:
+            code = exc.code
     return code, capsys.readouterr().err
+
+
+@contextlib.contextmanager
+def pyanomaly_logger_kept():
+    """The ``pyanomaly`` logger's handlers, level and propagation as they were before, after the
+    block; handlers the block added are closed."""
+    log = logging.getLogger("pyanomaly")
+    saved = list(log.handlers), log.level, log.propagate
+    try:
+        yield
+    finally:
+        for h in log.handlers:
+            if h not in saved[0]:
+                h.close()
+        log.handlers[:], log.level, log.propagate = saved
 
 
 def train_in_process(cfg_file: Path, data: Path, out: Path, *overrides: str) -> None:
     """``tools/train.py --cfg cfg_file`` on ``data`` into ``out`` in this process (``runpy``, as the
     command line runs it), outside any test's monkeypatch; the ``pyanomaly`` logger as it was after."""
-    import logging
-
     import pytest
     mp = pytest.MonkeyPatch()
     mp.setattr(sys, "argv", ["train.py", "--cfg", str(cfg_file), "DATASET.ROOT", str(data),
                              "SYSTEM.OUTPUT_DIR", str(out), *overrides])
-    log = logging.getLogger("pyanomaly")
-    saved = list(log.handlers), log.level, log.propagate
     try:
-        runpy.run_path(str(REPO / "tools/train.py"), run_name="__main__")
+        with pyanomaly_logger_kept():
+            runpy.run_path(str(REPO / "tools/train.py"), run_name="__main__")
     finally:
         mp.undo()
-        for h in log.handlers:
-            if h not in saved[0]:
-                h.close()
-        log.handlers[:], log.level, log.propagate = saved
 
 
 def assert_one_clear_error(code: int, err: str, expect: str) -> None:
