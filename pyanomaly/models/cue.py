@@ -2,9 +2,13 @@
 
 A method that combines or re-reads other methods (:class:`~pyanomaly.models.fusion.Fusion`)
 names each of them by a spec ``{name, method: {type, <arguments>}, error: {type, <arguments>},
-checkpoint, weight}``: the method (a baseline, or a learned method whose weights are read from
+checkpoint, weight, size}``: the method (a baseline, or a learned method whose weights are read from
 ``checkpoint``), the scorer of its output (``PSNR``/``AREA`` for a predicted frame,
-``CELL_TOP``/``CELL_MAX`` for an anomaly map) and a weight. :func:`build_cue` checks a spec
+``CELL_TOP``/``CELL_MAX`` for an anomaly map), a weight, and the frame size ``[H, W]`` the
+cue works at (default: the frames as they come). With ``size`` the cue sees every frame, and
+its scorer every target, resized as the dataset pipeline makes frames of that
+``DATASET.IMAGE_SIZE`` (:func:`resize_frames`): a network trained at a small size runs there,
+beside a flow computed at full size. :func:`build_cue` checks a spec
 and builds its parts, every error naming the key (``Fusion cues[1].error: ...``). The
 checkpoint is only named here and read by :func:`load_cue_weights` when the combining method
 is fitted on the training videos: once fitted, the cue's weights are part of the combining
@@ -20,24 +24,28 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cv2
+import numpy as np
 import torch
 from torch import nn
 
 from pyanomaly.registry import MODELS, SCORERS, build
 
-CUE_KEYS = ("name", "method", "error", "checkpoint", "weight")
+CUE_KEYS = ("name", "method", "error", "checkpoint", "weight", "size")
 _WHAT = {"frame": "a predicted frame", "anomaly_map": "an anomaly map"}
 
 
 @dataclass
 class Cue:
-    """A built cue: its method, scorer, name, weight and the checkpoint of its weights (or None)."""
+    """A built cue: its method, scorer, name, weight, the checkpoint of its weights (or None) and
+    the frame size ``(H, W)`` it works at (None: the frames as they come)."""
 
     method: nn.Module
     scorer: Any
     name: str
     weight: float
     checkpoint: str | None
+    size: tuple[int, int] | None = None
 
 
 def build_cue(i: int, spec, clip_length: int | None, owner: str = "Fusion", where: str | None = None) -> Cue:
@@ -45,7 +53,7 @@ def build_cue(i: int, spec, clip_length: int | None, owner: str = "Fusion", wher
     (or ``<where>.<key>`` for a cue held elsewhere: ``ObjectCue cue``)."""
     where = where or f"{owner} cues[{i}]"
     if not isinstance(spec, dict):
-        raise ValueError(f"{where}: expected {{name, method, error, checkpoint, weight}}, got {spec!r}")
+        raise ValueError(f"{where}: expected {{{', '.join(CUE_KEYS)}}}, got {spec!r}")
     unknown = sorted(set(spec) - set(CUE_KEYS))
     if unknown:
         raise ValueError(f"{where}: unknown key(s) {unknown}; a cue takes {', '.join(CUE_KEYS)}")
@@ -74,8 +82,41 @@ def build_cue(i: int, spec, clip_length: int | None, owner: str = "Fusion", wher
     weight = spec.get("weight", 1.0)
     if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight > 0:
         raise ValueError(f"{where}.weight: expected a number > 0, got {weight!r}")
+    size = spec.get("size")
+    if size is not None:
+        if (not isinstance(size, (list, tuple)) or len(size) != 2
+                or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size)):
+            raise ValueError(f"{where}.size: expected [height, width] in pixels (two integers > 0), got {size!r}")
+        size = (int(size[0]), int(size[1]))
     name = str(spec.get("name") or f"{spec['method']['type']}/{spec['error']['type']}")
-    return Cue(method, scorer, name, float(weight), None if checkpoint is None else str(checkpoint))
+    return Cue(method, scorer, name, float(weight), None if checkpoint is None else str(checkpoint), size)
+
+
+def resize_frames(frames: torch.Tensor, size: tuple[int, int] | None) -> torch.Tensor:
+    """Frames ``(N, C, H, W)`` in [0, 1] -> ``(N, C, h, w)`` at ``size = (h, w)`` (unchanged when
+    ``size`` is None or already theirs): rounded to 8 bits and resized with area interpolation,
+    as the dataset pipeline makes frames of ``DATASET.IMAGE_SIZE`` from decoded ones, so that a
+    network trained at that size sees the same pixels here."""
+    if size is None or tuple(frames.shape[-2:]) == tuple(size):
+        return frames
+    h, w = size
+    pixels = frames.detach().float().clamp(0, 1).mul(255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    small = np.stack([cv2.resize(p, (w, h), interpolation=cv2.INTER_AREA).reshape(h, w, -1) for p in pixels])
+    return torch.from_numpy(small).permute(0, 3, 1, 2).to(device=frames.device, dtype=torch.float32).div_(255.0)
+
+
+class ResizedVideos:
+    """A split's videos as a cue of ``size`` sees them: :meth:`video_frames` resized
+    (:func:`resize_frames`); every other attribute is the split's own."""
+
+    def __init__(self, videos, size: tuple[int, int]):
+        self._videos, self._size = videos, size
+
+    def video_frames(self, *args, **kwargs) -> torch.Tensor:
+        return resize_frames(self._videos.video_frames(*args, **kwargs), self._size)
+
+    def __getattr__(self, name: str):
+        return getattr(self._videos, name)
 
 
 def load_cue_weights(method: nn.Module, path: str | Path, where: str) -> None:

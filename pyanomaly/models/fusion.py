@@ -17,7 +17,13 @@ The method's output is that fused error, one value per frame (``output = "frame_
 (the first frame for the flow or a copy of the last frame, the first ``history`` frames of a
 frame predictor) has no fused error: ``valid`` is False there, and the protocol excludes and
 counts it (never a zero). Each cue keeps its own stream state, so the fusion streams causally
-as every method does.
+as every method does. A cue with a ``size`` works on the frames resized to it
+(:func:`~pyanomaly.models.cue.resize_frames`): a small network beside a full-size flow.
+
+With ``parallel`` (the default) the cues of a chunk are computed at the same time, one thread
+each: OpenCV's optical flow and torch's convolutions both release Python's lock, so on a
+2-core machine the flow of one cue runs while the network of another does. The errors are
+the same either way.
 
 After scoring a split, :meth:`Fusion.write_outputs` writes ``cues/`` in the run directory: for
 every non-empty subset of the cues, its fused error of every frame (the same statistics and
@@ -33,8 +39,10 @@ Example:
 """
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Sequence
 
@@ -46,11 +54,28 @@ from tqdm import tqdm
 from pyanomaly.registry import MODELS
 
 from .baseline import Baseline
-from .cue import build_cue, load_cue_weights
+from .cue import ResizedVideos, build_cue, load_cue_weights, resize_frames
 
 logger = logging.getLogger("pyanomaly")
 
 RULES = ("sum", "max")
+
+
+def in_callers_modes(fn):
+    """``fn`` to run in another thread under the calling thread's grad, inference and autocast
+    modes (torch keeps them per thread: a worker would otherwise score in float32 with grad)."""
+    grad, inference = torch.is_grad_enabled(), torch.is_inference_mode_enabled()
+    amp = {kind: torch.get_autocast_dtype(kind) for kind in ("cpu", "cuda") if torch.is_autocast_enabled(kind)}
+
+    def run(*args):
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(torch.inference_mode(inference))
+            stack.enter_context(torch.set_grad_enabled(grad))
+            for kind, dtype in amp.items():
+                stack.enter_context(torch.autocast(kind, dtype=dtype))
+            return fn(*args)
+
+    return run
 
 
 @MODELS.register_module()
@@ -58,19 +83,21 @@ class Fusion(Baseline):
     """Args:
         cues: the cues, each ``{name: NAME, method: {type: METHOD, <arguments>}, error: {type:
             SCORER, <arguments>}, checkpoint: PATH (the method's weights; for a learned method),
-            weight: w (default 1)}``.
+            weight: w (default 1), size: [H, W] (the frame size the cue works at; default the
+            frames')}``.
         rule: ``"sum"`` (weighted sum of the cues' z-scores) or ``"max"`` (their weighted maximum).
         fit_frames: at most this many frames of each training video are read to fit the
             statistics (the first ones; 0 = every frame).
         clip_length: handed to each cue's method that takes it (``DATASET.CLIP_LENGTH``).
         chunk: training frames read at a time while fitting.
+        parallel: compute the cues of a chunk at the same time, one thread each.
     """
 
     output = "frame_error"
-    inference_args = ("chunk",)
+    inference_args = ("chunk", "parallel")
 
     def __init__(self, cues: Sequence[dict], rule: str = "sum", fit_frames: int = 0, clip_length: int | None = None,
-                 chunk: int = 64):
+                 chunk: int = 64, parallel: bool = True):
         super().__init__()
         if not isinstance(cues, (list, tuple)) or not cues:
             raise ValueError(f"Fusion cues must be a non-empty list of {{name, method, error, checkpoint, weight}}, "
@@ -79,10 +106,11 @@ class Fusion(Baseline):
             raise ValueError(f"Fusion rule must be one of {RULES}, got {rule!r}")
         if int(fit_frames) < 0:
             raise ValueError(f"Fusion fit_frames must be >= 0 (0 = every frame), got {fit_frames}")
-        self.rule, self.fit_frames, self.chunk = rule, int(fit_frames), int(chunk)
+        self.rule, self.fit_frames, self.chunk, self.parallel = rule, int(fit_frames), int(chunk), bool(parallel)
         built = [build_cue(i, spec, clip_length) for i, spec in enumerate(cues)]
         self.scorers = [c.scorer for c in built]
         self.names = [c.name for c in built]
+        self.sizes = [c.size for c in built]  # the frame size each cue works at (None: the frames')
         # the checkpoints of the learned cues, read when fitting; a fitted Fusion holds their weights
         self.checkpoints = [c.checkpoint for c in built]
         twice = sorted({n for n in self.names if self.names.count(n) > 1})
@@ -94,6 +122,7 @@ class Fusion(Baseline):
         self.register_buffer("mean", torch.empty(0, dtype=torch.float64))
         self.register_buffer("std", torch.empty(0, dtype=torch.float64))
         self._videos: list[list[np.ndarray]] = []  # the per-cue errors of the videos streamed since the last write_outputs
+        self._pool: ThreadPoolExecutor | None = None  # made on first parallel use; never pickled
 
     @property
     def has_weights(self) -> bool:
@@ -116,14 +145,29 @@ class Fusion(Baseline):
         states = [s if s is not None else [None] * len(self.cues) for s in states]
         out = [torch.full((len(self.cues), f.shape[0]), float("nan"), dtype=torch.float64) for f in frames]
         new = [[None] * len(self.cues) for _ in frames]
-        for k, (method, scorer) in enumerate(zip(self.cues, self.scorers)):
-            preds, valids, cue_states = method.predict_streams(frames, [s[k] for s in states])
-            for i, (f, p, ok, s) in enumerate(zip(frames, preds, valids, cue_states)):
+
+        def one_cue(k: int):
+            sized = [resize_frames(f, self.sizes[k]) for f in frames]
+            preds, valids, cue_states = self.cues[k].predict_streams(sized, [s[k] for s in states])
+            for i, (f, p, ok, s) in enumerate(zip(sized, preds, valids, cue_states)):
                 ok = ok.cpu()
                 if ok.any():
-                    out[i][k, ok] = scorer(p[ok.to(p.device)].float(), f[ok.to(f.device)]).double().cpu()
+                    out[i][k, ok] = self.scorers[k](p[ok.to(p.device)].float(), f[ok.to(f.device)]).double().cpu()
                 new[i][k] = s
+
+        if self.parallel and len(self.cues) > 1:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=len(self.cues), thread_name_prefix="fusion-cue")
+            run = in_callers_modes(one_cue)
+            for job in [self._pool.submit(run, k) for k in range(len(self.cues))]:
+                job.result()  # re-raises a cue's error here
+        else:
+            for k in range(len(self.cues)):
+                one_cue(k)
         return out, new
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_pool": None}
 
     def normalise(self, errors: torch.Tensor) -> torch.Tensor:
         """Raw cue errors ``(K, n)`` -> z-scores ``(K, n)`` (higher = more anomalous for every cue)."""
@@ -170,9 +214,9 @@ class Fusion(Baseline):
             if path is not None:
                 load_cue_weights(method, path, f"Fusion cues[{i}]")
                 method.to(device)
-        for method in self.cues:
+        for method, size in zip(self.cues, self.sizes):
             if getattr(method, "needs_training_videos", False):
-                method.fit(train_set, device, progress)
+                method.fit(train_set if size is None else ResizedVideos(train_set, size), device, progress)
         limit = [n if self.fit_frames == 0 else min(n, self.fit_frames) for n in train_set.lengths]
         bar = tqdm(total=sum(limit), desc="fusion statistics", unit="frame", disable=not progress, leave=False)
         seen: list[list[np.ndarray]] = [[] for _ in self.cues]

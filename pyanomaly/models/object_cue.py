@@ -88,6 +88,9 @@ class ObjectCue(Baseline):
         super().__init__()
         if isinstance(cue, dict) and "weight" in cue:
             raise ValueError("ObjectCue cue.weight: an ObjectCue has one cue, which takes no weight")
+        if isinstance(cue, dict) and "size" in cue:
+            raise ValueError("ObjectCue cue.size: an ObjectCue's cue works at the frames' own size, where its "
+                             "objects are found")
         built = build_cue(0, cue, clip_length, where="ObjectCue cue")
         self.cue, self.scorer, self.name, self.checkpoint = built.method, built.scorer, built.name, built.checkpoint
         self.foreground = build_foreground(foreground, "ObjectCue foreground")

@@ -5,7 +5,9 @@ import numpy as np
 import pytest
 import torch
 
+from pyanomaly.datasets.video import prepare_frame
 from pyanomaly.models import CopyLast, Fusion
+from pyanomaly.models.cue import resize_frames
 from pyanomaly.registry import MODELS, SCORERS, build
 
 from testutils import VideoList
@@ -92,6 +94,8 @@ def test_fit_frames_limits_the_training_frames_read():
      r"cues\[0\]\.error: CELL_MAX reads an anomaly map, but CopyLast gives a predicted frame"),
     (dict(method=dict(_UNET), error=dict(type="AREA")), r"cues\[0\]\.checkpoint: FramePredictor has learned weights"),
     (dict(method=dict(type="CopyLast"), error=dict(type="AREA"), weight=0), r"cues\[0\]\.weight: expected a number > 0"),
+    (dict(method=dict(type="CopyLast"), error=dict(type="AREA"), size=[8]), r"cues\[0\]\.size: expected \[height, width\]"),
+    (dict(method=dict(type="CopyLast"), error=dict(type="AREA"), size=[8, 0]), r"cues\[0\]\.size: expected \[height"),
 ])
 def test_a_bad_cue_is_one_error_naming_its_key(cue, message):
     with pytest.raises(ValueError, match=message):
@@ -138,3 +142,53 @@ def test_a_cue_constant_on_the_training_videos_cannot_be_normalised():
     with pytest.raises(ValueError, match="cue 'copy' gives the same error 0 on every training frame"):
         model.fit(VideoList(still), torch.device("cpu"), progress=False)
 
+
+
+def test_resize_frames_makes_the_pixels_the_dataset_pipeline_makes_at_that_size():
+    frames = _video(3, 4)
+    pixels = frames.mul(255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    expected = np.stack([prepare_frame(p[..., 0], (8, 12), 1) for p in pixels]).astype(np.float32) / 255
+    small = resize_frames(frames, (8, 12))
+    assert small.shape == (3, 1, 8, 12)
+    np.testing.assert_array_equal(small.permute(0, 2, 3, 1).numpy(), expected)
+    assert resize_frames(frames, None) is frames and resize_frames(frames, (16, 24)) is frames
+
+
+def test_a_sized_cue_fits_and_scores_on_frames_resized_to_its_size():
+    appearance = dict(type="LocalAppearance", cell=4, grid=2, codewords=2, frame_stride=1)
+    cues = [dict(name="copy", method=dict(type="CopyLast"), error=dict(type="PSNR"), size=[8, 12]),
+            dict(name="look", method=appearance, error=dict(type="CELL_MAX", patch=4), size=[8, 12])]
+    model = Fusion(cues=cues, parallel=False)
+    train = [_video(6, 1), _video(5, 2)]
+    model.fit(VideoList(*train), torch.device("cpu"), progress=False)
+    assert tuple(model.cues[1].codebook.shape[:2]) == (2, 3)  # the cells of an 8x12 frame, not of 16x24
+    test = _video(7, 3)
+    fused, valid = model.predict_video(test)
+    small = resize_frames(test, (8, 12))
+    alone = build(MODELS, dict(appearance))
+    alone.fit(VideoList(*[resize_frames(v, (8, 12)) for v in train]), torch.device("cpu"), progress=False)
+    z_copy = -(_raw(CopyLast(), SCORERS.get("PSNR")(), small) - float(model.mean[0])) / float(model.std[0])
+    z_look = (_raw(alone, SCORERS.get("CELL_MAX")(patch=4), small) - float(model.mean[1])) / float(model.std[1])
+    assert valid.tolist() == [False] + [True] * 6
+    np.testing.assert_allclose(fused[1:].numpy(), (z_copy + z_look)[1:], rtol=1e-5, atol=1e-5)
+
+
+def test_cues_computed_in_parallel_give_the_errors_of_cues_computed_one_after_another(unet_checkpoint):
+    path, _ = unet_checkpoint
+    cues = [dict(name="flow", method=dict(type="FlowSpeed", cell=8), error=dict(type="CELL_TOP", patch=8)),
+            dict(name="unet", method=dict(_UNET), error=dict(type="MSE"), checkpoint=str(path)),
+            dict(name="copy", method=dict(type="CopyLast"), error=dict(type="PSNR"))]
+    train, test = VideoList(_video(8, 1), _video(6, 2)), _video(9, 3)
+    out = {}
+    for parallel in (False, True):
+        model = Fusion(cues=cues, parallel=parallel, chunk=4)
+        model.fit(train, torch.device("cpu"), progress=False)
+        for amp in (False, True):
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):  # as TEST.PRECISION bf16 scores
+                out[parallel, amp] = (model.mean.clone(), model.std.clone(), *model.predict_video(test, chunk=4))
+    for amp in (False, True):
+        (m0, s0, f0, v0), (m1, s1, f1, v1) = out[False, amp], out[True, amp]
+        assert torch.equal(m0, m1) and torch.equal(s0, s1) and torch.equal(v0, v1)
+        torch.testing.assert_close(f1, f0, rtol=0, atol=0, equal_nan=True)
+    # autocast reached the U-Net in its worker thread: bfloat16 moved the fused error
+    assert not torch.allclose(out[True, True][2][v0], out[True, False][2][v0], rtol=0, atol=1e-7)
