@@ -5,14 +5,15 @@ are read and resized by the stream reader (:func:`~pyanomaly.datasets.sources.re
 ``TEST.CHUNK`` at a time), then pushed through the scoring loop (the method's predictions,
 the recipe's error, a causal pipeline). Reported per frame: the decode time, the scoring time
 and, for a method that combines cues (:class:`~pyanomaly.models.fusion.Fusion`), each cue's
-share (its method's predictions; the error measures and the fusion are the rest). Frames/s
-end to end = frames / (decode + scoring). One warm-up chunk is scored first, outside the timing
+share (its method's predictions; the error measures and the fusion are the rest), measured
+twice: with the cues computed one after another, then in parallel threads (where their
+shares overlap). Frames/s end to end = frames / (decode + scoring). One warm-up chunk is scored first, outside the timing
 (first-call costs: weight packing, allocation). The weights, the frames and the protocol are
 the real ones, so the scores are computed as in a real run.
 
 Example:
-    >>> row = scoring_speed("checkpoints/ped2_cues.pth", "../shared/data/ped2/testing/frames/01")
-    >>> row["fps"], row["cues_ms"]
+    >>> rows = scoring_speed("checkpoints/ped2_cues.pth", "../shared/data/ped2/testing/frames/01")
+    >>> [(r["cues"], r["fps"], r["cues_ms"]) for r in rows]
 """
 from __future__ import annotations
 
@@ -41,9 +42,10 @@ class _Timed:
 
 
 def scoring_speed(checkpoint: str | Path, video: str | Path, device: str = "cpu", frames: int = 0,
-                  log: Callable[[str], None] = print) -> dict:
-    """``{checkpoint, method, video, frames, decode_ms, score_ms, cues_ms, fps, score_fps}`` of
-    ``checkpoint`` scoring ``video`` (its first ``frames`` frames; 0 = all)."""
+                  log: Callable[[str], None] = print) -> list[dict]:
+    """Rows ``{checkpoint, method, video, frames, size, threads, cues, decode_ms, score_ms,
+    cues_ms, fps, score_fps}`` of ``checkpoint`` scoring ``video`` (its first ``frames`` frames;
+    0 = all): one row, or for a method with cues two (``cues`` "one after another", "parallel")."""
     from pyanomaly.api import load
     from pyanomaly.datasets.sources import open_sources, read_chunks, to_tensor
     from pyanomaly.scoring.build import build_scorer, build_stream_pipeline
@@ -69,35 +71,43 @@ def scoring_speed(checkpoint: str | Path, video: str | Path, device: str = "cpu"
     scorer = build_scorer(cfg)
     loop = VideoScorer(model, scorer, build_stream_pipeline(cfg, scorer.higher_is_anomalous), detector.device,
                        cfg.TEST.PRECISION)
-    with torch.inference_mode():
-        loop.start().push(chunks[0])  # warm-up, outside the timing
-        cues = getattr(model, "cues", None)
-        timers = [_Timed(m) for m in cues] if cues is not None else []
-        for t in timers:
-            t.method.predict_streams = t
-        try:
-            run, start = loop.start(), time.perf_counter()
-            for x in chunks:
-                run.push(x)
-            run.finish()
-            score = time.perf_counter() - start
-        finally:
+    cues = getattr(model, "cues", None)
+    names = list(getattr(model, "names", [f"cue {i}" for i in range(len(cues or []))]))
+    modes = [False, True] if hasattr(model, "parallel") else [None]
+    rows = []
+    for parallel in modes:
+        if parallel is not None:
+            model.parallel = parallel
+        with torch.inference_mode():
+            loop.start().push(chunks[0])  # warm-up, outside the timing
+            timers = [_Timed(m) for m in cues] if cues is not None else []
             for t in timers:
-                del t.method.predict_streams  # the class's method again
-    names = list(getattr(model, "names", [f"cue {i}" for i in range(len(timers))]))
-    return {"checkpoint": str(checkpoint), "method": cfg.MODEL.NAME, "video": str(video), "frames": read,
-            "size": "x".join(map(str, size)), "threads": torch.get_num_threads(),
-            "decode_ms": 1000 * decode / read, "score_ms": 1000 * score / read,
-            "cues_ms": {n: 1000 * t.seconds / read for n, t in zip(names, timers)},
-            "fps": read / (decode + score), "score_fps": read / score}
+                t.method.predict_streams = t
+            try:
+                run, start = loop.start(), time.perf_counter()
+                for x in chunks:
+                    run.push(x)
+                run.finish()
+                score = time.perf_counter() - start
+            finally:
+                for t in timers:
+                    del t.method.predict_streams  # the class's method again
+        rows.append({"checkpoint": str(checkpoint), "method": cfg.MODEL.NAME, "video": str(video), "frames": read,
+                     "size": "x".join(map(str, size)), "threads": torch.get_num_threads(),
+                     "cues": {None: "-", False: "one after another", True: "parallel"}[parallel],
+                     "decode_ms": 1000 * decode / read, "score_ms": 1000 * score / read,
+                     "cues_ms": {n: 1000 * t.seconds / read for n, t in zip(names, timers)},
+                     "fps": read / (decode + score), "score_fps": read / score})
+    return rows
 
 
 def format_scoring_speed(rows: list[dict]) -> str:
     """A Markdown table of :func:`scoring_speed` rows."""
-    lines = ["| checkpoint | method | frames | decode ms/frame | scoring ms/frame | of which, per cue (ms/frame) "
-             "| frames/s end to end |", "|---|---|---:|---:|---:|---|---:|"]
+    lines = ["| checkpoint | method | frames | cues | decode ms/frame | scoring ms/frame | of which, per cue "
+             "(ms/frame) | frames/s end to end |", "|---|---|---:|---|---:|---:|---|---:|"]
     for r in rows:
         cues = ", ".join(f"{n} {ms:.1f}" for n, ms in r["cues_ms"].items()) or "-"
-        lines.append(f"| {Path(r['checkpoint']).name} | {r['method']} | {r['frames']} | {r['decode_ms']:.1f} | "
+        lines.append(f"| {Path(r['checkpoint']).name} | {r['method']} | {r['frames']} | {r['cues']} | "
+                     f"{r['decode_ms']:.1f} | "
                      f"{r['score_ms']:.1f} | {cues} | {r['fps']:.1f} |")
     return "\n".join(lines)

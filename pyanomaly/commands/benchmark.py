@@ -100,8 +100,8 @@ def run(args: argparse.Namespace) -> None:
         from pyanomaly.errors import ConfigError
         if not args.video:
             raise ConfigError("--scoring needs --video PATH: the video (file or frame folder) the checkpoints score")
-        rows = [scoring_speed(c, args.video, args.device, args.frames, log=lambda s: print(s, flush=True))
-                for c in args.scoring]
+        rows = [row for c in args.scoring
+                for row in scoring_speed(c, args.video, args.device, args.frames, log=lambda s: print(s, flush=True))]
         print()
         print(format_scoring_speed(rows))
         if args.json:

@@ -108,11 +108,13 @@ def test_the_scoring_benchmark_times_decode_and_each_cue_of_the_checkpoint(fitte
     r = run_tool("tools/benchmark.py", "--scoring", out / "checkpoints" / "last.pth", "--video", video,
                  "--frames", "20", "--json", tmp_path / "speed.json")
     assert r.returncode == 0, r.stderr[-3000:]
-    (row,) = json.loads((tmp_path / "speed.json").read_text())["scoring"]
-    assert row["method"] == "Fusion" and row["frames"] == 20
-    assert sorted(row["cues_ms"]) == ["copy", "flow"] and all(ms > 0 for ms in row["cues_ms"].values())
-    assert sum(row["cues_ms"].values()) <= row["score_ms"]  # the cues' share of the scoring time
-    assert row["fps"] == pytest.approx(20 / (20 * (row["decode_ms"] + row["score_ms"]) / 1000), rel=1e-6)
-    assert "| last.pth | Fusion | 20 |" in r.stdout
+    row, threaded = json.loads((tmp_path / "speed.json").read_text())["scoring"]
+    assert (row["cues"], threaded["cues"]) == ("one after another", "parallel")
+    for each in (row, threaded):
+        assert each["method"] == "Fusion" and each["frames"] == 20
+        assert sorted(each["cues_ms"]) == ["copy", "flow"] and all(ms > 0 for ms in each["cues_ms"].values())
+        assert each["fps"] == pytest.approx(20 / (20 * (each["decode_ms"] + each["score_ms"]) / 1000), rel=1e-6)
+    assert sum(row["cues_ms"].values()) <= row["score_ms"]  # one after another: the cues' share of the scoring time
+    assert "| last.pth | Fusion | 20 | one after another |" in r.stdout and "| last.pth | Fusion | 20 | parallel |" in r.stdout
     r = run_tool("tools/benchmark.py", "--scoring", out / "checkpoints" / "last.pth")
     assert r.returncode == 2 and "--scoring needs --video" in r.stderr
