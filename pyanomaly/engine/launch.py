@@ -22,7 +22,7 @@ from pyanomaly.datasets.transforms import build_transforms
 from pyanomaly.errors import ConfigError
 from pyanomaly.evaluation.build import build_task, check_best_metric
 from pyanomaly.evaluation.metrics import format_metrics
-from pyanomaly.models.build import build_model, model_meta
+from pyanomaly.models.build import build_model, check_training_flow, model_meta
 from pyanomaly.scoring.build import check_method_scorer
 
 from .checkpoint import (CheckpointError, check_compatible, load_checkpoint, load_model_weights,
@@ -61,6 +61,7 @@ def train(cfg: CfgNode, resume: bool = False, config_path: str | None = None) ->
     task = build_task(cfg, model.task)
     check_best_metric(cfg, task)
     check_method_scorer(cfg, model)
+    check_training_flow(cfg, model)
     online = getattr(model, "online", False)
     optimizer, scheduler = (None, None) if online else build_optimizer(cfg, model)
     train_set, test_set = _build_datasets(cfg, world)

@@ -30,9 +30,12 @@ A method owns its networks and its loss, and says how a video is predicted as a 
   more anomalous, reduced by a cell scorer: :mod:`pyanomaly.scoring.cells`) or ``"frame_error"``
   (one error per frame ``(N,)``, higher = more anomalous, read as it is by ``FRAME_ERROR``: a
   method that combines cues, :mod:`pyanomaly.models.fusion`).
-* ``needs_flow = True``: a method that trains on each clip's optical flow (``batch["flow"]``
-  ``(B, T-1, 2, H, W)``, given by the dataset when ``DATASET.FLOW`` is set) and computes it
-  from the frames as they stream at test time (:mod:`pyanomaly.models.flow_windows`).
+* ``training_flow``: the :class:`~pyanomaly.flow.OpticalFlow` of a method that trains on each
+  clip's optical flow (``batch["flow"]`` ``(B, T-1, 2, H, W)``, given by the dataset when
+  ``DATASET.FLOW`` is set; ``needs_flow`` is then True) and computes the same flow from the
+  frames as they stream at test time (:mod:`pyanomaly.models.flow_windows`);
+  :func:`~pyanomaly.models.build.check_training_flow` refuses a run whose ``DATASET.FLOW``
+  is missing or another flow before any video is read.
 * ``reconstructs = True``: the ``"frame"`` of frame ``i`` is a reconstruction made from frames
   ``<= i`` (frame ``i`` included: an autoencoder, :mod:`pyanomaly.models.reconstructor`), not a
   prediction from earlier frames; it is scored the same way.
@@ -68,8 +71,15 @@ class VADModel(nn.Module):
     output: str = "frame"
     #: False for a method without learned weights (a baseline)
     has_weights: bool = True
-    #: True for a method that trains on each clip's optical flow (``batch["flow"]``: ``DATASET.FLOW``)
-    needs_flow: bool = False
+    #: the optical flow (:class:`~pyanomaly.flow.OpticalFlow`) of a method that trains on each
+    #: clip's flow (``batch["flow"]``: ``DATASET.FLOW``, which must name the same) and computes it
+    #: itself at test time; None for a method of frames only
+    training_flow = None
+
+    @property
+    def needs_flow(self) -> bool:
+        """True for a method that trains on each clip's optical flow (:attr:`training_flow`)."""
+        return self.training_flow is not None
     #: True when a ``"frame"`` output of frame ``i`` reads frame ``i`` itself (a reconstruction)
     reconstructs: bool = False
 

@@ -7,6 +7,8 @@ Example:
 from __future__ import annotations
 
 from pyanomaly.config import CfgNode, cfg_to_dict
+from pyanomaly.errors import ConfigError
+from pyanomaly.flow import OpticalFlow
 from pyanomaly.registry import MODELS, NETWORKS, build, default_arguments
 
 __all__ = ["build_model", "model_meta", "with_part_defaults"]
@@ -18,6 +20,26 @@ def build_model(cfg: CfgNode, device=None):
     args = dict(type=cfg.MODEL.NAME, **cfg_to_dict(cfg.MODEL.ARGS))
     model = build(MODELS, args, clip_length=cfg.DATASET.CLIP_LENGTH)
     return model if device is None else model.to(device)
+
+
+def check_training_flow(cfg: CfgNode, model) -> None:
+    """Refuse, before any video is read, a method that trains on optical flow without
+    ``DATASET.FLOW``, or with another flow than the one it computes at test time (a model
+    trained on Farneback flow would be scored on DIS flow)."""
+    flow = getattr(model, "training_flow", None)
+    if flow is None:
+        return
+    spec = cfg_to_dict(cfg.DATASET.FLOW)
+    if spec.get("type", "none") == "none":
+        raise ConfigError(f"{cfg.MODEL.NAME} trains on optical flow: set DATASET.FLOW to the flow it computes at "
+                          f"test time, {flow.spec()} (MODEL.ARGS.flow)")
+    try:
+        given = OpticalFlow(**spec).spec()
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"DATASET.FLOW {spec}: {exc}") from None
+    if given != flow.spec():
+        raise ConfigError(f"DATASET.FLOW {given} differs from the flow {cfg.MODEL.NAME} computes at test time, "
+                          f"{flow.spec()} (MODEL.ARGS.flow): it would train on one flow and be scored on another")
 
 
 def model_meta(cfg: CfgNode) -> dict:

@@ -47,8 +47,6 @@ class FlowConditionedPredictor(FramePredictor):
         flow_scale: pixels per unit of the flows the network sees.
     """
 
-    needs_flow = True
-
     def __init__(self, network: dict, clip_length: int = 5, losses: dict | None = None, batch_windows: int = 16,
                  residual: bool = False, history: int | None = None, channels: int = 1, flow: dict | None = None,
                  flow_scale: float = 2.0):
@@ -82,6 +80,10 @@ class FlowConditionedPredictor(FramePredictor):
         prediction = self.predict_from(frames[:, last - self.history:last], flow[:, last - self.history:last - 1])
         target = frames[:, -1]
         return {f"loss_{name}": w * self.losses[name](prediction, target) for name, w in self.loss_weights.items()}
+
+    @property
+    def training_flow(self):
+        return self.windows.flow
 
     @torch.no_grad()
     def predict_streams(self, frames: list[torch.Tensor], states: list):

@@ -52,7 +52,6 @@ class FlowPredictor(VADModel):
 
     output = "anomaly_map"
     inference_args = ("batch_windows",)
-    needs_flow = True
 
     def __init__(self, network: dict, clip_length: int = 5, history: int | None = None, channels: int = 1,
                  flow: dict | None = None, flow_scale: float = 2.0, norm: int = 1, batch_windows: int = 16):
@@ -87,6 +86,10 @@ class FlowPredictor(VADModel):
         last = frames.shape[1] - 1  # the frame whose flow is predicted
         prediction = self.predict(frames[:, last - self.history:last], flow[:, last - self.history:last - 1])
         return {"loss_flow": self.loss(prediction / self.flow_scale, flow[:, -1] / self.flow_scale)}
+
+    @property
+    def training_flow(self):
+        return self.windows.flow
 
     @torch.no_grad()
     def predict_streams(self, frames: list[torch.Tensor], states: list):

@@ -88,7 +88,7 @@ class Reconstructor(VADModel):
                              f"got {clip_length}")
         if float(flow_scale) <= 0:
             raise ValueError(f"Reconstructor flow_scale must be > 0 pixels, got {flow_scale}")
-        self.optical_flow = OpticalFlow(**(flow or {})) if modality == "flow" else None
+        self.training_flow = OpticalFlow(**(flow or {})) if modality == "flow" else None
         self.flow_scale, self.entropy_weight = float(flow_scale), float(entropy_weight)
         self.batch_windows = int(batch_windows)
         self.net = build(NETWORKS, self._network_args(dict(network)))
@@ -152,7 +152,7 @@ class Reconstructor(VADModel):
         flows, leads, flow_states = [], [], []
         for f, state in zip(frames, states):
             prev, _ = state if state is not None else (None, None)
-            flow, _, prev_next = self.optical_flow.stream(f, prev)
+            flow, _, prev_next = self.training_flow.stream(f, prev)
             lead = int(prev is None and f.shape[0] > 0)  # the video's first frame has no flow
             flows.append(flow)
             leads.append(lead)

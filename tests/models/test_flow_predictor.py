@@ -118,8 +118,16 @@ def test_the_recipe_trains_on_the_generated_scene_and_scores_its_maps(tmp_path, 
     assert load_checkpoint(out / "checkpoints" / "last.pth")["meta"]["model_name"] == "FlowPredictor"
 
 
-def test_the_recipe_without_dataset_flow_ends_in_one_clear_error(tmp_path, tiny_synthetic, capsys, monkeypatch):
+@pytest.mark.parametrize("flow, message", [
+    (["DATASET.FLOW.type", "none"], "FlowPredictor trains on optical flow: set DATASET.FLOW to the flow it computes"),
+    (["DATASET.FLOW.type", "farneback", "DATASET.FLOW.preset", "default"],
+     "DATASET.FLOW {'type': 'farneback', 'preset': 'default'} differs from the flow FlowPredictor computes at test "
+     "time, {'type': 'dis', 'preset': 'medium'}"),
+])
+def test_the_recipe_without_its_dataset_flow_ends_in_one_clear_error_before_reading_a_video(
+        tmp_path, tiny_synthetic, capsys, monkeypatch, flow, message):
     code, err = run_tool_in_process(capsys, monkeypatch, "train.py", "--cfg", REPO / "configs" / "flow_predictor.yaml",
                                     "DATASET.ROOT", tiny_synthetic, "SYSTEM.OUTPUT_DIR", tmp_path / "run",
-                                    "DATASET.CACHE_DIR", tmp_path / "cache", "DATASET.FLOW.type", "none", *_TINY_RUN)
-    assert_one_clear_error(code, err, "set DATASET.FLOW")
+                                    "DATASET.CACHE_DIR", tmp_path / "cache", *flow, *_TINY_RUN)
+    assert_one_clear_error(code, err, message)
+    assert not (tmp_path / "cache").exists()  # refused at startup: no video decoded, no flow computed
