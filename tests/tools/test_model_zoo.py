@@ -20,7 +20,8 @@ PED2 = REPO / ".." / "shared" / "data" / "ped2"
 # checkpoint -> (its recipe, micro AUC of docs/results.md under that recipe's protocol)
 PUBLISHED = {"ped2_convlstm.pth": ("configs/ped2_convlstm.yaml", 0.8903),
              "ped2_unet_native.pth": ("configs/ped2_unet_native.yaml", 0.9515),
-             "ped2_cues.pth": ("configs/ped2_cues.yaml", 0.9753)}
+             "ped2_cues.pth": ("configs/ped2_cues.yaml", 0.9753),
+             "ped2_cues_fast.pth": ("configs/ped2_cues_fast.yaml", 0.9746)}
 # checkpoints whose Ped2 scoring takes longer than the suite's budget on 2 CPU cores: their AUC is
 # reproduced with PYANOMALY_LONG_TESTS=1 (the fused recipe's fp32 U-Net scores ~4 frames/s: 8 minutes)
 LONG = {"ped2_cues.pth"}
@@ -94,8 +95,9 @@ def test_a_published_checkpoint_carries_its_recipe(name):
 
 
 @pytest.mark.skipif(not (PED2 / "ped2.mat").is_file(), reason=f"real Ped2 not present at {PED2}")
-def test_the_fused_checkpoint_scores_on_its_own_without_its_cues_files(tmp_path, monkeypatch):
-    """The fused checkpoint holds its U-Net cue's weights and the statistics: loaded from a folder
+@pytest.mark.parametrize("name", ["ped2_cues.pth", "ped2_cues_fast.pth"])
+def test_the_fused_checkpoint_scores_on_its_own_without_its_cues_files(tmp_path, monkeypatch, name):
+    """A fused checkpoint holds its U-Net cue's weights and the statistics: loaded from a folder
     where the recipe's cue checkpoint path does not exist, it scores a real Ped2 clip."""
     import cv2
     import numpy as np
@@ -103,8 +105,8 @@ def test_the_fused_checkpoint_scores_on_its_own_without_its_cues_files(tmp_path,
 
     import pyanomaly
     from pyanomaly.datasets.video import sorted_frames
-    monkeypatch.chdir(tmp_path)  # checkpoints/ped2_unet_native.pth, named in the recipe, is not here
-    detector = pyanomaly.load(ZOO / "ped2_cues.pth", device="cpu")
+    monkeypatch.chdir(tmp_path)  # the U-Net checkpoint named in the recipe is not here
+    detector = pyanomaly.load(ZOO / name, device="cpu")
     assert detector.model.mean.dtype == torch.float64 and detector.model.mean.numel() == 3
     clip = np.stack([cv2.imread(str(f), cv2.IMREAD_GRAYSCALE)
                      for f in sorted_frames(PED2 / "testing" / "frames" / "01")[:7]])
