@@ -54,7 +54,7 @@ from tqdm import tqdm
 from pyanomaly.registry import MODELS
 
 from .baseline import Baseline
-from .cue import ResizedVideos, build_cue, load_cue_weights, resize_frames
+from .cue import CUE_KEYS, ResizedVideos, build_cue, load_cue_weights, resize_frames
 
 logger = logging.getLogger("pyanomaly")
 
@@ -100,7 +100,7 @@ class Fusion(Baseline):
                  chunk: int = 64, parallel: bool = True):
         super().__init__()
         if not isinstance(cues, (list, tuple)) or not cues:
-            raise ValueError(f"Fusion cues must be a non-empty list of {{name, method, error, checkpoint, weight}}, "
+            raise ValueError(f"Fusion cues must be a non-empty list of {{{', '.join(CUE_KEYS)}}}, "
                              f"got {cues!r}")
         if rule not in RULES:
             raise ValueError(f"Fusion rule must be one of {RULES}, got {rule!r}")
