@@ -21,6 +21,7 @@ PED2 = REPO / ".." / "shared" / "data" / "ped2"
 PUBLISHED = {"ped2_convlstm.pth": ("configs/ped2_convlstm.yaml", 0.8903),
              "ped2_unet_native.pth": ("configs/ped2_unet_native.yaml", 0.9515),
              "ped2_cues.pth": ("configs/ped2_cues.yaml", 0.9753),
+             "ped2_unet_small.pth": ("configs/ped2_unet_small.yaml", 0.9480),
              "ped2_cues_fast.pth": ("configs/ped2_cues_fast.yaml", 0.9746)}
 # checkpoints whose Ped2 scoring takes longer than the suite's budget on 2 CPU cores: their AUC is
 # reproduced with PYANOMALY_LONG_TESTS=1 (the fused recipe's fp32 U-Net scores ~4 frames/s: 8 minutes)
