@@ -75,13 +75,13 @@ class VADModel(nn.Module):
     #: clip's flow (``batch["flow"]``: ``DATASET.FLOW``, which must name the same) and computes it
     #: itself at test time; None for a method of frames only
     training_flow = None
+    #: True when a ``"frame"`` output of frame ``i`` reads frame ``i`` itself (a reconstruction)
+    reconstructs: bool = False
 
     @property
     def needs_flow(self) -> bool:
         """True for a method that trains on each clip's optical flow (:attr:`training_flow`)."""
         return self.training_flow is not None
-    #: True when a ``"frame"`` output of frame ``i`` reads frame ``i`` itself (a reconstruction)
-    reconstructs: bool = False
 
     def forward(self, batch: dict) -> dict[str, torch.Tensor]:
         raise NotImplementedError
