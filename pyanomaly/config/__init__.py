@@ -1,5 +1,9 @@
 """Configuration: yacs defaults + a YAML file + ``KEY VALUE`` overrides, checked and frozen.
 
+A YAML file may start from others: ``_BASE_: path.yaml`` (or a list of paths, relative to the
+file) merges those first, in order, each as if it were the file, then the file over them, so a
+key shared by several recipes is written once.
+
 Example:
     >>> from pyanomaly.config import load_cfg
     >>> cfg = load_cfg("configs/prednet.yaml", ["TRAIN.MAX_STEPS", "10"])
@@ -36,16 +40,50 @@ def load_cfg(path: str | Path | None = None, opts: Sequence[str] = (), freeze: b
         path = Path(path)
         if not path.is_file():
             raise ConfigError(f"config file not found: {path}")
-        try:
-            data = yaml.safe_load(path.read_bytes().decode("utf-8-sig")) or {}
-        except UnicodeDecodeError as exc:
-            raise ConfigError(f"{path} is not a UTF-8 text file (byte {exc.start}); a config is YAML text") from None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path} is not valid YAML: {_yaml_problem(exc)}") from None
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path} must hold a mapping of sections, got {type(data).__name__}")
-        _merge(cfg, data, [], str(path))
+        for source, data in _read_with_bases(path, ()):
+            _merge(cfg, data, [], source)
     return _finish(cfg, opts, freeze)
+
+
+BASE_KEY = "_BASE_"
+
+
+def _read_with_bases(path: Path, including: tuple[Path, ...]) -> list[tuple[str, dict]]:
+    """``[(file, mapping), ...]`` to merge in order: ``path``'s ``_BASE_`` files (each with its
+    own bases before it), then ``path`` itself without the ``_BASE_`` key."""
+    data = _read_yaml(path)
+    bases = data.pop(BASE_KEY, None)
+    if bases is None:
+        return [(str(path), data)]
+    if isinstance(bases, str):
+        bases = [bases]
+    if not isinstance(bases, list) or not bases or not all(isinstance(b, str) and b for b in bases):
+        raise ConfigError(f"{path}: {BASE_KEY} must be a YAML file path (relative to {path.name}) or a list of "
+                          f"them, got {bases!r}")
+    chain = including + (path.resolve(),)
+    out = []
+    for base in bases:
+        base_path = path.parent / base
+        if base_path.resolve() in chain:
+            cycle = " -> ".join(str(p) for p in chain + (base_path.resolve(),))
+            raise ConfigError(f"{path}: {BASE_KEY} '{base}' includes a file that includes it: {cycle}")
+        if not base_path.is_file():
+            raise ConfigError(f"{path}: {BASE_KEY} file not found: '{base}' (looked for {base_path})")
+        out += _read_with_bases(base_path, chain)
+    return out + [(str(path), data)]
+
+
+def _read_yaml(path: Path) -> dict:
+    """The mapping of sections a config file holds (``{}`` for an empty file)."""
+    try:
+        data = yaml.safe_load(path.read_bytes().decode("utf-8-sig")) or {}
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path} is not a UTF-8 text file (byte {exc.start}); a config is YAML text") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {_yaml_problem(exc)}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a mapping of sections, got {type(data).__name__}")
+    return data
 
 
 def _yaml_problem(exc: yaml.YAMLError) -> str:

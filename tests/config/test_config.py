@@ -75,3 +75,41 @@ def test_shipped_configs_load():
     from pathlib import Path
     for path in sorted((Path(__file__).resolve().parents[2] / "configs").rglob("*.yaml")):
         load_cfg(path)
+
+
+def test_base_files_merge_first_in_order_then_the_file(tmp_path):
+    (tmp_path / "common").mkdir()
+    (tmp_path / "common" / "root.yaml").write_text("TRAIN:\n  MAX_STEPS: 5\n  LR: 0.1\n  BATCH_SIZE: 2\n")
+    (tmp_path / "common" / "a.yaml").write_text("_BASE_: root.yaml\nTRAIN:\n  LR: 0.2\n")  # relative to itself
+    (tmp_path / "b.yaml").write_text("TRAIN:\n  LR: 0.3\n  BATCH_SIZE: 8\n")
+    (tmp_path / "c.yaml").write_text("_BASE_: [common/a.yaml, b.yaml]\nTRAIN:\n  MAX_STEPS: 9\n")
+    cfg = load_cfg(tmp_path / "c.yaml", ["TRAIN.BATCH_SIZE", "3"])
+    assert (cfg.TRAIN.MAX_STEPS, cfg.TRAIN.LR, cfg.TRAIN.BATCH_SIZE) == (9, 0.3, 3)  # file > later base > earlier
+    assert load_cfg(tmp_path / "common" / "a.yaml").TRAIN.LR == 0.2
+    save_cfg(cfg, tmp_path / "saved.yaml")  # the merged config, standing alone
+    assert "_BASE_" not in yaml.safe_load((tmp_path / "saved.yaml").read_text())
+    assert load_cfg(tmp_path / "saved.yaml") == cfg
+
+
+def test_a_recipe_and_its_base_give_the_config_written_out(tmp_path):
+    repo = __import__("pathlib").Path(__file__).resolve().parents[2]
+    recipe = load_cfg(repo / "configs" / "ped2_unet_small.yaml")
+    base = yaml.safe_load((repo / "configs" / "baselines" / "cells8.yaml").read_text())
+    assert [dict(b) for b in recipe.EVAL.BASELINES] == base["EVAL"]["BASELINES"]
+    assert recipe.MODEL.NAME == "FramePredictor" and recipe.DATASET.IMAGE_SIZE == [128, 192]
+
+
+@pytest.mark.parametrize("base,match", [
+    ("missing.yaml", r"c.yaml: _BASE_ file not found: 'missing.yaml' \(looked for .*missing.yaml\)"),
+    ("[]", r"c.yaml: _BASE_ must be a YAML file path \(relative to c.yaml\) or a list of them, got \[\]"),
+    ("{TRAIN: 1}", r"_BASE_ must be a YAML file path .* got \{'TRAIN': 1\}"),
+    ("c.yaml", r"c.yaml: _BASE_ 'c.yaml' includes a file that includes it: .*c.yaml -> .*c.yaml"),
+    ("d.yaml", r"d.yaml: _BASE_ 'c.yaml' includes a file that includes it: .*c.yaml -> .*d.yaml -> .*c.yaml"),
+    ("bad.yaml", r"bad.yaml: unknown config key 'TRAIN.MAX_STEP'"),
+])
+def test_bad_base_is_named(tmp_path, base, match):
+    (tmp_path / "d.yaml").write_text("_BASE_: c.yaml\n")
+    (tmp_path / "bad.yaml").write_text("TRAIN:\n  MAX_STEP: 1\n")
+    (tmp_path / "c.yaml").write_text(f"_BASE_: {base}\nTRAIN:\n  MAX_STEPS: 2\n")
+    with pytest.raises(ConfigError, match=match):
+        load_cfg(tmp_path / "c.yaml")
