@@ -90,6 +90,8 @@ def test_report_has_every_figure_and_formats(monkeypatch):
             assert r[key] > 0, (key, r)
         assert r["latency_ms_p95"] >= r["latency_ms_p50"]
         assert (r["variant"] == "fp32") != ("train_clips_per_s" in r)  # fp32 training = the reference code
+        limit = 200.0 if r["variant"] == "bf16" else 100.0  # the fastest operation of the row's precision
+        assert r["utilisation"] == pytest.approx(r["achieved_gflops"] / limit)
     window = {r["variant"]: r for r in rows if r["model"] == "prednet_tiny" and r["mode"] == "window"}
     stream = {r["variant"]: r for r in rows if r["model"] == "prednet_tiny" and r["mode"] == "stream"}
     assert window["fp32"]["gflop_per_frame"] > 2 * stream["fp32"]["gflop_per_frame"]  # T steps per frame, not 1
@@ -99,6 +101,14 @@ def test_report_has_every_figure_and_formats(monkeypatch):
     json.dumps(report)  # the --json output
     table = bench.format_report(report)
     assert "prednet_tiny" in table and "T=20" in table and "util/bf16" in table
+
+
+def test_fp32_utilisation_is_against_the_fastest_fp32_operation():
+    # the figures of an H200: cuDNN runs fp32 convolutions in TF32, 3x faster than an fp32 matmul
+    limits = {"matmul_fp32_gflops": 45372.0, "matmul_bf16_gflops": 414152.0, "conv3x3_fp32_nchw_gflops": 80419.0,
+              "conv3x3_fp32_nhwc_gflops": 132109.0, "conv3x3_bf16_nhwc_gflops": 199547.0}
+    assert bench.machine.fp32_limit(limits) == 132109.0
+    assert bench.machine.fp32_limit({"matmul_fp32_gflops": 90.0, "conv3x3_fp32_nchw_gflops": 60.0}) == 90.0
 
 
 @pytest.mark.skipif(shutil.which("c++") is None and shutil.which("g++") is None,

@@ -71,7 +71,8 @@ def _measure(report: dict, o: Options, dev: torch.device, log: Callable[[str], N
         _multistream(report, o, dev, log)
         env["load_end"] = machine._load()
         return
-    log(f"machine limits on {env['cpu']} ({env['threads']} threads) ...")
+    where = env["gpu"] if "gpu" in env else f"{env['cpu']} ({env['threads']} threads)"
+    log(f"machine limits on {where} ...")
     start = machine.machine_limits(dev, max(o.repeats, 5))
     report["models"], report["sweep"], report["ablation"] = [], [], []
     for name in o.models:
@@ -101,8 +102,9 @@ def _measure(report: dict, o: Options, dev: torch.device, log: Callable[[str], N
     report["machine_start"], report["machine_end"] = start, end
     env["load_end"] = machine._load()
     for r in report["models"]:
-        r["utilisation"] = r["achieved_gflops"] / report["machine"][
-            "matmul_bf16_gflops" if r["variant"].endswith("bf16") else "matmul_fp32_gflops"]
+        r["utilisation"] = r["achieved_gflops"] / (report["machine"]["matmul_bf16_gflops"]
+                                                   if r["variant"].endswith("bf16") else
+                                                   machine.fp32_limit(report["machine"]))
         r["utilisation_vs_bf16"] = r["achieved_gflops"] / report["machine"]["matmul_bf16_gflops"]
         r["executed_utilisation_vs_bf16"] = r["executed_gflops"] / report["machine"]["matmul_bf16_gflops"]
 
@@ -169,7 +171,8 @@ def _table(head: tuple, rows: list[tuple]) -> list[str]:
 def format_report(report: dict) -> str:
     """The report as plain-text tables."""
     env = report["environment"]
-    lines = [f"torch {env['torch']} | {env['cpu']} | {env['threads']} threads | device {env['device']} | "
+    gpu = f"{env['gpu']} (fp32 TF32: conv {env['tf32']['conv']}, matmul {env['tf32']['matmul']}) | " if "gpu" in env else ""
+    lines = [f"torch {env['torch']} | {gpu}{env['cpu']} | {env['threads']} threads | device {env['device']} | "
              f"OMP_WAIT_POLICY {env.get('omp_wait_policy', '?')} | malloc tuned {env.get('malloc_tuned', '?')} | "
              f"load {env.get('load_start', '?')} -> {env.get('load_end', '?')}", ""]
     if "machine" in report:  # not measured with multistream_only
