@@ -171,7 +171,8 @@ def _table(head: tuple, rows: list[tuple]) -> list[str]:
 def format_report(report: dict) -> str:
     """The report as plain-text tables."""
     env = report["environment"]
-    gpu = f"{env['gpu']} (fp32 TF32: conv {env['tf32']['conv']}, matmul {env['tf32']['matmul']}) | " if "gpu" in env else ""
+    gpu = (f"{env['gpu']} (fp32 TF32: conv {env['tf32']['conv']}, matmul {env['tf32']['matmul']}) | "
+           if "gpu" in env else "")
     lines = [f"torch {env['torch']} | {gpu}{env['cpu']} | {env['threads']} threads | device {env['device']} | "
              f"OMP_WAIT_POLICY {env.get('omp_wait_policy', '?')} | malloc tuned {env.get('malloc_tuned', '?')} | "
              f"load {env.get('load_start', '?')} -> {env.get('load_end', '?')}", ""]
