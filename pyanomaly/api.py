@@ -27,6 +27,7 @@ from pyanomaly.datasets.sources import (LiveSettings, LiveSource, StreamSource, 
 from pyanomaly.engine import launch
 from pyanomaly.engine.checkpoint import check_compatible, load_checkpoint, load_model_weights
 from pyanomaly.errors import CheckpointError, ConfigError, DatasetError
+from pyanomaly.evaluation.maps import MapRecorder
 from pyanomaly.models.build import build_model, model_meta
 from pyanomaly.registry import import_plugins
 from pyanomaly.scoring.alarms import AlarmTracker
@@ -84,12 +85,16 @@ class Scores:
 
     ``frames``: 0-based frame index (int64); ``errors``: the raw error (``SCORE.ERROR``, e.g. PSNR
     in dB), NaN where the method makes no prediction (the first frames of its history);
-    ``scores``: the anomaly score, higher = more anomalous, NaN where none (``SCORE.MISSING``).
+    ``scores``: the anomaly score, higher = more anomalous, NaN where none (``SCORE.MISSING``);
+    ``maps``: with ``score(..., maps=True)``, each frame's per-pixel error map ``(N, h, w)``
+    float16 (the scorer's ``error_map``, higher = more anomalous, averaged over
+    ``EVAL.MAPS_DOWNSAMPLE`` blocks), NaN where no prediction; else None.
     """
 
     frames: np.ndarray
     errors: np.ndarray
     scores: np.ndarray
+    maps: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.frames.size)
@@ -117,7 +122,7 @@ class Detector:
         size = "x".join(map(str, self.cfg.DATASET.IMAGE_SIZE))
         return f"Detector({self.cfg.MODEL.NAME}, {size}x{self.cfg.DATASET.CHANNELS}, {self.checkpoint}, {self.device})"
 
-    def score(self, source: str | Path | np.ndarray) -> Scores:
+    def score(self, source: str | Path | np.ndarray, maps: bool = False) -> Scores:
         """Score every frame of one whole video with the offline protocol (``SCORE.*``).
 
         ``source``: a video file, a folder of frame images, or frames as a uint8 array
@@ -125,11 +130,20 @@ class Detector:
         resized to ``DATASET.IMAGE_SIZE`` as the datasets do). The offline protocol is that of
         ``pyanomaly test`` (e.g. per-video min-max normalisation and two-sided smoothing), so the
         scores of a file match its evaluation; it needs the whole video, which :meth:`stream`
-        does not.
+        does not. ``maps``: also return where each frame is anomalous (``Scores.maps``, as
+        ``pyanomaly score --maps`` saves them); a scorer of one number per frame
+        (``SCORE.ERROR FRAME_ERROR``) has none and is refused.
         """
-        loop = build_video_scorer(self.cfg, self.model, self.device)
-        result = loop.score(to_tensor(frames) for frames in self._chunks(source, self.cfg.TEST.CHUNK))
-        return Scores(np.arange(result.frames, dtype=np.int64), result.errors, result.scores)
+        loop = build_video_scorer(self.cfg, self.model, self.device, maps="score(maps=True)" if maps else None)
+        recorder = MapRecorder(self.cfg.EVAL.MAPS_DOWNSAMPLE) if maps else None
+        try:
+            result = loop.score((to_tensor(frames) for frames in self._chunks(source, self.cfg.TEST.CHUNK)),
+                                None if recorder is None else lambda chunk: recorder.add(chunk.maps))
+            return Scores(np.arange(result.frames, dtype=np.int64), result.errors, result.scores,
+                          None if recorder is None else recorder.array())
+        finally:
+            if recorder is not None:
+                recorder.close()
 
     def stream(self, source: str | Path | np.ndarray | Iterable[np.ndarray], fps: float | None = None,
                chunk: int | None = None) -> Iterator[StreamFrame]:

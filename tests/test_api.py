@@ -97,6 +97,25 @@ def test_score_without_a_yaml_matches_the_evaluation(run):
     np.testing.assert_allclose(result.scores, expected, rtol=1e-5, atol=1e-6, equal_nan=True)
 
 
+def test_score_returns_the_maps_behind_the_errors(run):
+    _, out, data, _ = run
+    det = pyanomaly.load(out / "checkpoints" / "last.pth", device="cpu")
+    plain, result = det.score(video_folder(data)), det.score(video_folder(data), maps=True)
+    assert plain.maps is None
+    np.testing.assert_array_equal(result.errors, plain.errors)
+    assert result.maps.shape == (60, 8, 8) and result.maps.dtype == np.float16  # EVAL.MAPS_DOWNSAMPLE 4
+    scored = np.isfinite(result.errors)
+    assert np.isnan(result.maps[~scored]).all() and np.isfinite(result.maps[scored]).all()
+    # PSNR's map is the squared error: its frame mean is the MSE behind each frame's PSNR
+    mse = result.maps[scored].astype(np.float64).mean(axis=(1, 2))
+    np.testing.assert_allclose(10 * np.log10(1.0 / mse), result.errors[scored], atol=0.02)
+    full = pyanomaly.load(out / "checkpoints" / "last.pth", device="cpu", EVAL__MAPS_DOWNSAMPLE=1)
+    assert full.score(video_folder(data), maps=True).maps.shape == (60, 32, 32)
+    one_number = pyanomaly.load(REPO / "checkpoints" / "ped2_cues_fast.pth", device="cpu")  # a fusion: FRAME_ERROR
+    with pytest.raises(ConfigError, match=r"score\(maps=True\): SCORE.ERROR FRAME_ERROR gives one error per frame"):
+        one_number.score(np.zeros((6, 24, 36), np.uint8), maps=True)
+
+
 def test_array_folder_and_file_give_the_same_scores(run, tmp_path):
     _, out, data, _ = run
     det = pyanomaly.load(out / "checkpoints" / "last.pth", device="cpu")
