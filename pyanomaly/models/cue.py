@@ -8,7 +8,9 @@ checkpoint, weight, size}``: the method (a baseline, or a learned method whose w
 cue works at (default: the frames as they come). With ``size`` the cue sees every frame, and
 its scorer every target, resized as the dataset pipeline makes frames of that
 ``DATASET.IMAGE_SIZE`` (:func:`resize_frames`): a network trained at a small size runs there,
-beside a flow computed at full size. :func:`build_cue` checks a spec
+beside a flow computed at full size. A list of checkpoints (several trainings of the method,
+other seeds) makes the cue an :class:`~pyanomaly.models.ensemble.Ensemble`: each frame is
+scored by the member that predicts it best. :func:`build_cue` checks a spec
 and builds its parts, every error naming the key (``Fusion cues[1].error: ...``). The
 checkpoint is only named here and read by :func:`load_cue_weights` when the combining method
 is fitted on the training videos: once fitted, the cue's weights are part of the combining
@@ -22,7 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import cv2
 import numpy as np
@@ -31,20 +33,24 @@ from torch import nn
 
 from pyanomaly.registry import MODELS, SCORERS, build
 
+from .ensemble import Ensemble
+
 CUE_KEYS = ("name", "method", "error", "checkpoint", "weight", "size")
 _WHAT = {"frame": "a predicted frame", "anomaly_map": "an anomaly map"}
 
 
 @dataclass
 class Cue:
-    """A built cue: its method, scorer, name, weight, the checkpoint of its weights (or None) and
-    the frame size ``(H, W)`` it works at (None: the frames as they come)."""
+    """A built cue: its method (an :class:`~pyanomaly.models.ensemble.Ensemble` when the spec
+    names several checkpoints), scorer, name, weight, the checkpoint of its weights (None; a path;
+    one path per ensemble member) and the frame size ``(H, W)`` it works at (None: the frames as
+    they come)."""
 
     method: nn.Module
     scorer: Any
     name: str
     weight: float
-    checkpoint: str | None
+    checkpoint: str | tuple[str, ...] | None
     size: tuple[int, int] | None = None
 
 
@@ -79,6 +85,19 @@ def build_cue(i: int, spec, clip_length: int | None, owner: str = "Fusion", wher
     if checkpoint is None and getattr(method, "has_weights", True):
         raise ValueError(f"{where}.checkpoint: {spec['method']['type']} has learned weights; give the checkpoint "
                          "that holds them")
+    if isinstance(checkpoint, (list, tuple)):  # several trainings of the method: an ensemble
+        if len(checkpoint) < 2 or not all(isinstance(p, str) and p for p in checkpoint):
+            raise ValueError(f"{where}.checkpoint: an ensemble takes a list of at least 2 checkpoint paths, got "
+                             f"{list(checkpoint)!r}")
+        if not getattr(method, "has_weights", True):
+            raise ValueError(f"{where}.checkpoint: {spec['method']['type']} learns no weights; a list of "
+                             "checkpoints makes an ensemble of a learned method")
+        members = [method] + [build(MODELS, dict(spec["method"]), clip_length=clip_length)
+                              for _ in checkpoint[1:]]
+        method, checkpoint = Ensemble(members, scorer), tuple(str(p) for p in checkpoint)
+    elif checkpoint is not None and not isinstance(checkpoint, str):
+        raise ValueError(f"{where}.checkpoint: expected a path, or a list of paths (an ensemble), got "
+                         f"{checkpoint!r}")
     weight = spec.get("weight", 1.0)
     if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight > 0:
         raise ValueError(f"{where}.weight: expected a number > 0, got {weight!r}")
@@ -89,7 +108,7 @@ def build_cue(i: int, spec, clip_length: int | None, owner: str = "Fusion", wher
             raise ValueError(f"{where}.size: expected [height, width] in pixels (two integers > 0), got {size!r}")
         size = (int(size[0]), int(size[1]))
     name = str(spec.get("name") or f"{spec['method']['type']}/{spec['error']['type']}")
-    return Cue(method, scorer, name, float(weight), None if checkpoint is None else str(checkpoint), size)
+    return Cue(method, scorer, name, float(weight), checkpoint, size)
 
 
 def resize_frames(frames: torch.Tensor, size: tuple[int, int] | None) -> torch.Tensor:
@@ -119,16 +138,26 @@ class ResizedVideos:
         return getattr(self._videos, name)
 
 
-def load_cue_weights(method: nn.Module, path: str | Path, where: str) -> None:
-    """A cue's weights from the ``model`` entry of a checkpoint (tensors and plain types only);
+def load_cue_weights(method: nn.Module, path: str | Path | Sequence[str], where: str) -> None:
+    """A cue's weights from the ``model`` entry of a checkpoint (tensors and plain types only),
+    or, for an :class:`~pyanomaly.models.ensemble.Ensemble`, each member's from its own path;
     ``where`` names the cue in errors (``Fusion cues[1]``)."""
+    if isinstance(method, Ensemble):
+        for j, (member, p) in enumerate(zip(method.members, path)):
+            _load_weights(member, p, f"{where}.checkpoint[{j}]")
+        method.eval()
+    else:
+        _load_weights(method, path, f"{where}.checkpoint")
+
+
+def _load_weights(method: nn.Module, path: str | Path, where: str) -> None:
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"{where}.checkpoint: not found: {path}")
+        raise ValueError(f"{where}: not found: {path}")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
         method.load_state_dict(ckpt["model"])
     except Exception as exc:  # not a checkpoint, another model's, unsafe: say which file and why
-        raise ValueError(f"{where}.checkpoint {path}: cannot load the method's weights ({type(exc).__name__}: "
+        raise ValueError(f"{where} {path}: cannot load the method's weights ({type(exc).__name__}: "
                          f"{str(exc).splitlines()[0][:200]})") from None
     method.eval()
