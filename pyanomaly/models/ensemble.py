@@ -30,8 +30,14 @@ from .base import VADModel
 
 
 class Ensemble(VADModel):
-    """Args:
-        members: ``K >= 2`` built methods of one kind (each to be given its own weights).
+    """A member class may offer ``predict_streams_together(members, frames, states)``: the members'
+    predictions computed at once, sharing what their inputs have in common
+    (:meth:`FlowConditionedPredictor.predict_streams_together
+    <pyanomaly.models.flow_conditioned.FlowConditionedPredictor.predict_streams_together>`
+    computes the flows once for all).
+
+    Args:
+        members: ``K >= 2`` builds of one method spec (each to be given its own weights).
         scorer: the cue's scorer ``(predictions (n, ...), frames (n, C, H, W)) -> errors (n,)``
             that picks, per frame, the member with the smallest error (the largest PSNR).
     """
@@ -61,23 +67,26 @@ class Ensemble(VADModel):
     @torch.no_grad()
     def predict_streams(self, frames: list[torch.Tensor], states: list):
         """Each video's prediction ``(n_i, ...)``: per frame, that of the member with the smallest
-        error; valid where every member predicts; the new states (one per member)."""
-        states = [s if s is not None else [None] * len(self.members) for s in states]
-        runs = [m.predict_streams(frames, [s[j] for s in states]) for j, m in enumerate(self.members)]
+        error; valid where every member predicts; the new states."""
+        together = getattr(type(self.members[0]), "predict_streams_together", None)
+        if together is not None:  # the members share what their inputs have in common (a flow method's flows)
+            preds, valid_of, new = together(list(self.members), frames, states)
+        else:
+            states = [s if s is not None else [None] * len(self.members) for s in states]
+            runs = [m.predict_streams(frames, [s[j] for s in states]) for j, m in enumerate(self.members)]
+            preds = [run[0] for run in runs]
+            valid_of = [torch.stack([run[1][i].cpu() for run in runs]).all(dim=0).to(runs[0][1][i].device)
+                        for i in range(len(frames))]
+            new = [[run[2][i] for run in runs] for i in range(len(frames))]
         sign = 1.0 if getattr(self.scorer, "higher_is_anomalous", True) else -1.0
-        predictions, valids, new = [], [], []
+        predictions = []
         for i, f in enumerate(frames):
-            preds = [run[0][i] for run in runs]
-            valid = torch.stack([run[1][i].cpu() for run in runs]).all(dim=0)
-            best = preds[0].clone()
-            if valid.any():
-                on = valid.to(f.device)
-                chosen = torch.stack([p[on.to(p.device)] for p in preds])  # (K, n, ...)
+            best = preds[0][i].clone()
+            on = valid_of[i].to(f.device)
+            if on.any():
+                chosen = torch.stack([p[i][on.to(p[i].device)] for p in preds])  # (K, n, ...)
                 errors = torch.stack([sign * self.scorer(c.float(), f[on]).double().cpu() for c in chosen])
                 pick = torch.nan_to_num(errors, nan=float("inf")).argmin(dim=0).to(chosen.device)
                 best[on.to(best.device)] = chosen[pick, torch.arange(chosen.shape[1], device=chosen.device)]
             predictions.append(best)
-            valids.append(valid.to(runs[0][1][i].device))
-            new.append([run[2][i] for run in runs])
-        return predictions, valids, new
-
+        return predictions, valid_of, new

@@ -93,3 +93,21 @@ class FlowConditionedPredictor(FramePredictor):
         predictions, valids, states, _ = self.windows.stream(self, frames, states, self.history, predict_next,
                                                              self.batch_windows, channels=self.channels)
         return predictions, valids, states
+
+    @staticmethod
+    @torch.no_grad()
+    def predict_streams_together(members: list["FlowConditionedPredictor"], frames: list[torch.Tensor], states: list):
+        """:meth:`predict_streams` of several builds of one spec (an
+        :class:`~pyanomaly.models.ensemble.Ensemble`'s members) at once: the flows and windows,
+        the same for every member, are computed once. Returns each member's predictions (a list
+        per member, one ``(n_i, C, H, W)`` per video), the validities and the shared states."""
+        first, k = members[0], len(members)
+        c = first.channels
+
+        def predict_next(windows: torch.Tensor) -> torch.Tensor:  # every member's prediction, stacked on channels
+            past, flows = first.windows.unpack(windows, c)
+            return torch.cat([m.predict_from(past, flows) for m in members], dim=1)
+
+        predictions, valids, states, _ = first.windows.stream(first, frames, states, first.history, predict_next,
+                                                              first.batch_windows, channels=c * k)
+        return [[p[:, j * c:(j + 1) * c] for p in predictions] for j in range(k)], valids, states

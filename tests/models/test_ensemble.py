@@ -133,3 +133,25 @@ def test_a_missing_member_checkpoint_is_named_by_its_index(members, tmp_path):
                               checkpoint=[paths[0], str(tmp_path / "gone.pth")])])
     with pytest.raises(ValueError, match=r"cues\[0\]\.checkpoint\[1\]: not found: .*gone.pth"):
         model.fit(VideoList(_video(6, 1)), torch.device("cpu"), progress=False)
+
+
+def test_flow_conditioned_members_share_their_flows_and_predict_what_each_predicts_alone():
+    spec = dict(type="FlowConditionedPredictor", network=dict(type="UNet", base_channels=4, depth=2),
+                flow=dict(type="dis", preset="ultrafast"), flow_scale=1.0)
+    cue = build_cue(0, dict(method=spec, error=dict(type="MSE"), checkpoint=["a.pth", "b.pth", "c.pth"]),
+                    clip_length=4)
+    for j, member in enumerate(cue.method.members):  # three different "trainings"
+        torch.manual_seed(j)
+        for p in member.parameters():
+            p.data.normal_(0, 0.3)
+    cue.method.eval()
+    video = 0.1 * _video(12, 5) + torch.linspace(0.0, 0.9, 12).view(-1, 1, 1, 1).flip(0)
+    together, valid = cue.method.predict_video(video, chunk=5)  # the flows computed once, for all three
+    alone = [m.predict_video(video, chunk=12) for m in cue.method.members]
+    assert valid.tolist() == alone[0][1].tolist() == [False] * 3 + [True] * 9
+    mse = SCORERS.get("MSE")()
+    errors = torch.stack([mse(p[valid], video[valid]) for p, _ in alone])
+    pick = errors.argmin(dim=0)
+    assert len(set(pick.tolist())) > 1
+    expected = torch.stack([p[valid] for p, _ in alone])[pick, torch.arange(pick.numel())]
+    torch.testing.assert_close(together[valid], expected)
