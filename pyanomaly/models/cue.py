@@ -9,8 +9,9 @@ cue works at (default: the frames as they come). With ``size`` the cue sees ever
 its scorer every target, resized as the dataset pipeline makes frames of that
 ``DATASET.IMAGE_SIZE`` (:func:`resize_frames`): a network trained at a small size runs there,
 beside a flow computed at full size. A list of checkpoints (several trainings of the method,
-other seeds) makes the cue an :class:`~pyanomaly.models.ensemble.Ensemble`: each frame is
-scored by the member that predicts it best. :func:`build_cue` checks a spec
+other seeds) makes the cue an :class:`~pyanomaly.models.ensemble.Ensemble`: the members'
+errors of each frame are combined by the spec's ``ensemble`` rule (``min``, the default, or
+``mean``). :func:`build_cue` checks a spec
 and builds its parts, every error naming the key (``Fusion cues[1].error: ...``). The
 checkpoint is only named here and read by :func:`load_cue_weights` when the combining method
 is fitted on the training videos: once fitted, the cue's weights are part of the combining
@@ -33,9 +34,9 @@ from torch import nn
 
 from pyanomaly.registry import MODELS, SCORERS, build
 
-from .ensemble import Ensemble
+from .ensemble import Ensemble, EnsembleScorer
 
-CUE_KEYS = ("name", "method", "error", "checkpoint", "weight", "size")
+CUE_KEYS = ("name", "method", "error", "checkpoint", "ensemble", "weight", "size")
 _WHAT = {"frame": "a predicted frame", "anomaly_map": "an anomaly map"}
 
 
@@ -92,12 +93,18 @@ def build_cue(i: int, spec, clip_length: int | None, owner: str = "Fusion", wher
         if not getattr(method, "has_weights", True):
             raise ValueError(f"{where}.checkpoint: {spec['method']['type']} learns no weights; a list of "
                              "checkpoints makes an ensemble of a learned method")
+        try:
+            scorer = EnsembleScorer(scorer, spec.get("ensemble", "min"))
+        except ValueError as exc:
+            raise ValueError(f"{where}.ensemble: {exc} (how the members' errors of a frame combine)") from None
         members = [method] + [build(MODELS, dict(spec["method"]), clip_length=clip_length)
                               for _ in checkpoint[1:]]
-        method, checkpoint = Ensemble(members, scorer), tuple(str(p) for p in checkpoint)
+        method, checkpoint = Ensemble(members), tuple(str(p) for p in checkpoint)
     elif checkpoint is not None and not isinstance(checkpoint, str):
         raise ValueError(f"{where}.checkpoint: expected a path, or a list of paths (an ensemble), got "
                          f"{checkpoint!r}")
+    elif "ensemble" in spec:
+        raise ValueError(f"{where}.ensemble: only for a cue whose checkpoint is a list of paths (an ensemble)")
     weight = spec.get("weight", 1.0)
     if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight > 0:
         raise ValueError(f"{where}.weight: expected a number > 0, got {weight!r}")

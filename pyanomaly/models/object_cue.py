@@ -43,12 +43,15 @@ from pyanomaly.scoring.psnr import error_map
 
 from .baseline import Baseline
 from .cue import build_cue, load_cue_weights
+from .ensemble import EnsembleScorer
 
 
 def cue_error_map(output: str, scorer, prediction: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
     """A cue's per-pixel error ``(N, 1, H, W)`` (higher = worse): the method's anomaly map as it
     is (``output == "anomaly_map"``), or of a predicted frame: ``scorer.error_map(prediction,
     frames)`` when the scorer has one, else the absolute error averaged over channels."""
+    if isinstance(scorer, EnsembleScorer):  # members' predictions (N, K, ...): their maps, combined
+        return scorer.combine_maps(lambda one: cue_error_map(output, scorer.scorer, one, frames), prediction, frames)
     if output == "anomaly_map":
         return prediction.float()
     own = getattr(scorer, "error_map", None)

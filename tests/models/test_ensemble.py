@@ -1,4 +1,4 @@
-"""An ensemble cue: a list of checkpoints of one method; each frame scored by the member that predicts it best."""
+"""An ensemble cue: a list of checkpoints of one method; the members' errors of a frame combined by a rule."""
 from __future__ import annotations
 
 import os
@@ -42,10 +42,19 @@ def _errors(net, scorer, frames):
     return err.numpy()
 
 
+def _combine(each, rule, higher_is_anomalous):
+    """The members' errors ``(K, n)`` combined: the mean, or the most favourable (smallest error, largest PSNR)."""
+    if rule == "mean":
+        return each.mean(axis=0)
+    return each.min(axis=0) if higher_is_anomalous else each.max(axis=0)
+
+
+@pytest.mark.parametrize("rule", ["min", "mean"])
 @pytest.mark.parametrize("error", [dict(type="AREA", threshold=0.05), dict(type="PSNR")])
-def test_the_ensemble_error_of_a_frame_is_the_smallest_of_its_members_errors(members, error):
+def test_the_ensemble_error_of_a_frame_is_its_rule_over_its_members_errors(members, error, rule):
     nets, paths = members
-    model = Fusion(cues=[dict(name="unets", method=dict(_UNET), error=error, checkpoint=paths)], chunk=3)
+    model = Fusion(cues=[dict(name="unets", method=dict(_UNET), error=error, checkpoint=paths, ensemble=rule)],
+                   chunk=3)
     assert isinstance(model.cues[0], Ensemble) and len(model.cues[0].members) == 3
     model.fit(VideoList(_video(9, 1), _video(7, 2)), torch.device("cpu"), progress=False)
     for member, net in zip(model.cues[0].members, nets):
@@ -54,22 +63,20 @@ def test_the_ensemble_error_of_a_frame_is_the_smallest_of_its_members_errors(mem
     test = _video(11, 3)
     each = np.stack([_errors(net, scorer, test) for net in nets])
     assert not np.allclose(each[0, 3:], each[1, 3:])  # the members differ, so the choice matters
-    best = each.min(axis=0) if scorer.higher_is_anomalous else each.max(axis=0)  # PSNR: the largest
+    best = _combine(each, rule, scorer.higher_is_anomalous)
     fused, valid = model.predict_video(test, chunk=4)
     assert valid.tolist() == [False] * 3 + [True] * 8  # no member predicts a frame without history
     sign = 1.0 if scorer.higher_is_anomalous else -1.0
     expected = sign * (best - float(model.mean[0])) / float(model.std[0])
     np.testing.assert_allclose(fused[3:].numpy(), expected[3:], rtol=1e-5, atol=1e-5)
     # the training statistics are those of the ensemble's own error, not of one member
-    train_errors = np.concatenate([np.stack([_errors(n, scorer, v) for n in nets]).min(axis=0)
-                                   if scorer.higher_is_anomalous else
-                                   np.stack([_errors(n, scorer, v) for n in nets]).max(axis=0)
-                                   for v in (_video(9, 1), _video(7, 2))])
+    train_errors = np.concatenate([_combine(np.stack([_errors(n, scorer, v) for n in nets]), rule,
+                                            scorer.higher_is_anomalous) for v in (_video(9, 1), _video(7, 2))])
     train_errors = train_errors[np.isfinite(train_errors)]
     assert float(model.mean[0]) == pytest.approx(train_errors.mean(), rel=1e-6)
 
 
-def test_the_prediction_of_each_frame_is_its_best_members_and_chunks_do_not_change_it(members):
+def test_the_prediction_is_every_members_stacked_and_its_map_follows_the_rule(members):
     nets, paths = members
     cue = build_cue(0, dict(method=dict(_UNET), error=dict(type="MSE"), checkpoint=paths), clip_length=4)
     for member, net in zip(cue.method.members, nets):
@@ -79,14 +86,22 @@ def test_the_prediction_of_each_frame_is_its_best_members_and_chunks_do_not_chan
     test = 0.1 * _video(10, 4) + torch.linspace(0.0, 0.9, 10)[torch.randperm(10, generator=torch.Generator().manual_seed(0))].view(-1, 1, 1, 1)
     whole, valid = cue.method.predict_video(test, chunk=10)
     parts, valid_parts = cue.method.predict_video(test, chunk=3)
+    assert whole.shape == (10, 3, 1, 16, 24)
     torch.testing.assert_close(parts[valid], whole[valid])
     assert torch.equal(valid, valid_parts)
+    alone = torch.stack([net.predict_video(test, chunk=10)[0] for net in nets], dim=1)  # (N, K, C, H, W)
+    torch.testing.assert_close(whole[valid], alone[valid])
     mse = SCORERS.get("MSE")()
-    preds = torch.stack([net.predict_video(test, chunk=10)[0] for net in nets])  # (K, N, C, H, W)
-    errors = torch.stack([mse(p[valid], test[valid]) for p in preds])  # (K, n)
+    errors = torch.stack([mse(alone[valid][:, k], test[valid]) for k in range(3)])  # (K, n)
+    torch.testing.assert_close(cue.scorer(whole[valid], test[valid]).float(), errors.min(dim=0).values)
     pick = errors.argmin(dim=0)
     assert len(set(pick.tolist())) > 1  # different frames are best predicted by different members
-    torch.testing.assert_close(whole[valid], preds[:, valid][pick, torch.arange(pick.numel())])
+    maps = cue.scorer.combine_maps(lambda p: (p - test[valid]).abs(), whole[valid], test[valid])
+    torch.testing.assert_close(maps, (alone[valid] - test[valid][:, None]).abs()[torch.arange(pick.numel()), pick])
+    mean = build_cue(0, dict(method=dict(_UNET), error=dict(type="MSE"), checkpoint=paths, ensemble="mean"), 4).scorer
+    torch.testing.assert_close(mean(whole[valid], test[valid]).float(), errors.mean(dim=0))
+    torch.testing.assert_close(mean.combine_maps(lambda p: (p - test[valid]).abs(), whole[valid], test[valid]),
+                               (alone[valid] - test[valid][:, None]).abs().mean(dim=1))
 
 
 def test_a_fused_checkpoint_holds_every_members_weights(members, tmp_path):
@@ -103,13 +118,15 @@ def test_a_fused_checkpoint_holds_every_members_weights(members, tmp_path):
     torch.testing.assert_close(again.predict_video(test)[0], model.predict_video(test)[0], equal_nan=True)
 
 
-def test_an_object_cue_may_be_an_ensemble(members):
+@pytest.mark.parametrize("rule", ["min", "mean"])
+def test_an_object_cue_may_be_an_ensemble(members, rule):
     _, paths = members
-    model = ObjectCue(cue=dict(method=dict(_UNET), error=dict(type="AREA"), checkpoint=paths),
+    model = ObjectCue(cue=dict(method=dict(_UNET), error=dict(type="AREA"), checkpoint=paths, ensemble=rule),
                       foreground=dict(method="difference", threshold=0.05, kernel=0, min_area=4), clip_length=4)
     model.fit(VideoList(_video(6, 1)), torch.device("cpu"), progress=False)
     maps, valid = model.predict_video(_video(8, 2))
-    assert maps.shape == (8, 1, 16, 24) and not valid[:3].any()
+    assert maps.shape == (8, 1, 16, 24) and not valid[:3].any() and valid[3:].any()
+    assert torch.isfinite(maps[valid]).all() and (maps[valid] >= 0).all()
 
 
 @pytest.mark.parametrize("checkpoint, message", [
@@ -120,6 +137,14 @@ def test_an_object_cue_may_be_an_ensemble(members):
 def test_a_bad_checkpoint_list_is_one_error_naming_the_key(checkpoint, message):
     with pytest.raises(ValueError, match=message):
         Fusion(cues=[dict(method=dict(_UNET), error=dict(type="AREA"), checkpoint=checkpoint)])
+
+
+def test_a_bad_ensemble_rule_or_a_rule_without_an_ensemble_is_one_error_naming_the_key(members):
+    _, paths = members
+    with pytest.raises(ValueError, match=r"cues\[0\]\.ensemble: expected one of \('min', 'mean'\), got 'max'"):
+        Fusion(cues=[dict(method=dict(_UNET), error=dict(type="AREA"), checkpoint=paths, ensemble="max")])
+    with pytest.raises(ValueError, match=r"cues\[0\]\.ensemble: only for a cue whose checkpoint is a list"):
+        Fusion(cues=[dict(method=dict(_UNET), error=dict(type="AREA"), checkpoint=paths[0], ensemble="mean")])
 
 
 def test_a_method_without_weights_is_no_ensemble():
@@ -149,9 +174,6 @@ def test_flow_conditioned_members_share_their_flows_and_predict_what_each_predic
     together, valid = cue.method.predict_video(video, chunk=5)  # the flows computed once, for all three
     alone = [m.predict_video(video, chunk=12) for m in cue.method.members]
     assert valid.tolist() == alone[0][1].tolist() == [False] * 3 + [True] * 9
-    mse = SCORERS.get("MSE")()
-    errors = torch.stack([mse(p[valid], video[valid]) for p, _ in alone])
-    pick = errors.argmin(dim=0)
-    assert len(set(pick.tolist())) > 1
-    expected = torch.stack([p[valid] for p, _ in alone])[pick, torch.arange(pick.numel())]
-    torch.testing.assert_close(together[valid], expected)
+    for k, (p, _) in enumerate(alone):
+        assert not torch.allclose(p[valid], alone[(k + 1) % 3][0][valid])  # the members differ
+        torch.testing.assert_close(together[valid][:, k], p[valid])
