@@ -10,8 +10,8 @@ its scorer every target, resized as the dataset pipeline makes frames of that
 ``DATASET.IMAGE_SIZE`` (:func:`resize_frames`): a network trained at a small size runs there,
 beside a flow computed at full size. A list of checkpoints (several trainings of the method,
 other seeds) makes the cue an :class:`~pyanomaly.models.ensemble.Ensemble`: the members'
-errors of each frame are combined by the spec's ``ensemble`` rule (``min``, the default, or
-``mean``). :func:`build_cue` checks a spec
+errors of each frame are combined by the spec's ``ensemble`` rule (``mean``, the default, or
+``min``). :func:`build_cue` checks a spec
 and builds its parts, every error naming the key (``Fusion cues[1].error: ...``). The
 checkpoint is only named here and read by :func:`load_cue_weights` when the combining method
 is fitted on the training videos: once fitted, the cue's weights are part of the combining
@@ -94,7 +94,7 @@ def build_cue(i: int, spec, clip_length: int | None, owner: str = "Fusion", wher
             raise ValueError(f"{where}.checkpoint: {spec['method']['type']} learns no weights; a list of "
                              "checkpoints makes an ensemble of a learned method")
         try:
-            scorer = EnsembleScorer(scorer, spec.get("ensemble", "min"))
+            scorer = EnsembleScorer(scorer, spec.get("ensemble", "mean"))
         except ValueError as exc:
             raise ValueError(f"{where}.ensemble: {exc} (how the members' errors of a frame combine)") from None
         members = [method] + [build(MODELS, dict(spec["method"]), clip_length=clip_length)

@@ -78,7 +78,8 @@ def test_the_ensemble_error_of_a_frame_is_its_rule_over_its_members_errors(membe
 
 def test_the_prediction_is_every_members_stacked_and_its_map_follows_the_rule(members):
     nets, paths = members
-    cue = build_cue(0, dict(method=dict(_UNET), error=dict(type="MSE"), checkpoint=paths), clip_length=4)
+    cue = build_cue(0, dict(method=dict(_UNET), error=dict(type="MSE"), checkpoint=paths, ensemble="min"),
+                    clip_length=4)
     for member, net in zip(cue.method.members, nets):
         member.load_state_dict(net.state_dict())
     cue.method.eval()
@@ -98,7 +99,7 @@ def test_the_prediction_is_every_members_stacked_and_its_map_follows_the_rule(me
     assert len(set(pick.tolist())) > 1  # different frames are best predicted by different members
     maps = cue.scorer.combine_maps(lambda p: (p - test[valid]).abs(), whole[valid], test[valid])
     torch.testing.assert_close(maps, (alone[valid] - test[valid][:, None]).abs()[torch.arange(pick.numel()), pick])
-    mean = build_cue(0, dict(method=dict(_UNET), error=dict(type="MSE"), checkpoint=paths, ensemble="mean"), 4).scorer
+    mean = build_cue(0, dict(method=dict(_UNET), error=dict(type="MSE"), checkpoint=paths), 4).scorer  # the default
     torch.testing.assert_close(mean(whole[valid], test[valid]).float(), errors.mean(dim=0))
     torch.testing.assert_close(mean.combine_maps(lambda p: (p - test[valid]).abs(), whole[valid], test[valid]),
                                (alone[valid] - test[valid][:, None]).abs().mean(dim=1))
@@ -141,7 +142,7 @@ def test_a_bad_checkpoint_list_is_one_error_naming_the_key(checkpoint, message):
 
 def test_a_bad_ensemble_rule_or_a_rule_without_an_ensemble_is_one_error_naming_the_key(members):
     _, paths = members
-    with pytest.raises(ValueError, match=r"cues\[0\]\.ensemble: expected one of \('min', 'mean'\), got 'max'"):
+    with pytest.raises(ValueError, match=r"cues\[0\]\.ensemble: expected one of \('mean', 'min'\), got 'max'"):
         Fusion(cues=[dict(method=dict(_UNET), error=dict(type="AREA"), checkpoint=paths, ensemble="max")])
     with pytest.raises(ValueError, match=r"cues\[0\]\.ensemble: only for a cue whose checkpoint is a list"):
         Fusion(cues=[dict(method=dict(_UNET), error=dict(type="AREA"), checkpoint=paths[0], ensemble="mean")])
