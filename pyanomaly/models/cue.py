@@ -34,7 +34,7 @@ from torch import nn
 
 from pyanomaly.registry import MODELS, SCORERS, build
 
-from .ensemble import Ensemble, EnsembleScorer
+from .ensemble import DEFAULT_RULE, Ensemble, EnsembleScorer
 
 CUE_KEYS = ("name", "method", "error", "checkpoint", "ensemble", "weight", "size")
 _WHAT = {"frame": "a predicted frame", "anomaly_map": "an anomaly map"}
@@ -94,7 +94,7 @@ def build_cue(i: int, spec, clip_length: int | None, owner: str = "Fusion", wher
             raise ValueError(f"{where}.checkpoint: {spec['method']['type']} learns no weights; a list of "
                              "checkpoints makes an ensemble of a learned method")
         try:
-            scorer = EnsembleScorer(scorer, spec.get("ensemble", "mean"))
+            scorer = EnsembleScorer(scorer, spec.get("ensemble", DEFAULT_RULE))
         except ValueError as exc:
             raise ValueError(f"{where}.ensemble: {exc} (how the members' errors of a frame combine)") from None
         members = [method] + [build(MODELS, dict(spec["method"]), clip_length=clip_length)

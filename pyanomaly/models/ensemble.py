@@ -37,13 +37,14 @@ from torch import nn
 from .base import VADModel
 
 RULES = ("mean", "min")
+DEFAULT_RULE = "mean"  # the rule the pseudo-anomaly validation on training videos preferred
 
 
 class EnsembleScorer:
     """The cue's scorer applied to each member's prediction ``(n, K, ...)`` against the frames
     ``(n, C, H, W)``, the ``K`` errors of a frame combined by ``rule`` (``RULES``) into ``(n,)``."""
 
-    def __init__(self, scorer, rule: str = "mean"):
+    def __init__(self, scorer, rule: str = DEFAULT_RULE):
         if rule not in RULES:
             raise ValueError(f"expected one of {RULES}, got {rule!r}")
         self.scorer, self.rule = scorer, rule
