@@ -27,6 +27,7 @@ from pyanomaly.scoring.build import check_method_scorer
 
 from .checkpoint import (CheckpointError, check_compatible, load_checkpoint, load_model_weights,
                          remove_stale_temporaries, require_file, rng_state, save_checkpoint, set_rng_state)
+from .ema import WeightAverage, check_ema_config
 from .hooks import build_hooks
 from .lr_schedules import build_lr_scheduler
 from .outputs import choose_output_dir, source_run
@@ -63,6 +64,10 @@ def train(cfg: CfgNode, resume: bool = False, config_path: str | None = None) ->
     check_method_scorer(cfg, model)
     check_training_flow(cfg, model)
     online = getattr(model, "online", False)
+    check_ema_config(cfg.TRAIN.EMA_DECAY, cfg.TRAIN.EMA_START, cfg.TRAIN.MAX_STEPS, cfg.TRAIN.EMA_BN_BATCHES)
+    if online and cfg.TRAIN.EMA_DECAY > 0:
+        raise ConfigError(f"TRAIN.EMA_DECAY averages the weights of step-trained methods; MODEL.NAME {cfg.MODEL.NAME} "
+                          "learns online in one pass: set TRAIN.EMA_DECAY 0")
     optimizer, scheduler = (None, None) if online else build_optimizer(cfg, model)
     train_set, test_set = _build_datasets(cfg, world)
     if online:
@@ -92,7 +97,7 @@ def train(cfg: CfgNode, resume: bool = False, config_path: str | None = None) ->
                       meta=checkpoint_meta(cfg), device=device, grad_clip=cfg.TRAIN.GRAD_CLIP,
                       scaler=torch.amp.GradScaler("cuda") if amp else None, autocast=amp,
                       samples_per_step=per_step, is_main=rank == 0,
-                      transform=transform)
+                      transform=transform, ema=_weight_average(cfg, model, train_set, device, transform))
     if ckpt is not None:
         trainer.load_state_dict(ckpt)
     if rank == 0:
@@ -112,6 +117,38 @@ def train(cfg: CfgNode, resume: bool = False, config_path: str | None = None) ->
     gc.collect()
     teardown()
     return metrics
+
+
+def _weight_average(cfg: CfgNode, model: torch.nn.Module, train_set, device: torch.device,
+                    transform) -> WeightAverage | None:
+    """The moving average of the weights ``TRAIN.EMA_DECAY`` asks for, or None.
+
+    Its batch-norm statistics are computed over the first ``TRAIN.EMA_BN_BATCHES`` batches of a
+    shuffle of the training split fixed by ``SYSTEM.SEED``, the same in every process and at every
+    use, drawn with every RNG state put back after, so that training goes on as without them.
+    """
+    if cfg.TRAIN.EMA_DECAY <= 0:
+        return None
+    logger.info("the weights evaluated and saved are the moving average of steps %d-%d (TRAIN.EMA_DECAY %g)",
+                cfg.TRAIN.EMA_START + 1, cfg.TRAIN.MAX_STEPS, cfg.TRAIN.EMA_DECAY)
+
+    def batches():
+        saved = rng_state()
+        try:
+            order = torch.randperm(len(train_set), generator=torch.Generator().manual_seed(cfg.SYSTEM.SEED))
+            n = min(cfg.TRAIN.EMA_BN_BATCHES * cfg.TRAIN.BATCH_SIZE, len(train_set))
+            loader = DataLoader(torch.utils.data.Subset(train_set, order[:n].tolist()),
+                                batch_size=cfg.TRAIN.BATCH_SIZE, num_workers=0)
+            for batch in loader:
+                batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
+                if transform is not None:
+                    batch["frames"] = transform(batch["frames"])
+                yield batch
+        finally:
+            set_rng_state(saved)
+
+    return WeightAverage(model, cfg.TRAIN.EMA_DECAY, cfg.TRAIN.EMA_START,
+                         batches=batches if cfg.TRAIN.EMA_BN_BATCHES > 0 else None)
 
 
 def _log_outputs(out: Path) -> None:

@@ -18,6 +18,7 @@ import torch
 import torch.distributed as dist
 
 from .checkpoint import rng_state, save_checkpoint, set_rng_state
+from .ema import WeightAverage
 from .hooks import HookBase
 
 logger = logging.getLogger("pyanomaly")
@@ -65,6 +66,9 @@ class Trainer:
         is_main: True on the process that writes files (rank 0).
         transform: applied to each batch's ``"frames"`` ``(B, T, C, H, W)`` on ``device``
             before the forward pass (``DATASET.TRAIN_TRANSFORMS``), or None.
+        ema: a :class:`~pyanomaly.engine.ema.WeightAverage` of ``model`` (``TRAIN.EMA_DECAY``),
+            updated after every step; once it holds weights they are what ``evaluate`` scores
+            and what checkpoints store as ``"model"`` (the training weights go under ``"ema"``).
 
     Attributes read by hooks: ``step`` (completed steps), ``losses`` (the last step's loss
     terms, averaged over processes, with their sum under ``"loss"``), ``batch`` (the last
@@ -76,7 +80,7 @@ class Trainer:
                  hooks: list[HookBase], output_dir: str | Path, evaluate: Callable[[], dict],
                  meta: dict, device: torch.device, grad_clip: float = 0.0, scaler=None, autocast: bool = False,
                  samples_per_step: int = 0, is_main: bool = True,
-                 transform: Callable[[torch.Tensor], torch.Tensor] | None = None):
+                 transform: Callable[[torch.Tensor], torch.Tensor] | None = None, ema: WeightAverage | None = None):
         self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
         self.forward = AutocastForward(forward, device.type) if autocast else forward
         self.data = iter(data)
@@ -91,6 +95,7 @@ class Trainer:
         self.samples_per_step = samples_per_step
         self.is_main = is_main
         self.transform = transform
+        self.ema = ema
         self.step = 0  # completed optimisation steps
         self.samples = 0  # clips consumed by all processes since step 0
         self.batch: dict | None = None
@@ -112,6 +117,8 @@ class Trainer:
                 self.run_step()
                 self.step += 1
                 self.samples += self.samples_per_step
+                if self.ema is not None:
+                    self.ema.update(self.model, self.step)
                 for h in self.hooks:
                     h.after_step()
         except BaseException:
@@ -132,7 +139,11 @@ class Trainer:
         self.losses = _mean_over_processes(losses)
 
     def evaluate(self) -> dict:
-        return self._evaluate()
+        """The metrics of the weights this run stands for (the average, with ``ema``)."""
+        if self.ema is None:
+            return self._evaluate()
+        with self.ema.applied(self.model):
+            return self._evaluate()
 
     # -- checkpoints --------------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -146,8 +157,9 @@ class Trainer:
         if world > 1:
             rng_all = [None] * world
             dist.all_gather_object(rng_all, rng)
-        return {
-            "model": self.model.state_dict(),
+        averaged = self.ema is not None and self.ema.updates > 0
+        state = {
+            "model": self.ema.weights() if averaged else self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
             "scaler": self.scaler.state_dict() if self.scaler is not None else None,
@@ -161,6 +173,9 @@ class Trainer:
             "metrics_step": self.metrics_step,  # the step ``metrics`` were measured at (-1: none yet)
             "meta": self.meta,
         }
+        if self.ema is not None:
+            state["ema"] = {**self.ema.state_dict(), "training_model": self.model.state_dict() if averaged else None}
+        return state
 
     def save(self, *names: str) -> None:
         """Write the state to ``checkpoints/<name>.pth`` for each name, atomically.
@@ -174,7 +189,11 @@ class Trainer:
 
     def load_state_dict(self, ckpt: dict) -> None:
         """Restore everything ``state_dict`` saved, for an exact resume."""
-        self.model.load_state_dict(ckpt["model"])
+        ema = ckpt.get("ema")
+        if self.ema is not None and ema is not None:
+            self.ema.load_state_dict(ema, ckpt["model"])
+        trained = ckpt["model"] if ema is None or ema.get("training_model") is None else ema["training_model"]
+        self.model.load_state_dict(trained)
         self.optimizer.load_state_dict(ckpt["optimizer"])
         if self.scheduler is not None and ckpt.get("scheduler") is not None:
             self.scheduler.load_state_dict(ckpt["scheduler"])

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from testutils import REPO, TINY, run_tool
+from testutils import REPO, TINY, assert_same_state, run_tool
 
 
 @pytest.fixture(scope="module")
@@ -107,22 +107,6 @@ class KillDuringSave(HookBase):
             real_save(obj, f, *args, **kwargs)
         torch.save = save
 """
-
-
-def assert_same_state(a, b, path="ckpt"):
-    """Nested checkpoint dicts equal, tensors bit for bit."""
-    if torch.is_tensor(a):
-        assert torch.is_tensor(b) and a.dtype == b.dtype and torch.equal(a, b), path
-    elif isinstance(a, dict):
-        assert isinstance(b, dict) and set(a) == set(b), (path, set(a) ^ set(b))
-        for k in a:
-            assert_same_state(a[k], b[k], f"{path}.{k}")
-    elif isinstance(a, (list, tuple)):
-        assert len(a) == len(b), path
-        for i, (x, y) in enumerate(zip(a, b)):
-            assert_same_state(x, y, f"{path}[{i}]")
-    else:
-        assert a == b, (path, a, b)
 
 
 def tb_events(run: Path):
