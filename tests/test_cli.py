@@ -34,9 +34,10 @@ def test_dependencies_are_those_of_requirements_and_torch_is_pinned():
     pins = [line.strip() for line in (REPO / "requirements.txt").read_text().splitlines() if line.strip()]
     declared = PYPROJECT["project"]["dependencies"]
     export = PYPROJECT["project"]["optional-dependencies"]["export"]  # ONNX: an extra, but installed by CI
+    test = PYPROJECT["project"]["optional-dependencies"]["test"]  # pytest and its workers: an extra, installed by CI
     assert "torch==2.14.1" in declared and "torch" in {d.split("==")[0] for d in declared}
-    assert all("==" in d for d in declared + export), declared + export  # never a bare torch
-    assert set(declared) | set(export) == {p for p in pins if not p.startswith("pytest")}
+    assert all("==" in d for d in declared + export + test), declared + export + test  # never a bare torch
+    assert set(declared) | set(export) | set(test) == set(pins)
 
 
 def test_every_tool_has_its_command():
