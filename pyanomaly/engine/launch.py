@@ -18,6 +18,7 @@ from yacs.config import CfgNode
 
 from pyanomaly.config import cfg_to_dict, save_cfg
 from pyanomaly.datasets import build_dataset, build_test_dataset
+from pyanomaly.datasets.first_frames import limit_frames
 from pyanomaly.datasets.transforms import build_transforms
 from pyanomaly.errors import ConfigError
 from pyanomaly.evaluation.build import build_task, check_best_metric
@@ -189,7 +190,8 @@ def _train_online(cfg: CfgNode, model, task, train_set, test_set, ckpt: dict | N
         for name in names:
             save_checkpoint(checkpoints / f"{name}.pth", state)
 
-    final = model.fit_online(train_set, device, save, position, checkpoint_period=cfg.TRAIN.CHECKPOINT_PERIOD,
+    final = model.fit_online(limit_frames(train_set, cfg.TRAIN.FIT_MAX_FRAMES), device, save, position,
+                             checkpoint_period=cfg.TRAIN.CHECKPOINT_PERIOD,
                              log_period=cfg.TRAIN.LOG_PERIOD, progress=cfg.LOG.PROGRESS, out_dir=out)
     save(final, ("last", "best"))
     metrics = task.evaluate(model, test_set, device, out)

@@ -96,7 +96,8 @@ class FlowSpeed(Baseline):
         return self.excess is not None
 
     def fit(self, train_set, device: torch.device, progress: bool = True) -> int:
-        """With ``excess``: each cell's quantile of mean speed over every training frame with a flow."""
+        """With ``excess``: each cell's quantile of mean speed over the training frames read with a flow
+        (every one, or ``TRAIN.FIT_MAX_FRAMES`` of them)."""
         if self.excess is None:
             return 0
         cells, read = [], 0
