@@ -1,8 +1,9 @@
 """A moving average of the weights over the last part of training (``TRAIN.EMA_DECAY``).
 
 The weights a run evaluates, saves as ``checkpoints/*.pth["model"]`` and publishes are then
-the average, not the last step's: the average of the iterates of a training run is less
-noisy than any one of them (Polyak averaging; SWA). The average is mmengine's
+the average, not the last step's: the average of the iterates of a training run is often
+less noisy than any one of them (Polyak averaging; SWA; on the flow-conditioned Ped2 predictor
+it was not, docs/results.md). The average is mmengine's
 ``MomentumAnnealingEMA`` with ``gamma = 1``: at its ``n``-th update the new weights enter
 with the factor ``max(1 - decay, 1 / n)``, so it is the plain mean of the weights seen until
 ``1 / (1 - decay)`` updates, an exponential average with ``decay`` after. It starts after
@@ -10,7 +11,7 @@ step ``TRAIN.EMA_START``, so the first, far-from-trained weights never enter it.
 
 Parameters are averaged; buffers are the trained model's own, as mmengine does by default,
 except the running statistics of batch-norm layers: those of the last weights do not fit the
-averaged ones (on Ped2 that alone moved a predictor's AUC by 6 points either way), so they are
+averaged ones (on Ped2 that alone moved a predictor's AUC by up to 6 points, either way), so they are
 computed again, as stochastic weight averaging does, by running the averaged model over
 ``TRAIN.EMA_BN_BATCHES`` fixed training batches before its weights are evaluated or saved.
 The training weights stay in the checkpoint under ``"ema"["training_model"]``, so
@@ -19,7 +20,6 @@ The training weights stay in the checkpoint under ``"ema"["training_model"]``, s
 from __future__ import annotations
 
 import contextlib
-import logging
 from typing import Callable, Iterable
 
 import torch
@@ -27,8 +27,6 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from mmengine.model import MomentumAnnealingEMA
 
 from pyanomaly.errors import ConfigError
-
-logger = logging.getLogger("pyanomaly")
 
 __all__ = ["WeightAverage", "check_ema_config"]
 

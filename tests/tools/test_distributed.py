@@ -75,3 +75,22 @@ def test_two_processes_match_one_with_the_same_global_batch(tmp_path, tiny_synth
     assert (a["step"], a["samples"]) == (b["step"], b["samples"]) == (13, 52)
     for k in a["model"]:
         assert torch.allclose(a["model"][k], b["model"][k], rtol=0, atol=1e-5), k
+
+
+def test_two_processes_average_the_weights_as_one_process_does(tmp_path, tiny_synthetic):
+    """TRAIN.EMA_DECAY under torchrun: every process folds the same weights into its average."""
+    cfg = tmp_path / "tiny.yaml"
+    cfg.write_text(TINY)
+    ema = ["TRAIN.EMA_DECAY", "0.8", "TRAIN.EMA_START", "3"]
+    for name, batch, nproc in (("two", 2, 2), ("one", 4, 1)):
+        r = train(tmp_path / name, tiny_synthetic, cfg, batch, nproc, 10, *ema)
+        assert r.returncode == 0, r.stderr[-3000:]
+    a = torch.load(tmp_path / "one/checkpoints/last.pth", weights_only=True)
+    b = torch.load(tmp_path / "two/checkpoints/last.pth", weights_only=True)
+    assert a["ema"]["updates"] == b["ema"]["updates"] == 7
+    for k in a["model"]:
+        assert torch.allclose(a["model"][k], b["model"][k], rtol=0, atol=1e-5), k
+        assert not torch.equal(a["model"][k], a["ema"]["training_model"][k]), k  # the average, not the last step
+    ma = json.loads((tmp_path / "one/metrics.json").read_text())
+    mb = json.loads((tmp_path / "two/metrics.json").read_text())
+    assert mb["auc_micro"] == pytest.approx(ma["auc_micro"], abs=2e-3)
