@@ -37,12 +37,15 @@ def test_the_first_frames_of_every_video_and_nothing_else(caplog):
 
 def test_a_fitted_method_reads_only_the_budget(tmp_path, tiny_synthetic, restore_logging):
     """configs/cues.yaml (a Fusion of flow speed and copy-last) on 2 training videos of 60 frames:
-    the statistics of a budget of 40 frames are those of the first 20 frames of each video."""
+    the statistics of a budget of 40 frames are those of the first 20 frames of each video; a
+    baseline of EVAL.BASELINES that fits quantiles reads the same 40 (38 with a flow)."""
     opts = ["DATASET.NAME", "synthetic", "DATASET.ROOT", str(tiny_synthetic), "DATASET.IMAGE_SIZE", "[32, 32]",
             "EVAL.PLOTS", "False", "EVAL.REPORT", "False", "LOG.PROGRESS", "False"]
     cfg = load_cfg(str(REPO / "configs/cues.yaml"), [*opts, "SYSTEM.OUTPUT_DIR", str(tmp_path / "run"),
-                                                     "TRAIN.FIT_MAX_FRAMES", "40"])
+                                                     "TRAIN.FIT_MAX_FRAMES", "40", "EVAL.BASELINES",
+                                                     "[{'type': 'FlowSpeed', 'excess': 0.9, 'score': {'ERROR': 'CELL_MAX', 'PATCH': 16}}]"])
     launch.train(cfg)
+    assert "cell's mean speed over 38 training frames" in (tmp_path / "run/log.txt").read_text()
     ckpt = torch.load(tmp_path / "run/checkpoints/last.pth", weights_only=True)
     assert ckpt["step"] == 40  # frames read
 
