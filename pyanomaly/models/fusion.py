@@ -51,6 +51,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from pyanomaly.datasets.first_frames import FirstFrames
 from pyanomaly.registry import MODELS
 
 from .baseline import Baseline
@@ -217,13 +218,14 @@ class Fusion(Baseline):
         for method, size in zip(self.cues, self.sizes):
             if getattr(method, "needs_training_videos", False):
                 method.fit(train_set if size is None else ResizedVideos(train_set, size), device, progress)
-        limit = [n if self.fit_frames == 0 else min(n, self.fit_frames) for n in train_set.lengths]
-        bar = tqdm(total=sum(limit), desc="fusion statistics", unit="frame", disable=not progress, leave=False)
+        videos = train_set if self.fit_frames == 0 else FirstFrames(train_set, self.fit_frames)
+        bar = tqdm(total=sum(videos.lengths), desc="fusion statistics", unit="frame", disable=not progress,
+                   leave=False)
         seen: list[list[np.ndarray]] = [[] for _ in self.cues]
-        for v in range(len(train_set.videos)):
+        for v in range(len(videos.lengths)):
             state = None
-            for start in range(0, limit[v], self.chunk):
-                frames = train_set.video_frames(v, start, min(start + self.chunk, limit[v])).to(device)
+            for start in range(0, videos.lengths[v], self.chunk):
+                frames = videos.video_frames(v, start, start + self.chunk).to(device)
                 (errors,), (state,) = self.cue_errors([frames], [state])
                 for k in range(len(self.cues)):
                     e = errors[k].numpy()
@@ -246,7 +248,7 @@ class Fusion(Baseline):
         self.mean = torch.tensor(mean, dtype=torch.float64, device=self.mean.device)
         self.std = torch.tensor(std, dtype=torch.float64, device=self.std.device)
         self._videos = []
-        return sum(limit)
+        return sum(videos.lengths)
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         for key in ("mean", "std"):  # fitted statistics have the cue count only once fitted
