@@ -18,7 +18,7 @@ as input or as target. Test-time code reads whole videos with
 
 Cache: each video is decoded once at ``(image_size, channels)`` into
 ``cache_dir/<name>-<hash>.npy`` (uint8 ``(N, H, W, C)``), keyed by the source files' paths,
-sizes and modification times; later epochs, later runs and DataLoader workers open it with
+sizes and modification times (and, for a video cut by ``max_frames``, the frames kept); later epochs, later runs and DataLoader workers open it with
 ``mmap`` and never decode again. Optical flow (``flow``: ``{type, preset}``) is computed once
 per video from the decoded frames into ``cache_dir/flow/<frames key>-<type>-<preset>-v<format
 version>.npy`` (float16 ``(N, H, W, 2)``, NaN for frame 0): a flow of another algorithm,
@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import os
 from pathlib import Path
 from typing import Callable, Sequence
@@ -46,8 +47,8 @@ from pyanomaly.flow import OpticalFlow
 
 from .array_cache import cached_npy, map_videos
 from .video import (IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, DatasetError, VideoInfo, VideoRecord,  # noqa: F401
-                    check_frame_files, count_video_frames, decode, media_check, probe, report_truncated,
-                    sorted_frames, truncated_accepted)
+                    check_frame_files, claimed_length, count_video_frames, decode, media_check, probe,
+                    report_truncated, sorted_frames, truncated_accepted)
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +78,11 @@ class VideoDataset(Dataset):
             :func:`~pyanomaly.datasets.video.accepting_truncated` (``DATASET.ACCEPT_TRUNCATED``).
         flow: ``{type: dis | farneback, preset: ...}``: also give each clip's optical flow
             (:class:`~pyanomaly.flow.OpticalFlow`), cached; ``None`` = frames only.
+        max_frames: read about this many frames of the split at most (0: all): when its videos
+            claim more (frame files, or the containers' counts), only the first
+            ``ceil(max_frames / videos)`` frames of each video are decoded, cached and indexed,
+            and labels are cut alike. For a method fitted by reading a large split once
+            (``TRAIN.FIT_MAX_FRAMES``): the rest is never decoded.
 
     Raises:
         DatasetError: missing root, no videos, an empty or unreadable video, a truncated video
@@ -100,7 +106,7 @@ class VideoDataset(Dataset):
                  image_size: Sequence[int] = (64, 64), channels: int = 1, clip_stride: int = 1,
                  frame_step: int = 1, cache_dir: str | Path | None = "",
                  label_file: str | Path | None = None, accept_truncated: bool | None = None,
-                 flow: dict | None = None):
+                 flow: dict | None = None, max_frames: int = 0):
         self.root = Path(root)
         self.accept_truncated = truncated_accepted() if accept_truncated is None else bool(accept_truncated)
         self.split = split
@@ -131,6 +137,8 @@ class VideoDataset(Dataset):
         if not self.videos:
             raise DatasetError(f"no videos found for split '{split}' under {self.root}")
         self._check_records()
+        self.max_frames = int(max_frames)
+        self.stops = self._frame_budget()
         self._arrays: dict[int, np.ndarray] = {}
         self._cache_paths: dict[int, Path] = {}
         self._decoded_now: set[int] = set()  # decoded (and so checked) by this build, not read from the cache
@@ -208,11 +216,32 @@ class VideoDataset(Dataset):
             self._arrays[i] = arr
         return arr
 
+    def _frame_budget(self) -> list[int | None]:
+        """Per video the frames to decode under ``max_frames`` (None: all of them)."""
+        every: list[int | None] = [None] * len(self.videos)
+        self.per_video: int | None = None  # frames kept of a video that is cut
+        if self.max_frames <= 0:
+            return every
+        claims = [claimed_length(rec) for rec in self.videos]
+        if None not in claims and sum(claims) <= self.max_frames:
+            return every
+        self.per_video = math.ceil(self.max_frames / len(self.videos))
+        # a video whose container gives no count is cut too: decoding stops at its end if that comes first
+        stops = [None if c is not None and c <= self.per_video else self.per_video for c in claims]
+        known = sum(c for c in claims if c is not None)
+        logger.info("max_frames %d: reading the first %d frames of each of the %d '%s' videos (%d cut; %d frames "
+                    "claimed%s)", self.max_frames, self.per_video, len(self.videos), self.split,
+                    sum(s is not None for s in stops), known, "" if None not in claims else " by those that say")
+        return stops
+
+    def _frames_key(self, i: int) -> str:
+        return _cache_key(self.videos[i], self.image_size, self.channels, self.stops[i])
+
     def _decode_all(self) -> None:
         todo = list(range(len(self.videos)))
         if self.cache_dir is not None:
             for i in todo:
-                self._cache_paths[i] = self.cache_dir / f"{_cache_key(self.videos[i], self.image_size, self.channels)}.npy"
+                self._cache_paths[i] = self.cache_dir / f"{self._frames_key(i)}.npy"
             missing = sum(not self._cache_paths[i].is_file() for i in todo)
             if missing:
                 logger.info("decoding %d of %d '%s' videos into the cache %s (once)",
@@ -226,7 +255,7 @@ class VideoDataset(Dataset):
 
         def decode_now() -> np.ndarray:
             self._decoded_now.add(i)
-            return decode(record, self.image_size, self.channels, self.accept_truncated)
+            return decode(record, self.image_size, self.channels, self.accept_truncated, self.stops[i])
         if path is None:
             return decode_now()
         expected = (*self.image_size, self.channels)
@@ -249,8 +278,7 @@ class VideoDataset(Dataset):
         the algorithm and preset, and the flow cache's format version."""
         if self.cache_dir is None or self.optical_flow is None:
             return None
-        frames_key = _cache_key(self.videos[i], self.image_size, self.channels)
-        return self.cache_dir / "flow" / f"{frames_key}-{self.optical_flow.key()}-v{_FLOW_CACHE_VERSION}.npy"
+        return self.cache_dir / "flow" / f"{self._frames_key(i)}-{self.optical_flow.key()}-v{_FLOW_CACHE_VERSION}.npy"
 
     def _flow_all(self) -> None:
         todo = list(range(len(self.videos)))
@@ -312,7 +340,7 @@ class VideoDataset(Dataset):
         self.claimed: list[int | None] = []
         self.truncated: dict[str, list[str]] = {}
         for i, (rec, n) in enumerate(zip(self.videos, self.lengths)):
-            claimed, problems = media_check(rec, n)
+            claimed, problems = media_check(rec, n, self.stops[i])
             self.claimed.append(claimed)
             if i not in self._decoded_now:  # decode() has reported these already
                 for problem in problems:
@@ -321,11 +349,15 @@ class VideoDataset(Dataset):
                 self.truncated[rec.name] = problems
 
     def _resolve_labels(self) -> None:
-        for rec, n in zip(self.videos, self.lengths):
+        for rec, n, stop in zip(self.videos, self.lengths, self.stops):
             where = f" ({rec.label_source})" if rec.label_source else ""
+            cut = stop is not None and n == stop  # the video goes on past what was read: its labels do too
             if rec.intervals is not None:
                 labels = np.zeros(n, dtype=np.uint8)
                 for start, end in rec.intervals:
+                    if cut and start >= n:
+                        continue
+                    end = min(end, n - 1) if cut else end
                     if not 0 <= start <= end < n:
                         raise DatasetError(
                             f"video '{rec.name}'{where}: anomalous interval {start}..{end} (0-based, inclusive) "
@@ -337,6 +369,8 @@ class VideoDataset(Dataset):
             if rec.labels is None:
                 continue
             labels = np.asarray(rec.labels)
+            if cut and labels.ndim == 1 and labels.shape[0] > n:
+                labels = labels[:n]
             if labels.ndim != 1 or labels.shape[0] != n:
                 raise DatasetError(
                     f"video '{rec.name}'{where}: {n} frames but labels of shape {tuple(labels.shape)} "
@@ -375,8 +409,10 @@ def _files_hash(files: Sequence[Path], extra: str) -> str:
     return h.hexdigest()[:16]
 
 
-def _cache_key(record: VideoRecord, size: Sequence[int], channels: int) -> str:
-    """Source paths, sizes and mtimes plus the decode settings: a changed file re-decodes."""
+def _cache_key(record: VideoRecord, size: Sequence[int], channels: int, stop: int | None = None) -> str:
+    """Source paths, sizes and mtimes plus the decode settings (and the frames kept of a video cut
+    to its first ``stop``): a changed file re-decodes."""
     files = [record.source] if record.is_file else record.source
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in record.name)
-    return f"{safe}-{_files_hash(files, f'{tuple(size)}|{channels}')}"
+    settings = f"{tuple(size)}|{channels}" + ("" if stop is None else f"|first {stop}")
+    return f"{safe}-{_files_hash(files, settings)}"

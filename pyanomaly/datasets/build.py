@@ -1,7 +1,8 @@
 """Build a dataset split from the config (the one place that reads ``DATASET.*`` and
-``TEST.PSEUDO_ANOMALY``)."""
+``TEST.PSEUDO_ANOMALY``, and ``TRAIN.FIT_MAX_FRAMES`` for the split a fitted method reads)."""
 from __future__ import annotations
 
+import inspect
 import logging
 
 from yacs.config import CfgNode
@@ -11,17 +12,19 @@ from pyanomaly.errors import ConfigError
 from pyanomaly.registry import DATASETS, PSEUDO_ANOMALIES, RegistryError, build
 
 from .base import DatasetError, VideoDataset
+from .first_frames import limit_frames
 from .pseudo import PseudoAnomalies
 from .video import accepting_truncated
 
 logger = logging.getLogger(__name__)
 
 
-def build_dataset(cfg: CfgNode, split: str, accept_truncated: bool | None = None) -> VideoDataset:
+def build_dataset(cfg: CfgNode, split: str, accept_truncated: bool | None = None, **extra) -> VideoDataset:
     """The ``split`` (``"training"`` / ``"testing"``) of ``DATASET.NAME`` at ``DATASET.ROOT``.
 
     Truncated media are accepted as ``DATASET.ACCEPT_TRUNCATED`` says (``accept_truncated``
-    overrides it: ``tools/prepare_data.py`` reads every video before it judges).
+    overrides it: ``tools/prepare_data.py`` reads every video before it judges). ``extra``:
+    further constructor arguments (``max_frames``: :func:`build_fit_dataset`).
     """
     d = cfg.DATASET
     args = dict(type=d.NAME, root=d.ROOT, split=split, clip_length=d.CLIP_LENGTH,
@@ -35,11 +38,30 @@ def build_dataset(cfg: CfgNode, split: str, accept_truncated: bool | None = None
                               "other")
         args["flow"] = flow
     args.update(d.ARGS)
+    args.update(extra)
     if d.ACCEPT_TRUNCATED:
         logger.warning("DATASET.ACCEPT_TRUNCATED is on: truncated videos and frame files of the '%s' split are "
                        "used as decoded (each is logged)", split)
     with accepting_truncated(d.ACCEPT_TRUNCATED if accept_truncated is None else accept_truncated):
         return build(DATASETS, args)
+
+
+def build_fit_dataset(cfg: CfgNode):
+    """The training split as a method fitted by reading it once reads it: at most about
+    ``TRAIN.FIT_MAX_FRAMES`` frames, the first ``ceil(N / videos)`` of each video beyond that
+    (:class:`VideoDataset`'s ``max_frames``: the rest is never decoded). A registered dataset
+    whose constructor takes no ``max_frames`` is built whole and then cut the same way
+    (:func:`~pyanomaly.datasets.first_frames.limit_frames`)."""
+    budget = int(cfg.TRAIN.FIT_MAX_FRAMES)
+    cls = DATASETS.get(cfg.DATASET.NAME)
+    if budget > 0 and cls is not None and _takes(cls, "max_frames"):
+        return build_dataset(cfg, "training", max_frames=budget)
+    return limit_frames(build_dataset(cfg, "training"), budget)
+
+
+def _takes(cls: type, name: str) -> bool:
+    params = inspect.signature(cls).parameters.values()
+    return any(p.name == name or p.kind is p.VAR_KEYWORD for p in params)
 
 
 def build_test_dataset(cfg: CfgNode) -> VideoDataset | PseudoAnomalies:

@@ -6,6 +6,11 @@ their frames: 2,550 on UCSD Ped2, about 274,000 on ShanghaiTech. Under a budget 
 frames it reads the first ``ceil(N / V)`` frames of each of the ``V`` videos, consecutive so
 that a cue needing a history still has one, and every video is represented.
 
+A :class:`~pyanomaly.datasets.base.VideoDataset` applies the budget itself, before decoding
+(its ``max_frames``: :func:`~pyanomaly.datasets.build.build_fit_dataset`). The view here cuts
+a split already decoded: a dataset whose constructor takes no ``max_frames``, and a Fusion's
+own per-video ``fit_frames``.
+
 Example:
     >>> view = limit_frames(train_set, 20000)   # train_set itself when it holds <= 20,000 frames
     >>> view.lengths, view.video_frames(0).shape[0]

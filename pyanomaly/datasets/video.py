@@ -250,22 +250,34 @@ def check_frame_count(video: str, path: Path, decoded: int, claimed: int | None,
         report_truncated(video, problem, accept)
 
 
-def media_check(record: VideoRecord, decoded: int) -> tuple[int | None, list[str]]:
-    """``(frames claimed, problems)`` of a video that decoded to ``decoded`` frames.
+def claimed_length(record: VideoRecord) -> int | None:
+    """The frames a video claims without decoding it: its number of frame files, or its
+    container's count (None when the container gives none)."""
+    if not record.is_file:
+        return len(record.source)
+    cap = cv2.VideoCapture(str(record.source))
+    claimed = claimed_frames(cap) if cap.isOpened() else None
+    cap.release()
+    return claimed
+
+
+def media_check(record: VideoRecord, decoded: int, stop: int | None = None) -> tuple[int | None, list[str]]:
+    """``(frames claimed, problems)`` of a video that decoded to ``decoded`` frames, of which only
+    the first ``stop`` were asked for (None: all).
 
     Frames claimed: the container's count for a video file, the number of files for a frame
-    folder. Problems: what :func:`frame_count_problem` / :func:`frame_file_problem` find. Reads
-    only the container header and the frame files' last bytes, so it is cheap enough to run on
-    every build, including from the frame cache.
+    folder. Problems: what :func:`frame_count_problem` / :func:`frame_file_problem` find in what
+    was read (a video cut to its first ``stop`` frames is not checked for frames it never
+    reached). Reads only the container header and the frame files' last bytes, so it is cheap
+    enough to run on every build, including from the frame cache.
     """
+    claimed = claimed_length(record)
     if record.is_file:
-        cap = cv2.VideoCapture(str(record.source))
-        claimed = claimed_frames(cap) if cap.isOpened() else None
-        cap.release()
-        problem = frame_count_problem(Path(record.source), decoded, claimed)
+        reached_stop = stop is not None and decoded >= stop
+        problem = None if reached_stop else frame_count_problem(Path(record.source), decoded, claimed)
         return claimed, [problem] if problem else []
-    problems = [p for p in map(frame_file_problem, record.source) if p is not None]
-    return len(record.source), problems
+    problems = [p for p in map(frame_file_problem, record.source[:stop]) if p is not None]
+    return claimed, problems
 
 
 def probe(record: VideoRecord) -> VideoInfo:
@@ -319,8 +331,9 @@ def prepare_frame(img: np.ndarray, size: Sequence[int], channels: int) -> np.nda
     return img.reshape(h, w, channels)
 
 
-def decode(record: VideoRecord, size: Sequence[int], channels: int, accept_truncated: bool = False) -> np.ndarray:
-    """All frames of ``record`` as uint8 ``(N, H, W, C)`` at ``size = (H, W)``.
+def decode(record: VideoRecord, size: Sequence[int], channels: int, accept_truncated: bool = False,
+           stop: int | None = None) -> np.ndarray:
+    """All frames of ``record`` (or its first ``stop``) as uint8 ``(N, H, W, C)`` at ``size = (H, W)``.
 
     Frames are converted to gray (``channels=1``) or RGB (``channels=3``), then resized with
     area interpolation. Raises :class:`DatasetError` for a file that cannot be opened or read,
@@ -349,17 +362,17 @@ def decode(record: VideoRecord, size: Sequence[int], channels: int, accept_trunc
             raise DatasetError(f"video '{record.name}': {what} video file {record.source}")
         try:
             claimed = claimed_frames(cap)
-            while True:
+            while stop is None or len(frames) < stop:
                 ok, img = cap.read()
                 if not ok:
                     break
                 frames.append(convert(img, f"frame {len(frames)} of {record.source}"))
         finally:
             cap.release()
-        if frames:
+        if frames and (stop is None or len(frames) < stop):  # read to its end: all it claims must be there
             check_frame_count(record.name, Path(record.source), len(frames), claimed, accept_truncated)
     else:
-        for f in record.source:
+        for f in record.source[:stop]:
             frames.append(convert(_read_image(f, flag, record.name, accept_truncated), f"frame file {f}"))
     if not frames:
         raise DatasetError(f"video '{record.name}' has no frames ({record.source} decodes to nothing)")

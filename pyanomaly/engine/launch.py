@@ -18,7 +18,7 @@ from yacs.config import CfgNode
 
 from pyanomaly.config import cfg_to_dict, save_cfg
 from pyanomaly.datasets import build_dataset, build_test_dataset
-from pyanomaly.datasets.first_frames import limit_frames
+from pyanomaly.datasets.build import build_fit_dataset
 from pyanomaly.datasets.transforms import build_transforms
 from pyanomaly.errors import ConfigError
 from pyanomaly.evaluation.build import build_task, check_best_metric
@@ -70,7 +70,7 @@ def train(cfg: CfgNode, resume: bool = False, config_path: str | None = None) ->
         raise ConfigError(f"TRAIN.EMA_DECAY averages the weights of step-trained methods; MODEL.NAME {cfg.MODEL.NAME} "
                           "learns online in one pass: set TRAIN.EMA_DECAY 0")
     optimizer, scheduler = (None, None) if online else build_optimizer(cfg, model)
-    train_set, test_set = _build_datasets(cfg, world)
+    train_set, test_set = _build_datasets(cfg, world, fit=online)
     if online:
         if transform is not None:
             logger.warning("DATASET.TRAIN_TRANSFORMS are not applied: %s learns online from the frames as they come",
@@ -190,7 +190,7 @@ def _train_online(cfg: CfgNode, model, task, train_set, test_set, ckpt: dict | N
         for name in names:
             save_checkpoint(checkpoints / f"{name}.pth", state)
 
-    final = model.fit_online(limit_frames(train_set, cfg.TRAIN.FIT_MAX_FRAMES), device, save, position,
+    final = model.fit_online(train_set, device, save, position,
                              checkpoint_period=cfg.TRAIN.CHECKPOINT_PERIOD,
                              log_period=cfg.TRAIN.LOG_PERIOD, progress=cfg.LOG.PROGRESS, out_dir=out)
     save(final, ("last", "best"))
@@ -222,12 +222,14 @@ def _checkpoint_to_resume(cfg: CfgNode, out: Path, resume: bool, world: int = 1)
     return ckpt
 
 
-def _build_datasets(cfg: CfgNode, world: int):
-    """The training and test splits; the first process on each node fills the frame cache first."""
+def _build_datasets(cfg: CfgNode, world: int, fit: bool = False):
+    """The training and test splits; the first process on each node fills the frame cache first.
+    With ``fit`` the training split is read as a method fitted to it in one pass reads it
+    (:func:`~pyanomaly.datasets.build.build_fit_dataset`: ``TRAIN.FIT_MAX_FRAMES``)."""
     first_on_node = int(os.environ.get("LOCAL_RANK", 0)) == 0
     if world > 1 and not first_on_node:
         dist.barrier()  # let the first process decode, then read its cache instead of decoding again
-    train_set = build_dataset(cfg, "training")
+    train_set = build_fit_dataset(cfg) if fit else build_dataset(cfg, "training")
     test_set = build_test_dataset(cfg)
     if world > 1 and first_on_node:
         dist.barrier()

@@ -80,8 +80,7 @@ def build_baselines(cfg: CfgNode) -> Baselines:
     now (method, arguments, ``score`` keys, a scorer that reads what the method gives), so a
     misnamed one fails before training. Those fitting statistics read the training split of
     ``DATASET.*``."""
-    from pyanomaly.datasets.build import build_dataset  # the training split, only if a baseline fits on it
-    from pyanomaly.datasets.first_frames import limit_frames
+    from pyanomaly.datasets.build import build_fit_dataset  # the training split, only if a baseline fits on it
     specs = []
     for n, entry in enumerate(cfg.EVAL.BASELINES):
         where = f"EVAL.BASELINES[{n}]"
@@ -119,7 +118,7 @@ def build_baselines(cfg: CfgNode) -> Baselines:
         specs.append(BaselineSpec(name or f"{entry['type']}{f'({args})' if args else ''}/{bcfg.SCORE.ERROR}",
                                   make, video_scorer, describe_error(bcfg)))
     try:
-        return Baselines(specs, training_set=lambda: limit_frames(build_dataset(cfg, "training"), cfg.TRAIN.FIT_MAX_FRAMES),
+        return Baselines(specs, training_set=lambda: build_fit_dataset(cfg),
                          progress=cfg.LOG.PROGRESS)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None

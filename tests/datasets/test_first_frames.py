@@ -2,14 +2,24 @@
 from __future__ import annotations
 
 import logging
+import os
 
+import numpy as np
+import pytest
 import torch
 
+from fake_layouts import load  # noqa: F401 (a fixture)
+from fake_layouts import make_shanghaitech, make_ucsd_frames, make_ucsd_official
 from pyanomaly.config import load_cfg
-from pyanomaly.datasets import build_dataset
+from pyanomaly.datasets import DatasetError, VideoDataset, VideoRecord, build_dataset, build_fit_dataset
 from pyanomaly.datasets.first_frames import FirstFrames, limit_frames
 from pyanomaly.engine import launch
+from pyanomaly.registry import DATASETS
 from testutils import REPO
+
+
+def cut_file(path, fraction: float) -> None:
+    os.truncate(path, int(os.path.getsize(path) * fraction))
 
 
 class Videos:
@@ -45,7 +55,10 @@ def test_a_fitted_method_reads_only_the_budget(tmp_path, tiny_synthetic, restore
                                                      "TRAIN.FIT_MAX_FRAMES", "40", "EVAL.BASELINES",
                                                      "[{'type': 'FlowSpeed', 'excess': 0.9, 'score': {'ERROR': 'CELL_MAX', 'PATCH': 16}}]"])
     launch.train(cfg)
-    assert "cell's mean speed over 38 training frames" in (tmp_path / "run/log.txt").read_text()
+    log = (tmp_path / "run/log.txt").read_text()
+    assert "cell's mean speed over 38 training frames" in log
+    # the split itself was read so: its other 80 frames never decoded
+    assert "max_frames 40: reading the first 20 frames of each of the 2 'training' videos (2 cut; 120 frames" in log
     ckpt = torch.load(tmp_path / "run/checkpoints/last.pth", weights_only=True)
     assert ckpt["step"] == 40  # frames read
 
@@ -55,3 +68,93 @@ def test_a_fitted_method_reads_only_the_budget(tmp_path, tiny_synthetic, restore
     assert torch.equal(ckpt["model"]["mean"], model.mean) and torch.equal(ckpt["model"]["std"], model.std)
     model.fit(build_dataset(cfg, "training"), torch.device("cpu"), progress=False)
     assert not torch.equal(ckpt["model"]["mean"], model.mean)  # all 120 frames give other statistics
+
+
+# -- the budget inside the dataset: what is never read is never decoded ------------------------
+
+def _cache_arrays(ds) -> list[np.ndarray]:
+    return [np.load(ds._cache_paths[i]) for i in range(len(ds.videos))]
+
+
+def test_a_split_over_the_budget_decodes_only_the_first_frames_of_each_video(tmp_path, load):
+    """ShanghaiTech's layout (training videos are .avi files): 2 videos of 30 frames under a budget
+    of 20 frames are the first 10 of each, equal to the whole decode's, and only those are cached."""
+    make_shanghaitech(tmp_path / "st", train_length=30)
+    whole = load("shanghaitech", tmp_path / "st", "training", clip_length=4)
+    cut = load("shanghaitech", tmp_path / "st", "training", clip_length=4, max_frames=20)
+    assert whole.lengths == [30, 30] and cut.lengths == [10, 10] and cut.per_video == 10
+    assert len(cut) == 2 * (10 - 4 + 1)  # clips lie within what was read
+    for i in range(2):
+        assert torch.equal(cut.video_frames(i), whole.video_frames(i, 0, 10))
+    assert [a.shape[0] for a in _cache_arrays(cut)] == [10, 10]  # only 10 frames were decoded and cached
+    assert set(cut._cache_paths.values()).isdisjoint(whole._cache_paths.values())
+
+    # Frames past the first 10 are never read: a video cut short after them is refused whole, not cut.
+    cut_file(whole.videos[0].source, 0.6)
+    with pytest.raises(DatasetError, match=r"01_001\.avi decodes to \d+ frames but its container claims 30"):
+        load("shanghaitech", tmp_path / "st", "training", cache_dir=str(tmp_path / "cache2"))
+    again = load("shanghaitech", tmp_path / "st", "training", max_frames=20, cache_dir=str(tmp_path / "cache3"))
+    assert again.lengths == [10, 10] and again.truncated == {}
+
+
+def test_a_cut_frame_file_past_the_budget_is_not_read(tmp_path, load):
+    make_ucsd_frames(tmp_path / "ped2", lengths=(12, 12), intervals=([(3, 8)], []))  # testing: two frame folders of 12 frames
+    whole = load("ped2", tmp_path / "ped2", "testing")
+    files = whole.videos[1].source
+    files[9].write_bytes(files[9].read_bytes()[:40])
+    with pytest.raises(DatasetError, match=r"009\.\w+ is truncated"):
+        load("ped2", tmp_path / "ped2", "testing", cache_dir=str(tmp_path / "cache2"))
+    cut = load("ped2", tmp_path / "ped2", "testing", max_frames=10, cache_dir=str(tmp_path / "cache3"))
+    assert cut.lengths == [5, 5] and cut.truncated == {}
+
+
+def test_labels_are_cut_with_the_frames(tmp_path, load):
+    """Per-frame masks (ShanghaiTech) and 1-based intervals (UCSD's .m file) alike: the labels of
+    the frames read, an interval starting past them dropped, one running past them cut."""
+    masks = make_shanghaitech(tmp_path / "st", tests={"01_0014": [(2, 6)], "01_0015": [(4, 5)], "02_0128": []},
+                              lengths={"01_0014": 8, "01_0015": 6, "02_0128": 7})
+    cut = load("shanghaitech", tmp_path / "st", "testing", max_frames=12)  # 4 a video
+    assert cut.lengths == [4, 4, 4]
+    for i, name in enumerate(cut.names):
+        assert cut.labels(i).tolist() == masks[name][:4].tolist()
+    assert cut.labels(0).tolist() == [0, 0, 1, 1] and cut.labels(1).tolist() == [0, 0, 0, 0]
+
+    labels = make_ucsd_official(tmp_path / "ped2", lengths=(8, 6, 7), masks=(False, False, False))
+    whole = load("ped2", tmp_path / "ped2", "testing")
+    cut = load("ped2", tmp_path / "ped2", "testing", max_frames=9)  # 3 a video
+    assert cut.lengths == [3, 3, 3]
+    for i in range(3):
+        assert cut.labels(i).tolist() == whole.labels(i)[:3].tolist() == list(labels.values())[i][:3].tolist()
+    assert [cut.labels(i).tolist() for i in range(3)] == [[0, 0, 1], [1, 1, 0], [0, 0, 0]]
+
+
+def test_a_split_within_the_budget_is_read_whole_from_the_same_cache(tmp_path, load):
+    make_shanghaitech(tmp_path / "st", train_length=30)
+    whole = load("shanghaitech", tmp_path / "st", "training")
+    within = load("shanghaitech", tmp_path / "st", "training", max_frames=60)
+    assert within.lengths == [30, 30] and within.per_video is None
+    assert within._cache_paths == whole._cache_paths
+
+
+class FixedArguments(VideoDataset):
+    """A dataset plugin whose constructor names its arguments (no ``max_frames``)."""
+
+    def __init__(self, root, split, clip_length, image_size, channels, clip_stride, frame_step, cache_dir):
+        super().__init__(root, split, clip_length, image_size, channels, clip_stride, frame_step, cache_dir)
+
+    def list_videos(self):
+        return [VideoRecord(p.stem, p) for p in sorted((self.root / "training" / "videos").glob("*.avi"))]
+
+
+def test_build_fit_dataset_cuts_any_registered_dataset(tmp_path):
+    make_shanghaitech(tmp_path / "st", train_length=30)
+    DATASETS.register_module(name="fixed_arguments_for_test", module=FixedArguments, force=True)
+    opts = ["DATASET.ROOT", str(tmp_path / "st"), "DATASET.IMAGE_SIZE", "[8, 8]", "DATASET.CLIP_LENGTH", "2",
+            "DATASET.CACHE_DIR", str(tmp_path / "cache"), "TRAIN.FIT_MAX_FRAMES", "20"]
+    native = build_fit_dataset(load_cfg(None, ["DATASET.NAME", "shanghaitech", *opts]))
+    assert isinstance(native, VideoDataset) and native.lengths == [10, 10]
+    plugin = build_fit_dataset(load_cfg(None, ["DATASET.NAME", "fixed_arguments_for_test", *opts]))
+    assert isinstance(plugin, FirstFrames) and plugin.lengths == [10, 10]  # decoded whole, then cut
+    assert torch.equal(plugin.video_frames(1), native.video_frames(1))
+    every = build_fit_dataset(load_cfg(None, ["DATASET.NAME", "shanghaitech", *opts, "TRAIN.FIT_MAX_FRAMES", "0"]))
+    assert every.lengths == [30, 30]
