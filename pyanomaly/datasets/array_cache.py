@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 
+from pyanomaly.errors import DatasetError
 from pyanomaly.utils import atomic_write
 
 logger = logging.getLogger("pyanomaly")
@@ -46,6 +48,44 @@ def cached_npy(path: Path, valid: Callable[[np.ndarray], bool], compute: Callabl
         logger.warning("cannot write %s %s (%s); keeping the array in memory", what, path, exc)
         return arr
     return np.load(path, mmap_mode="r") if mmap else arr
+
+
+#: room left free beside a cache being filled (other writers, the .npy headers, temporaries)
+HEADROOM_BYTES = 256 * 2 ** 20
+#: where Linux says how much memory a process can still take (``MemAvailable``)
+MEMINFO = "/proc/meminfo"
+
+
+def free_bytes(folder: Path | None) -> int | None:
+    """Bytes free where ``folder`` is (its nearest existing parent), or with ``None`` the memory
+    available to this process (``MemAvailable``); None when the system does not say."""
+    if folder is None:
+        try:
+            with open(MEMINFO) as f:
+                fields = dict(line.split(":", 1) for line in f)
+            return int(fields["MemAvailable"].split()[0]) * 1024
+        except (OSError, KeyError, ValueError):
+            return None
+    folder = Path(folder).absolute()
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return None
+
+
+def check_room(folder: Path | None, need: int, what: str, advice: str) -> None:
+    """Raise :class:`DatasetError` naming ``what``, the bytes it needs, the bytes free and
+    ``advice`` when ``need`` bytes (and a headroom) do not fit in ``folder`` (None: memory): said
+    before the work starts, not after hours of decoding or flow end in a full disk or a killed
+    process. Nothing is checked when the system does not say what is free."""
+    free = free_bytes(folder)
+    if free is None or need + HEADROOM_BYTES <= free:
+        return
+    where = "memory" if folder is None else str(folder)
+    raise DatasetError(f"{what} needs about {need / 1e9:.1f} GB in {where}, which has {free / 1e9:.1f} GB free; "
+                       f"{advice}")
 
 
 def map_videos(fn: Callable[[int], np.ndarray], indices: Sequence[int]) -> list[np.ndarray]:

@@ -45,7 +45,7 @@ from torch.utils.data import Dataset
 
 from pyanomaly.flow import OpticalFlow
 
-from .array_cache import cached_npy, map_videos
+from .array_cache import cached_npy, check_room, map_videos
 from .video import (IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, DatasetError, VideoInfo, VideoRecord,  # noqa: F401
                     check_frame_files, claimed_length, count_video_frames, decode, media_check, probe,
                     report_truncated, sorted_frames, truncated_accepted)
@@ -56,6 +56,9 @@ logger = logging.getLogger(__name__)
 _CACHE_VERSION = 2
 # Bump when the flow cache's content changes (layout, dtype, how a flow is computed).
 _FLOW_CACHE_VERSION = 1
+# What to do when the decoded videos or their flow would not fit: {kept in memory: advice}
+_ROOM_ADVICE = {False: "set DATASET.CACHE_DIR to a folder with room, or lower DATASET.IMAGE_SIZE",
+                True: "set DATASET.CACHE_DIR to a folder on disk, or lower DATASET.IMAGE_SIZE"}
 
 
 class VideoDataset(Dataset):
@@ -242,10 +245,19 @@ class VideoDataset(Dataset):
         if self.cache_dir is not None:
             for i in todo:
                 self._cache_paths[i] = self.cache_dir / f"{self._frames_key(i)}.npy"
-            missing = sum(not self._cache_paths[i].is_file() for i in todo)
+            missing = [i for i in todo if not self._cache_paths[i].is_file()]
             if missing:
                 logger.info("decoding %d of %d '%s' videos into the cache %s (once)",
-                            missing, len(todo), self.split, self.cache_dir)
+                            len(missing), len(todo), self.split, self.cache_dir)
+        else:
+            missing = todo
+        if missing:  # a video whose container gives no frame count is left out of the estimate
+            claims = [claimed_length(self.videos[i]) for i in missing]
+            frames = sum(min(c, self.stops[i] or c) for i, c in zip(missing, claims) if c is not None)
+            h, w = self.image_size
+            check_room(self.cache_dir, frames * h * w * self.channels,
+                       f"decoding {len(missing)} '{self.split}' videos ({frames} frames at {h}x{w}x{self.channels}, "
+                       "uint8)", _ROOM_ADVICE[self.cache_dir is None])
         arrays = map_videos(self._load_or_decode, todo)
         self._arrays = dict(zip(todo, arrays))
 
@@ -287,6 +299,10 @@ class VideoDataset(Dataset):
             where = "" if self.cache_dir is None else f" into the cache {self.cache_dir} (once)"
             logger.info("computing %s optical flow of %d of %d '%s' videos%s", self.optical_flow.key(), len(missing),
                         len(todo), self.split, where)
+            frames, (h, w) = sum(self.lengths[i] for i in missing), self.image_size
+            check_room(None if self.cache_dir is None else self.cache_dir / "flow", frames * h * w * 2 * 2,
+                       f"the optical flow of {len(missing)} '{self.split}' videos ({frames} frames at {h}x{w}, "
+                       "2 float16)", _ROOM_ADVICE[self.cache_dir is None])
         arrays = map_videos(self._load_or_compute_flow, todo)
         self._flows = dict(zip(todo, arrays))
 

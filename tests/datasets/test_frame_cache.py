@@ -12,7 +12,9 @@ from torch.utils.data import DataLoader
 from fake_layouts import load  # noqa: F401 (a fixture)
 from fake_layouts import make_ucsd_frames, write_frames
 
+import pyanomaly.datasets.array_cache as array_cache
 import pyanomaly.datasets.base as base
+from pyanomaly.datasets import DatasetError
 
 
 @pytest.fixture
@@ -98,3 +100,62 @@ def test_default_cache_dir_comes_from_environment(tmp_path, load, monkeypatch):
     make_ucsd_frames(tmp_path / "ped2")
     load("ped2", tmp_path / "ped2", "training", cache_dir="")
     assert any((tmp_path / "default-cache").glob("*.npy"))
+
+
+# -- room for the cache, told before any decoding ----------------------------------------------
+
+@pytest.fixture
+def free_disk(monkeypatch):
+    """``free_disk(n)``: the file system reports ``n`` bytes free from then on."""
+    real = shutil.disk_usage
+
+    def set_free(n: int):
+        monkeypatch.setattr(shutil, "disk_usage", lambda path: real(path)._replace(free=n))
+    return set_free
+
+
+def test_a_cache_that_would_not_fit_is_refused_before_decoding(tmp_path, load, counted_decode, free_disk):
+    make_ucsd_frames(tmp_path / "ped2")  # training: 2 videos of 9 frames, decoded at 8x8 gray = 1,152 bytes
+    free_disk(array_cache.HEADROOM_BYTES + 1151)
+    with pytest.raises(DatasetError) as exc:
+        load("ped2", tmp_path / "ped2", "training")
+    assert str(exc.value) == (f"decoding 2 'training' videos (18 frames at 8x8x1, uint8) needs about 0.0 GB in "
+                              f"{tmp_path / 'cache'}, which has 0.3 GB free; set DATASET.CACHE_DIR to a folder with "
+                              "room, or lower DATASET.IMAGE_SIZE")
+    assert counted_decode() == 0 and not (tmp_path / "cache").exists()
+    free_disk(array_cache.HEADROOM_BYTES + 1152)  # just enough
+    load("ped2", tmp_path / "ped2", "training")
+    assert counted_decode() == 2
+    free_disk(0)  # what is cached needs no room
+    load("ped2", tmp_path / "ped2", "training")
+    assert counted_decode() == 2
+
+
+def test_videos_kept_in_memory_must_fit_in_memory(tmp_path, load, counted_decode, monkeypatch):
+    make_ucsd_frames(tmp_path / "ped2")
+    meminfo = tmp_path / "meminfo"
+    monkeypatch.setattr(array_cache, "MEMINFO", str(meminfo))
+    meminfo.write_text(f"MemTotal:  16000000 kB\nMemAvailable:  {array_cache.HEADROOM_BYTES // 1024} kB\n")
+    with pytest.raises(DatasetError, match=r"^decoding 2 'training' videos .* in memory, which has 0\.3 GB free; set "
+                                           r"DATASET.CACHE_DIR to a folder on disk"):
+        load("ped2", tmp_path / "ped2", "training", cache_dir=None)
+    assert counted_decode() == 0
+    meminfo.write_text(f"MemAvailable:  {array_cache.HEADROOM_BYTES // 1024 + 2} kB\n")
+    assert load("ped2", tmp_path / "ped2", "training", cache_dir=None).lengths == [9, 9]
+    meminfo.write_text("nothing that says\n")  # a system that does not say: no check
+    assert load("ped2", tmp_path / "ped2", "training", cache_dir=None).lengths == [9, 9]
+
+
+def test_a_flow_cache_that_would_not_fit_is_refused_before_any_flow(tmp_path, load, free_disk):
+    make_ucsd_frames(tmp_path / "ped2")
+    load("ped2", tmp_path / "ped2", "training", image_size=(16, 16))  # the frames are cached
+    flow_bytes = 18 * 16 * 16 * 2 * 2  # float16 (dx, dy) per pixel
+    free_disk(array_cache.HEADROOM_BYTES + flow_bytes - 1)
+    flow = {"type": "dis", "preset": "ultrafast"}
+    with pytest.raises(DatasetError, match=r"^the optical flow of 2 'training' videos \(18 frames at 16x16, 2 "
+                                           r"float16\) needs about 0\.0 GB in .*flow, which has"):
+        load("ped2", tmp_path / "ped2", "training", image_size=(16, 16), flow=flow)
+    assert not (tmp_path / "cache" / "flow").exists()
+    free_disk(array_cache.HEADROOM_BYTES + flow_bytes)
+    ds = load("ped2", tmp_path / "ped2", "training", image_size=(16, 16), flow=flow)
+    assert ds.video_flow(1).shape == (9, 2, 16, 16)
