@@ -18,8 +18,9 @@ as input or as target. Test-time code reads whole videos with
 
 Cache: each video is decoded once at ``(image_size, channels)`` into
 ``cache_dir/<name>-<hash>.npy`` (uint8 ``(N, H, W, C)``), keyed by the source files' paths,
-sizes and modification times (and, for a video cut by ``max_frames``, the frames kept); later epochs, later runs and DataLoader workers open it with
-``mmap`` and never decode again. Optical flow (``flow``: ``{type, preset}``) is computed once
+sizes and modification times (and, for a video cut by ``max_frames``, the frames kept); later
+epochs, later runs and DataLoader workers open it with ``mmap`` and never decode again. A build
+refuses at once when what it has to decode (or its flow) would not fit on the cache's disk. Optical flow (``flow``: ``{type, preset}``) is computed once
 per video from the decoded frames into ``cache_dir/flow/<frames key>-<type>-<preset>-v<format
 version>.npy`` (float16 ``(N, H, W, 2)``, NaN for frame 0): a flow of another algorithm,
 preset, frame size or source, or of an older format, is never read for this one.
