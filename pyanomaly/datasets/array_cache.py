@@ -10,6 +10,8 @@ Example:
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import logging
 import os
 import shutil
@@ -18,6 +20,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
+from tqdm import tqdm
 
 from pyanomaly.errors import DatasetError
 from pyanomaly.utils import atomic_write
@@ -88,11 +91,29 @@ def check_room(folder: Path | None, need: int, what: str, advice: str) -> None:
                        f"{advice}")
 
 
-def map_videos(fn: Callable[[int], np.ndarray], indices: Sequence[int]) -> list[np.ndarray]:
+_PROGRESS = contextvars.ContextVar("cache_progress", default=False)
+
+
+@contextlib.contextmanager
+def showing_progress(show: bool):
+    """Within the block, :func:`map_videos` given a ``desc`` shows a progress bar on the console
+    (``build_dataset`` sets it from ``LOG.PROGRESS``)."""
+    token = _PROGRESS.set(bool(show))
+    try:
+        yield
+    finally:
+        _PROGRESS.reset(token)
+
+
+def map_videos(fn: Callable[[int], np.ndarray], indices: Sequence[int], desc: str | None = None) -> list[np.ndarray]:
     """``[fn(i) for i in indices]``, on up to 8 threads: OpenCV releases the GIL while decoding,
-    resizing and computing flow, so threads use every core."""
+    resizing and computing flow, so threads use every core. With ``desc``, a progress bar over
+    the videos, when :func:`showing_progress` is on."""
     threads = max(1, min(8, os.cpu_count() or 1, len(indices)))
-    if threads == 1:
-        return [fn(i) for i in indices]
-    with ThreadPoolExecutor(threads) as pool:
-        return list(pool.map(fn, indices))
+    bar = tqdm(total=len(indices), desc=desc, unit="video", disable=desc is None or not _PROGRESS.get(), leave=False)
+    with bar, ThreadPoolExecutor(threads) as pool:
+        results = []
+        for out in (map if threads == 1 else pool.map)(fn, indices):  # in order, counted by this thread
+            results.append(out)
+            bar.update(1)
+        return results

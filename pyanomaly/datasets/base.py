@@ -259,7 +259,7 @@ class VideoDataset(Dataset):
             check_room(self.cache_dir, frames * h * w * self.channels,
                        f"decoding {len(missing)} '{self.split}' videos ({frames} frames at {h}x{w}x{self.channels}, "
                        "uint8)", _ROOM_ADVICE[self.cache_dir is None])
-        arrays = map_videos(self._load_or_decode, todo)
+        arrays = map_videos(self._load_or_decode, todo, f"decoding '{self.split}'" if missing else None)
         self._arrays = dict(zip(todo, arrays))
 
     def _load_or_decode(self, i: int) -> np.ndarray:
@@ -304,7 +304,8 @@ class VideoDataset(Dataset):
             check_room(None if self.cache_dir is None else self.cache_dir / "flow", frames * h * w * 2 * 2,
                        f"the optical flow of {len(missing)} '{self.split}' videos ({frames} frames at {h}x{w}, "
                        "2 float16)", _ROOM_ADVICE[self.cache_dir is None])
-        arrays = map_videos(self._load_or_compute_flow, todo)
+        arrays = map_videos(self._load_or_compute_flow, todo,
+                            f"{self.optical_flow.key()} flow of '{self.split}'" if missing else None)
         self._flows = dict(zip(todo, arrays))
 
     def _load_or_compute_flow(self, i: int) -> np.ndarray:

@@ -11,6 +11,7 @@ from pyanomaly.config import cfg_to_dict
 from pyanomaly.errors import ConfigError
 from pyanomaly.registry import DATASETS, PSEUDO_ANOMALIES, RegistryError, build
 
+from .array_cache import showing_progress
 from .base import DatasetError, VideoDataset
 from .first_frames import limit_frames
 from .pseudo import PseudoAnomalies
@@ -42,7 +43,8 @@ def build_dataset(cfg: CfgNode, split: str, accept_truncated: bool | None = None
     if d.ACCEPT_TRUNCATED:
         logger.warning("DATASET.ACCEPT_TRUNCATED is on: truncated videos and frame files of the '%s' split are "
                        "used as decoded (each is logged)", split)
-    with accepting_truncated(d.ACCEPT_TRUNCATED if accept_truncated is None else accept_truncated):
+    with accepting_truncated(d.ACCEPT_TRUNCATED if accept_truncated is None else accept_truncated), \
+            showing_progress(cfg.LOG.PROGRESS):
         return build(DATASETS, args)
 
 

@@ -159,3 +159,17 @@ def test_a_flow_cache_that_would_not_fit_is_refused_before_any_flow(tmp_path, lo
     free_disk(array_cache.HEADROOM_BYTES + flow_bytes)
     ds = load("ped2", tmp_path / "ped2", "training", image_size=(16, 16), flow=flow)
     assert ds.video_flow(1).shape == (9, 2, 16, 16)
+
+
+def test_decoding_and_flow_show_progress_when_asked(tmp_path, load, capsys):
+    make_ucsd_frames(tmp_path / "ped2")
+    flow = {"type": "dis", "preset": "ultrafast"}
+    with array_cache.showing_progress(False):
+        load("ped2", tmp_path / "ped2", "testing", image_size=(16, 16))
+    assert capsys.readouterr().err == ""
+    with array_cache.showing_progress(True):
+        load("ped2", tmp_path / "ped2", "training", image_size=(16, 16), flow=flow)
+        err = capsys.readouterr().err
+        assert "decoding 'training':" in err and "dis-ultrafast flow of 'training':" in err and "/2 [" in err  # 2 videos
+        load("ped2", tmp_path / "ped2", "training", image_size=(16, 16), flow=flow)  # all cached: nothing to show
+        assert capsys.readouterr().err == ""
