@@ -252,8 +252,8 @@ class VideoDataset(Dataset):
                             len(missing), len(todo), self.split, self.cache_dir)
         else:
             missing = todo
-        if missing:  # a video whose container gives no frame count is left out of the estimate
-            claims = [claimed_length(self.videos[i]) for i in missing]
+        if missing:  # a video whose container only estimates its frame count is left out of the estimate
+            claims = [claimed_length(self.videos[i], counted_only=True) for i in missing]
             frames = sum(min(c, self.stops[i] or c) for i, c in zip(missing, claims) if c is not None)
             h, w = self.image_size
             check_room(self.cache_dir, frames * h * w * self.channels,

@@ -250,11 +250,14 @@ def check_frame_count(video: str, path: Path, decoded: int, claimed: int | None,
         report_truncated(video, problem, accept)
 
 
-def claimed_length(record: VideoRecord) -> int | None:
+def claimed_length(record: VideoRecord, counted_only: bool = False) -> int | None:
     """The frames a video claims without decoding it: its number of frame files, or its
-    container's count (None when the container gives none)."""
+    container's count (None when the container gives none, or with ``counted_only`` when the
+    container's count is an estimate, duration x fps, rather than an index's or sample table's)."""
     if not record.is_file:
         return len(record.source)
+    if counted_only and Path(record.source).suffix.lower() not in EXACT_COUNT_EXTENSIONS + INDEXED_COUNT_EXTENSIONS:
+        return None
     cap = cv2.VideoCapture(str(record.source))
     claimed = claimed_frames(cap) if cap.isOpened() else None
     cap.release()

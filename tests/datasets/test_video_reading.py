@@ -1,14 +1,15 @@
 """Reading one video: frame order, numbering checks, decoding, probing, the errors."""
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
 from fake_layouts import write_avi, write_frames
 
 from pyanomaly.datasets import DatasetError, VideoRecord
-from pyanomaly.datasets.video import (check_frame_files, count_video_frames, decode, media_check, probe,
-                                      sorted_frames)
+from pyanomaly.datasets.video import (check_frame_files, claimed_length, count_video_frames, decode, media_check,
+                                      probe, sorted_frames)
 
 
 def test_sorted_frames_natural_order_skips_hidden(tmp_path):
@@ -72,3 +73,18 @@ def test_media_check_counts_claimed_frames_and_finds_cut_files(tmp_path):
         3, [f"frame file {files[1]} is truncated (a JPEG without its end-of-image marker)"])
     with pytest.raises(DatasetError, match=r"001\.jpg is truncated .*; set DATASET.ACCEPT_TRUNCATED True"):
         decode(VideoRecord("f", files), (8, 8), 1)
+
+
+def test_claimed_length_counted_or_estimated(tmp_path):
+    files = write_frames(tmp_path / "f", 3)
+    assert claimed_length(VideoRecord("f", files)) == claimed_length(VideoRecord("f", files), counted_only=True) == 3
+    avi = write_avi(tmp_path / "v.avi", 6)  # AVI: an index, exact
+    assert claimed_length(VideoRecord("v", avi)) == claimed_length(VideoRecord("v", avi), counted_only=True) == 6
+    mkv = tmp_path / "v.mkv"  # Matroska: duration x fps, an estimate
+    writer = cv2.VideoWriter(str(mkv), cv2.VideoWriter_fourcc(*"MJPG"), 25.0, (24, 16))
+    assert writer.isOpened()
+    for _ in range(6):
+        writer.write(np.zeros((16, 24, 3), np.uint8))
+    writer.release()
+    assert claimed_length(VideoRecord("m", mkv)) is not None
+    assert claimed_length(VideoRecord("m", mkv), counted_only=True) is None
