@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import hashlib
 import logging
 import os
 import shutil
@@ -25,7 +26,31 @@ from tqdm import tqdm
 from pyanomaly.errors import DatasetError
 from pyanomaly.utils import atomic_write
 
+from .video import VideoRecord
+
 logger = logging.getLogger("pyanomaly")
+
+
+# Bump when decode() changes what it produces, so caches written before re-decode.
+CACHE_VERSION = 2
+
+
+def files_hash(files: Sequence[Path], extra: str) -> str:
+    """A key for what ``files`` hold now (paths, sizes, modification times) and ``extra``."""
+    h = hashlib.sha1(f"{CACHE_VERSION}|{extra}|{len(files)}".encode())
+    for f in files:
+        st = os.stat(f)
+        h.update(f"|{Path(f).resolve()}|{st.st_size}|{st.st_mtime_ns}".encode())
+    return h.hexdigest()[:16]
+
+
+def frames_key(record: VideoRecord, size: Sequence[int], channels: int, stop: int | None = None) -> str:
+    """The frame cache's name for a video: its source files as they are now plus the decode
+    settings (and the frames kept of a video cut to its first ``stop``): a changed file re-decodes."""
+    files = [record.source] if record.is_file else record.source
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in record.name)
+    settings = f"{tuple(size)}|{channels}" + ("" if stop is None else f"|first {stop}")
+    return f"{safe}-{files_hash(files, settings)}"
 
 
 def cached_npy(path: Path, valid: Callable[[np.ndarray], bool], compute: Callable[[], np.ndarray], what: str,

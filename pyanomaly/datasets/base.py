@@ -33,7 +33,6 @@ Example:
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 import os
@@ -46,15 +45,14 @@ from torch.utils.data import Dataset
 
 from pyanomaly.flow import OpticalFlow
 
-from .array_cache import cached_npy, check_room, map_videos
+from .array_cache import cached_npy, check_room, files_hash, frames_key, map_videos
+from .frame_labels import frame_labels
 from .video import (IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, DatasetError, VideoInfo, VideoRecord,  # noqa: F401
-                    check_frame_files, claimed_length, count_video_frames, decode, media_check, probe,
-                    report_truncated, sorted_frames, truncated_accepted)
+                    check_frame_files, claim_is_count, claimed_length, count_video_frames, decode,
+                    media_problems, probe, report_truncated, sorted_frames, truncated_accepted)
 
 logger = logging.getLogger(__name__)
 
-# Bump when decode() changes what it produces, so caches written before re-decode.
-_CACHE_VERSION = 2
 # Bump when the flow cache's content changes (layout, dtype, how a flow is computed).
 _FLOW_CACHE_VERSION = 1
 # What to do when the decoded videos or their flow would not fit: {kept in memory: advice}
@@ -141,6 +139,7 @@ class VideoDataset(Dataset):
         if not self.videos:
             raise DatasetError(f"no videos found for split '{split}' under {self.root}")
         self._check_records()
+        self.claimed: list[int | None] = [claimed_length(rec) for rec in self.videos]  # headers only
         self.max_frames = int(max_frames)
         self.stops = self._frame_budget()
         self._arrays: dict[int, np.ndarray] = {}
@@ -226,20 +225,19 @@ class VideoDataset(Dataset):
         self.per_video: int | None = None  # frames kept of a video that is cut
         if self.max_frames <= 0:
             return every
-        claims = [claimed_length(rec) for rec in self.videos]
-        if None not in claims and sum(claims) <= self.max_frames:
+        if None not in self.claimed and sum(self.claimed) <= self.max_frames:
             return every
         self.per_video = math.ceil(self.max_frames / len(self.videos))
         # a video whose container gives no count is cut too: decoding stops at its end if that comes first
-        stops = [None if c is not None and c <= self.per_video else self.per_video for c in claims]
-        known = sum(c for c in claims if c is not None)
+        stops = [None if c is not None and c <= self.per_video else self.per_video for c in self.claimed]
+        known = sum(c for c in self.claimed if c is not None)
         logger.info("max_frames %d: reading the first %d frames of each of the %d '%s' videos (%d cut; %d frames "
                     "claimed%s)", self.max_frames, self.per_video, len(self.videos), self.split,
-                    sum(s is not None for s in stops), known, "" if None not in claims else " by those that say")
+                    sum(s is not None for s in stops), known, "" if None not in self.claimed else " by those that say")
         return stops
 
     def _frames_key(self, i: int) -> str:
-        return _cache_key(self.videos[i], self.image_size, self.channels, self.stops[i])
+        return frames_key(self.videos[i], self.image_size, self.channels, self.stops[i])
 
     def _decode_all(self) -> None:
         todo = list(range(len(self.videos)))
@@ -253,8 +251,8 @@ class VideoDataset(Dataset):
         else:
             missing = todo
         if missing:  # a video whose container only estimates its frame count is left out of the estimate
-            claims = [claimed_length(self.videos[i], counted_only=True) for i in missing]
-            frames = sum(min(c, self.stops[i] or c) for i, c in zip(missing, claims) if c is not None)
+            frames = sum(min(c, self.stops[i] or c) for i in missing
+                         if (c := self.claimed[i]) is not None and claim_is_count(self.videos[i]))
             h, w = self.image_size
             check_room(self.cache_dir, frames * h * w * self.channels,
                        f"decoding {len(missing)} '{self.split}' videos ({frames} frames at {h}x{w}x{self.channels}, "
@@ -326,7 +324,7 @@ class VideoDataset(Dataset):
         """
         if self.cache_dir is None:
             return compute()
-        path = self.cache_dir / "labels" / f"{tag}-{_files_hash(files, 'labels')}.npy"
+        path = self.cache_dir / "labels" / f"{tag}-{files_hash(files, 'labels')}.npy"
         return cached_npy(path, lambda a: True, compute, "label cache", mmap=False)
 
     def __getstate__(self) -> dict:
@@ -355,11 +353,9 @@ class VideoDataset(Dataset):
         is keyed by the files' sizes and times, not by whether truncated media were accepted
         when it was written. It reads only headers and the files' last bytes.
         """
-        self.claimed: list[int | None] = []
         self.truncated: dict[str, list[str]] = {}
         for i, (rec, n) in enumerate(zip(self.videos, self.lengths)):
-            claimed, problems = media_check(rec, n, self.stops[i])
-            self.claimed.append(claimed)
+            problems = media_problems(rec, n, self.claimed[i], self.stops[i])
             if i not in self._decoded_now:  # decode() has reported these already
                 for problem in problems:
                     report_truncated(rec.name, problem, self.accept_truncated)
@@ -368,35 +364,8 @@ class VideoDataset(Dataset):
 
     def _resolve_labels(self) -> None:
         for rec, n, stop in zip(self.videos, self.lengths, self.stops):
-            where = f" ({rec.label_source})" if rec.label_source else ""
-            cut = stop is not None and n == stop  # the video goes on past what was read: its labels do too
-            if rec.intervals is not None:
-                labels = np.zeros(n, dtype=np.uint8)
-                for start, end in rec.intervals:
-                    if cut and start >= n:
-                        continue
-                    end = min(end, n - 1) if cut else end
-                    if not 0 <= start <= end < n:
-                        raise DatasetError(
-                            f"video '{rec.name}'{where}: anomalous interval {start}..{end} (0-based, inclusive) "
-                            f"does not fit its {n} frames")
-                    labels[start:end + 1] = 1
-                if rec.labels is not None:
-                    labels |= rec.labels.astype(np.uint8)
-                rec.labels = labels
-            if rec.labels is None:
-                continue
-            labels = np.asarray(rec.labels)
-            if cut and labels.ndim == 1 and labels.shape[0] > n:
-                labels = labels[:n]
-            if labels.ndim != 1 or labels.shape[0] != n:
-                raise DatasetError(
-                    f"video '{rec.name}'{where}: {n} frames but labels of shape {tuple(labels.shape)} "
-                    f"(expected ({n},), one label per frame)")
-            bad = np.setdiff1d(np.unique(labels), [0, 1])
-            if bad.size:
-                raise DatasetError(f"video '{rec.name}'{where}: labels must be 0 or 1, found {bad[:5].tolist()}")
-            rec.labels = labels.astype(np.uint8)
+            # a video cut by max_frames goes on past what was read: its labels do too
+            rec.labels = frame_labels(rec, n, cut=stop is not None and n == stop)
 
 
 def generate_on_first_use(root: str | Path, name: str, make: Callable[..., object], generator: dict | None) -> Path:
@@ -417,20 +386,3 @@ def _to_tensor(arr: np.ndarray) -> torch.Tensor:
 def _flow_tensor(arr: np.ndarray) -> torch.Tensor:
     """float16 (..., H, W, 2) -> float32 (..., 2, H, W)."""
     return torch.from_numpy(np.ascontiguousarray(np.moveaxis(arr, -1, -3), dtype=np.float32))
-
-
-def _files_hash(files: Sequence[Path], extra: str) -> str:
-    h = hashlib.sha1(f"{_CACHE_VERSION}|{extra}|{len(files)}".encode())
-    for f in files:
-        st = os.stat(f)
-        h.update(f"|{Path(f).resolve()}|{st.st_size}|{st.st_mtime_ns}".encode())
-    return h.hexdigest()[:16]
-
-
-def _cache_key(record: VideoRecord, size: Sequence[int], channels: int, stop: int | None = None) -> str:
-    """Source paths, sizes and mtimes plus the decode settings (and the frames kept of a video cut
-    to its first ``stop``): a changed file re-decodes."""
-    files = [record.source] if record.is_file else record.source
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in record.name)
-    settings = f"{tuple(size)}|{channels}" + ("" if stop is None else f"|first {stop}")
-    return f"{safe}-{_files_hash(files, settings)}"

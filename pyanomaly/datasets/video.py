@@ -250,37 +250,42 @@ def check_frame_count(video: str, path: Path, decoded: int, claimed: int | None,
         report_truncated(video, problem, accept)
 
 
-def claimed_length(record: VideoRecord, counted_only: bool = False) -> int | None:
+def claimed_length(record: VideoRecord) -> int | None:
     """The frames a video claims without decoding it: its number of frame files, or its
-    container's count (None when the container gives none, or with ``counted_only`` when the
-    container's count is an estimate, duration x fps, rather than an index's or sample table's)."""
+    container's count (None when the container gives none)."""
     if not record.is_file:
         return len(record.source)
-    if counted_only and Path(record.source).suffix.lower() not in EXACT_COUNT_EXTENSIONS + INDEXED_COUNT_EXTENSIONS:
-        return None
     cap = cv2.VideoCapture(str(record.source))
     claimed = claimed_frames(cap) if cap.isOpened() else None
     cap.release()
     return claimed
 
 
+def claim_is_count(record: VideoRecord) -> bool:
+    """Whether :func:`claimed_length` counts the video's frames (frame files, an AVI index, an
+    MP4/MOV sample table) rather than estimating them (duration x fps)."""
+    return not record.is_file or Path(record.source).suffix.lower() in EXACT_COUNT_EXTENSIONS + INDEXED_COUNT_EXTENSIONS
+
+
 def media_check(record: VideoRecord, decoded: int, stop: int | None = None) -> tuple[int | None, list[str]]:
     """``(frames claimed, problems)`` of a video that decoded to ``decoded`` frames, of which only
-    the first ``stop`` were asked for (None: all).
-
-    Frames claimed: the container's count for a video file, the number of files for a frame
-    folder. Problems: what :func:`frame_count_problem` / :func:`frame_file_problem` find in what
-    was read (a video cut to its first ``stop`` frames is not checked for frames it never
-    reached). Reads only the container header and the frame files' last bytes, so it is cheap
-    enough to run on every build, including from the frame cache.
+    the first ``stop`` were asked for (None: all): :func:`claimed_length` and :func:`media_problems`.
     """
     claimed = claimed_length(record)
+    return claimed, media_problems(record, decoded, claimed, stop)
+
+
+def media_problems(record: VideoRecord, decoded: int, claimed: int | None, stop: int | None = None) -> list[str]:
+    """What :func:`frame_count_problem` / :func:`frame_file_problem` find in what was read of a
+    video that decoded to ``decoded`` frames and claims ``claimed`` (a video cut to its first
+    ``stop`` frames is not checked for frames it never reached). Reads only the frame files'
+    last bytes, so it is cheap enough to run on every build, including from the frame cache.
+    """
     if record.is_file:
         reached_stop = stop is not None and decoded >= stop
         problem = None if reached_stop else frame_count_problem(Path(record.source), decoded, claimed)
-        return claimed, [problem] if problem else []
-    problems = [p for p in map(frame_file_problem, record.source[:stop]) if p is not None]
-    return claimed, problems
+        return [problem] if problem else []
+    return [p for p in map(frame_file_problem, record.source[:stop]) if p is not None]
 
 
 def probe(record: VideoRecord) -> VideoInfo:

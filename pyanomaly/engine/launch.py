@@ -190,8 +190,7 @@ def _train_online(cfg: CfgNode, model, task, train_set, test_set, ckpt: dict | N
         for name in names:
             save_checkpoint(checkpoints / f"{name}.pth", state)
 
-    final = model.fit_online(train_set, device, save, position,
-                             checkpoint_period=cfg.TRAIN.CHECKPOINT_PERIOD,
+    final = model.fit_online(train_set, device, save, position, checkpoint_period=cfg.TRAIN.CHECKPOINT_PERIOD,
                              log_period=cfg.TRAIN.LOG_PERIOD, progress=cfg.LOG.PROGRESS, out_dir=out)
     save(final, ("last", "best"))
     metrics = task.evaluate(model, test_set, device, out)

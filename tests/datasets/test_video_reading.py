@@ -8,8 +8,8 @@ import pytest
 from fake_layouts import write_avi, write_frames
 
 from pyanomaly.datasets import DatasetError, VideoRecord
-from pyanomaly.datasets.video import (check_frame_files, claimed_length, count_video_frames, decode, media_check,
-                                      probe, sorted_frames)
+from pyanomaly.datasets.video import (check_frame_files, claim_is_count, claimed_length, count_video_frames, decode,
+                                      media_check, probe, sorted_frames)
 
 
 def test_sorted_frames_natural_order_skips_hidden(tmp_path):
@@ -77,9 +77,9 @@ def test_media_check_counts_claimed_frames_and_finds_cut_files(tmp_path):
 
 def test_claimed_length_counted_or_estimated(tmp_path):
     files = write_frames(tmp_path / "f", 3)
-    assert claimed_length(VideoRecord("f", files)) == claimed_length(VideoRecord("f", files), counted_only=True) == 3
+    assert claimed_length(VideoRecord("f", files)) == 3 and claim_is_count(VideoRecord("f", files))
     avi = write_avi(tmp_path / "v.avi", 6)  # AVI: an index, exact
-    assert claimed_length(VideoRecord("v", avi)) == claimed_length(VideoRecord("v", avi), counted_only=True) == 6
+    assert claimed_length(VideoRecord("v", avi)) == 6 and claim_is_count(VideoRecord("v", avi))
     mkv = tmp_path / "v.mkv"  # Matroska: duration x fps, an estimate
     writer = cv2.VideoWriter(str(mkv), cv2.VideoWriter_fourcc(*"MJPG"), 25.0, (24, 16))
     assert writer.isOpened()
@@ -87,4 +87,4 @@ def test_claimed_length_counted_or_estimated(tmp_path):
         writer.write(np.zeros((16, 24, 3), np.uint8))
     writer.release()
     assert claimed_length(VideoRecord("m", mkv)) is not None
-    assert claimed_length(VideoRecord("m", mkv), counted_only=True) is None
+    assert not claim_is_count(VideoRecord("m", mkv))
