@@ -50,6 +50,7 @@ _C.TRAIN.LR = 1e-3  # learning rate
 _C.TRAIN.WEIGHT_DECAY = 0.0  # weight decay of the optimizer
 _C.TRAIN.LR_SCHEDULE = CN({"type": "cosine"}, new_allowed=True)  # registered LR schedule {type: NAME, <args>} (engine/lr_schedules.py): "constant", "cosine" (1 -> 0 at MAX_STEPS) or "step" (milestones: [steps], gamma: 0.1); each takes warmup_steps (linear warm-up, default 0)
 _C.TRAIN.GRAD_CLIP = 0.0  # max gradient norm; 0 = off
+_C.TRAIN.MAX_FRAMES = 50000  # a step-trained method reads at most about this many frames of the training split: the first ceil(N / videos) of each video, the rest never decoded (a large split: ShanghaiTech's 274,000 frames); 0 = every frame
 _C.TRAIN.FIT_MAX_FRAMES = 20000  # a method fitted by reading the training videos once (baselines, Fusion statistics, STREAMER, EVAL.BASELINES) reads at most about this many: the first ceil(N / videos) frames of each video, the rest never decoded; 0 = every frame
 _C.TRAIN.EMA_DECAY = 0.0  # evaluate, save and publish a moving average of the weights (engine/ema.py): plain mean for the first 1/(1-d) updates, then exponential with decay d; 0 = off (the last step's weights)
 _C.TRAIN.EMA_START = 0  # steps left out of that average (the first, far-from-trained weights)

@@ -1,5 +1,6 @@
 """Build a dataset split from the config (the one place that reads ``DATASET.*`` and
-``TEST.PSEUDO_ANOMALY``, and ``TRAIN.FIT_MAX_FRAMES`` for the split a fitted method reads)."""
+``TEST.PSEUDO_ANOMALY``, and the training split's frame budgets ``TRAIN.MAX_FRAMES`` and
+``TRAIN.FIT_MAX_FRAMES``)."""
 from __future__ import annotations
 
 import inspect
@@ -25,7 +26,7 @@ def build_dataset(cfg: CfgNode, split: str, accept_truncated: bool | None = None
 
     Truncated media are accepted as ``DATASET.ACCEPT_TRUNCATED`` says (``accept_truncated``
     overrides it: ``tools/prepare_data.py`` reads every video before it judges). ``extra``:
-    further constructor arguments (``max_frames``: :func:`build_fit_dataset`).
+    further constructor arguments (``max_frames``: :func:`build_train_dataset`, :func:`build_fit_dataset`).
     """
     d = cfg.DATASET
     args = dict(type=d.NAME, root=d.ROOT, split=split, clip_length=d.CLIP_LENGTH,
@@ -48,6 +49,20 @@ def build_dataset(cfg: CfgNode, split: str, accept_truncated: bool | None = None
         return build(DATASETS, args)
 
 
+def build_train_dataset(cfg: CfgNode):
+    """The training split as a step-trained method reads it: at most about ``TRAIN.MAX_FRAMES``
+    frames, the first ``ceil(N / videos)`` of each video beyond that (:class:`VideoDataset`'s
+    ``max_frames``: the rest is never decoded, cached nor indexed as clips). A registered
+    dataset whose constructor takes no ``max_frames`` is built whole, with a log line saying so."""
+    budget = int(cfg.TRAIN.MAX_FRAMES)
+    if budget > 0 and _takes_max_frames(cfg):
+        return build_dataset(cfg, "training", max_frames=budget)
+    if budget > 0:
+        logger.info("TRAIN.MAX_FRAMES %d does not apply to DATASET.NAME %s (its constructor takes no max_frames): "
+                    "its whole training split is read", budget, cfg.DATASET.NAME)
+    return build_dataset(cfg, "training")
+
+
 def build_fit_dataset(cfg: CfgNode):
     """The training split as a method fitted by reading it once reads it: at most about
     ``TRAIN.FIT_MAX_FRAMES`` frames, the first ``ceil(N / videos)`` of each video beyond that
@@ -55,10 +70,14 @@ def build_fit_dataset(cfg: CfgNode):
     whose constructor takes no ``max_frames`` is built whole and then cut the same way
     (:func:`~pyanomaly.datasets.first_frames.limit_frames`)."""
     budget = int(cfg.TRAIN.FIT_MAX_FRAMES)
-    cls = DATASETS.get(cfg.DATASET.NAME)
-    if budget > 0 and cls is not None and _takes(cls, "max_frames"):
+    if budget > 0 and _takes_max_frames(cfg):
         return build_dataset(cfg, "training", max_frames=budget)
     return limit_frames(build_dataset(cfg, "training"), budget)
+
+
+def _takes_max_frames(cfg: CfgNode) -> bool:
+    cls = DATASETS.get(cfg.DATASET.NAME)
+    return cls is not None and _takes(cls, "max_frames")
 
 
 def _takes(cls: type, name: str) -> bool:

@@ -17,8 +17,7 @@ from torch.utils.data import DataLoader
 from yacs.config import CfgNode
 
 from pyanomaly.config import cfg_to_dict, save_cfg
-from pyanomaly.datasets import build_dataset, build_test_dataset
-from pyanomaly.datasets.build import build_fit_dataset
+from pyanomaly.datasets import build_fit_dataset, build_test_dataset, build_train_dataset
 from pyanomaly.datasets.transforms import build_transforms
 from pyanomaly.errors import ConfigError
 from pyanomaly.evaluation.build import build_task, check_best_metric
@@ -223,12 +222,12 @@ def _checkpoint_to_resume(cfg: CfgNode, out: Path, resume: bool, world: int = 1)
 
 def _build_datasets(cfg: CfgNode, world: int, fit: bool = False):
     """The training and test splits; the first process on each node fills the frame cache first.
-    With ``fit`` the training split is read as a method fitted to it in one pass reads it
-    (:func:`~pyanomaly.datasets.build.build_fit_dataset`: ``TRAIN.FIT_MAX_FRAMES``)."""
+    The training split is read under ``TRAIN.MAX_FRAMES``, or with ``fit`` as a method fitted to
+    it in one pass reads it (``TRAIN.FIT_MAX_FRAMES``; :mod:`pyanomaly.datasets.build`)."""
     first_on_node = int(os.environ.get("LOCAL_RANK", 0)) == 0
     if world > 1 and not first_on_node:
         dist.barrier()  # let the first process decode, then read its cache instead of decoding again
-    train_set = build_fit_dataset(cfg) if fit else build_dataset(cfg, "training")
+    train_set = build_fit_dataset(cfg) if fit else build_train_dataset(cfg)
     test_set = build_test_dataset(cfg)
     if world > 1 and first_on_node:
         dist.barrier()

@@ -1,4 +1,5 @@
-"""TRAIN.FIT_MAX_FRAMES: what a method fitted to the training videos reads of them."""
+"""TRAIN.FIT_MAX_FRAMES and TRAIN.MAX_FRAMES: what a method fitted to the training videos, and a
+step-trained one, read of them."""
 from __future__ import annotations
 
 import logging
@@ -11,7 +12,8 @@ import torch
 from fake_layouts import load  # noqa: F401 (a fixture)
 from fake_layouts import make_shanghaitech, make_ucsd_frames, make_ucsd_official
 from pyanomaly.config import load_cfg
-from pyanomaly.datasets import DatasetError, VideoDataset, VideoRecord, build_dataset, build_fit_dataset
+from pyanomaly.datasets import (DatasetError, VideoDataset, VideoRecord, build_dataset, build_fit_dataset,
+                                build_train_dataset)
 from pyanomaly.datasets.first_frames import FirstFrames, limit_frames
 from pyanomaly.engine import launch
 from pyanomaly.registry import DATASETS
@@ -158,3 +160,43 @@ def test_build_fit_dataset_cuts_any_registered_dataset(tmp_path):
     assert torch.equal(plugin.video_frames(1), native.video_frames(1))
     every = build_fit_dataset(load_cfg(None, ["DATASET.NAME", "shanghaitech", *opts, "TRAIN.FIT_MAX_FRAMES", "0"]))
     assert every.lengths == [30, 30]
+
+
+# -- a step-trained method: TRAIN.MAX_FRAMES -------------------------------------------------
+
+def test_build_train_dataset_indexes_clips_only_within_the_budget(tmp_path, caplog):
+    make_shanghaitech(tmp_path / "st", train_length=30)
+    DATASETS.register_module(name="fixed_arguments_for_test", module=FixedArguments, force=True)
+    opts = ["DATASET.ROOT", str(tmp_path / "st"), "DATASET.IMAGE_SIZE", "[8, 8]", "DATASET.CLIP_LENGTH", "3",
+            "DATASET.CACHE_DIR", str(tmp_path / "cache"), "TRAIN.MAX_FRAMES", "20", "TRAIN.FIT_MAX_FRAMES", "0"]
+    cut = build_train_dataset(load_cfg(None, ["DATASET.NAME", "shanghaitech", *opts]))
+    assert cut.lengths == [10, 10] and len(cut) == 2 * (10 - 3 + 1)
+    assert max(start + 3 for _, start in cut.index) == 10  # every clip within the first 10 frames
+    whole = build_fit_dataset(load_cfg(None, ["DATASET.NAME", "shanghaitech", *opts]))  # FIT_MAX_FRAMES 0: whole
+    assert whole.lengths == [30, 30] and len(whole) == 2 * (30 - 3 + 1)
+    sample = cut[len(cut) - 1]
+    assert torch.equal(sample["frames"], whole.video_frames(1, 7, 10))
+    every = build_train_dataset(load_cfg(None, ["DATASET.NAME", "shanghaitech", *opts, "TRAIN.MAX_FRAMES", "0"]))
+    assert every.lengths == [30, 30]
+    # a plugin that cannot take the budget is read whole, and the log says so
+    with caplog.at_level(logging.INFO, logger="pyanomaly"):
+        plugin = build_train_dataset(load_cfg(None, ["DATASET.NAME", "fixed_arguments_for_test", *opts]))
+    assert isinstance(plugin, FixedArguments) and plugin.lengths == [30, 30]
+    assert "TRAIN.MAX_FRAMES 20 does not apply to DATASET.NAME fixed_arguments_for_test" in caplog.text
+
+
+def test_a_step_trained_method_trains_on_the_budget(tmp_path, tiny_synthetic, restore_logging):
+    """configs/convlstm.yaml on 2 training videos of 60 frames under TRAIN.MAX_FRAMES 40: its clips
+    of 5 come from the first 20 frames of each video, the rest never decoded; the test split whole."""
+    cfg = load_cfg(str(REPO / "configs/convlstm.yaml"), [
+        "DATASET.ROOT", str(tiny_synthetic), "DATASET.IMAGE_SIZE", "[16, 16]", "SYSTEM.OUTPUT_DIR", str(tmp_path / "run"),
+        "DATASET.CACHE_DIR", str(tmp_path / "cache"), "TRAIN.MAX_FRAMES", "40", "TRAIN.MAX_STEPS", "2",
+        "TRAIN.EVAL_PERIOD", "0", "TRAIN.IMAGE_PERIOD", "0", "EVAL.PLOTS", "False", "EVAL.REPORT", "False",
+        "LOG.PROGRESS", "False"])
+    metrics = launch.train(cfg)
+    log = (tmp_path / "run/log.txt").read_text()
+    assert "max_frames 40: reading the first 20 frames of each of the 2 'training' videos (2 cut; 120 frames" in log
+    assert f"training split: 2 videos, {2 * (20 - 5 + 1)} clips of 5 frames; test split: 4 videos, 240 frames" in log
+    assert metrics["frames_evaluated"] + metrics["frames_unscored"] == 4 * 60
+    cached = sorted(np.load(p).shape[0] for p in (tmp_path / "cache").rglob("*.npy"))
+    assert cached == [20, 20, 60, 60, 60, 60]  # the training videos' first 20 frames, the test videos whole
