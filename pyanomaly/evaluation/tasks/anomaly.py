@@ -85,6 +85,7 @@ class AnomalyDetection:
         self.chunk, self.top_k, self.progress, self.split = int(chunk), int(top_k), bool(progress), split
         self.baselines = baselines
         self._warned_unlabelled = False
+        self._warned_unscored: set[str] = set()  # videos already named in a warning (evaluations repeat)
 
     @property
     def metric_names(self) -> tuple[str, ...] | None:
@@ -192,6 +193,16 @@ class AnomalyDetection:
             metrics.update(ev(list(names), scores, list(labels), groups))
         no_prediction = int(sum((~(r.valid & np.isfinite(r.errors))).sum() for r in results))
         metrics["protocol"] = self.describe(no_prediction, int(sum(r.unscored for r in results)), error)
+        unscored = [(n, len(r.scores)) for n, r in zip(names, results) if not np.isfinite(r.scores).any()]
+        if unscored:
+            metrics["videos_without_score"] = [n for n, _ in unscored]
+            new = [(n, k) for n, k in unscored if n not in self._warned_unscored]
+            if new and _world()[0] == 0:
+                logger.warning("%d video(s) have no frame with a score and count in no metric: %s. A prediction "
+                               "needs %s frames (DATASET.CLIP_LENGTH); a shorter video, or one none of whose frames "
+                               "the method could score, is left out", len(new),
+                               ", ".join(f"'{n}' ({k} frames)" for n, k in new), self.protocol.get("clip_length", "?"))
+            self._warned_unscored.update(n for n, _ in new)
         return metrics
 
     def evaluate_errors(self, names: Sequence[str], errors: Sequence[np.ndarray], labels: Sequence[np.ndarray | None],
