@@ -83,8 +83,8 @@ class VideoDataset(Dataset):
         max_frames: read about this many frames of the split at most (0: all): when its videos
             claim more (frame files, or the containers' counts), only the first
             ``ceil(max_frames / videos)`` frames of each video are decoded, cached and indexed,
-            and labels are cut alike. For a method fitted by reading a large split once
-            (``TRAIN.FIT_MAX_FRAMES``): the rest is never decoded.
+            and labels are cut alike. For a large training split (``TRAIN.MAX_FRAMES``,
+            ``TRAIN.FIT_MAX_FRAMES``): the rest is never decoded.
 
     Raises:
         DatasetError: missing root, no videos, an empty or unreadable video, a truncated video
