@@ -53,14 +53,16 @@ def build_train_dataset(cfg: CfgNode):
     """The training split as a step-trained method reads it: at most about ``TRAIN.MAX_FRAMES``
     frames, the first ``ceil(N / videos)`` of each video beyond that (:class:`VideoDataset`'s
     ``max_frames``: the rest is never decoded, cached nor indexed as clips). A registered
-    dataset whose constructor takes no ``max_frames`` is built whole, with a log line saying so."""
+    dataset whose constructor takes no ``max_frames`` is built whole (a log line says so when it
+    holds more)."""
     budget = int(cfg.TRAIN.MAX_FRAMES)
     if budget > 0 and _takes_max_frames(cfg):
         return build_dataset(cfg, "training", max_frames=budget)
-    if budget > 0:
+    data = build_dataset(cfg, "training")
+    if 0 < budget < sum(data.lengths):
         logger.info("TRAIN.MAX_FRAMES %d does not apply to DATASET.NAME %s (its constructor takes no max_frames): "
-                    "its whole training split is read", budget, cfg.DATASET.NAME)
-    return build_dataset(cfg, "training")
+                    "its whole training split of %d frames is read", budget, cfg.DATASET.NAME, sum(data.lengths))
+    return data
 
 
 def build_fit_dataset(cfg: CfgNode):
@@ -81,8 +83,18 @@ def _takes_max_frames(cfg: CfgNode) -> bool:
 
 
 def _takes(cls: type, name: str) -> bool:
-    params = inspect.signature(cls).parameters.values()
-    return any(p.name == name or p.kind is p.VAR_KEYWORD for p in params)
+    """Whether building ``cls`` accepts the argument ``name``: an ``__init__`` that names it, or
+    one that passes ``**kwargs`` on to a parent class's that does."""
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None or klass is object:
+            continue
+        params = inspect.signature(init).parameters
+        if name in params:
+            return True
+        if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+            return False
+    return False
 
 
 def build_test_dataset(cfg: CfgNode) -> VideoDataset | PseudoAnomalies:

@@ -63,7 +63,7 @@ class KTHDataset(VideoDataset):
     """KTH videos of one split as labelled clips (see the module docstring).
 
     Args:
-        root, split, clip_length, image_size, channels, clip_stride, frame_step, cache_dir:
+        root, split, clip_length, image_size, channels, clip_stride, frame_step, cache_dir, max_frames:
             as for :class:`VideoDataset`; ``split`` is ``"training"``, ``"validation"`` or
             ``"testing"``.
         eval_clip_stride: step between clips of the validation and testing splits
@@ -76,7 +76,7 @@ class KTHDataset(VideoDataset):
 
     def __init__(self, root, split: str = "training", clip_length: int = 10, image_size: Sequence[int] = (60, 80),
                  channels: int = 1, clip_stride: int = 1, frame_step: int = 1, cache_dir="",
-                 eval_clip_stride: int | None = None, persons: dict | None = None):
+                 eval_clip_stride: int | None = None, persons: dict | None = None, max_frames: int = 0):
         self.persons = {k: tuple(int(p) for p in v) for k, v in {**SPLIT_PERSONS, **(persons or {})}.items()}
         unknown = set(self.persons) - set(SPLIT_PERSONS)
         if unknown:
@@ -86,7 +86,8 @@ class KTHDataset(VideoDataset):
             logger.warning("kth: persons %s are in split '%s' and in another split", sorted(shared), split)
         if split != "training":
             clip_stride = int(eval_clip_stride or clip_length)
-        super().__init__(root, split, clip_length, image_size, channels, clip_stride, frame_step, cache_dir)
+        super().__init__(root, split, clip_length, image_size, channels, clip_stride, frame_step, cache_dir,
+                         max_frames=max_frames)
         self.targets = [self.classes.index(rec.group) for rec in self.videos]
 
     def list_videos(self) -> list[VideoRecord]:

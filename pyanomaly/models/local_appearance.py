@@ -124,14 +124,15 @@ class LocalAppearance(Baseline):
         bar.close()
         desc = torch.cat(parts)  # (samples, rows, cols, D)
         samples, rows, cols, d = desc.shape
-        if samples < self.codewords:
-            raise ValueError(f"LocalAppearance: {samples} training frames read (frame_stride {self.frame_stride}), "
-                             f"fewer than the {self.codewords} codewords of each cell")
-        centres = kmeans(desc.reshape(samples, rows * cols, d).transpose(0, 1), self.codewords, self.iterations,
-                         self.seed)
-        self.codebook = centres.reshape(rows, cols, self.codewords, d).to(self.codebook.device)
+        k = min(self.codewords, samples)
+        if k < self.codewords:  # each frame read is then a codeword: the nearest training look, exactly
+            logger.warning("LocalAppearance: %d training frames read (frame_stride %d), fewer than the %d codewords "
+                           "asked for each cell: the codebooks hold those %d frames' descriptors", samples,
+                           self.frame_stride, self.codewords, samples)
+        centres = kmeans(desc.reshape(samples, rows * cols, d).transpose(0, 1), k, self.iterations, self.seed)
+        self.codebook = centres.reshape(rows, cols, k, d).to(self.codebook.device)
         logger.info("LocalAppearance: %d codewords for each of %dx%d cells of %dx%d pixels from %d training frames",
-                    self.codewords, rows, cols, self.cell, self.cell, samples)
+                    k, rows, cols, self.cell, self.cell, samples)
         return read
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):

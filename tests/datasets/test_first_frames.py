@@ -183,6 +183,26 @@ def test_build_train_dataset_indexes_clips_only_within_the_budget(tmp_path, capl
         plugin = build_train_dataset(load_cfg(None, ["DATASET.NAME", "fixed_arguments_for_test", *opts]))
     assert isinstance(plugin, FixedArguments) and plugin.lengths == [30, 30]
     assert "TRAIN.MAX_FRAMES 20 does not apply to DATASET.NAME fixed_arguments_for_test" in caplog.text
+    assert "whole training split of 60 frames" in caplog.text
+
+
+class PassesArguments(FixedArguments):
+    """A plugin that passes ``**kwargs`` on to a parent which takes no ``max_frames``."""
+
+    def __init__(self, root, *args, **kwargs):
+        super().__init__(root, *args, **kwargs)
+
+
+class PassesToVideoDataset(VideoDataset):
+    def __init__(self, root, *args, **kwargs):
+        super().__init__(root, *args, **kwargs)
+
+
+def test_a_budget_reaches_only_constructors_that_take_it():
+    from pyanomaly.datasets.build import _takes
+    assert _takes(VideoDataset, "max_frames") and _takes(PassesToVideoDataset, "max_frames")
+    assert not _takes(FixedArguments, "max_frames") and not _takes(PassesArguments, "max_frames")
+    assert all(_takes(DATASETS.get(name), "max_frames") for name in ("ped2", "shanghaitech", "kth", "motion_digits"))
 
 
 def test_a_step_trained_method_trains_on_the_budget(tmp_path, tiny_synthetic, restore_logging):

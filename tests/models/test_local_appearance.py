@@ -1,6 +1,8 @@
 """LocalAppearance: a codebook per cell of the training frames' appearance; what was never seen there scores."""
 from __future__ import annotations
 
+import logging
+
 import pytest
 import torch
 
@@ -56,11 +58,20 @@ def test_unfitted_and_wrong_size_are_clear_errors():
     model.fit(VideoList(_scene(8, 1)), torch.device("cpu"), progress=False)
     with pytest.raises(ValueError, match=r"fitted on a \(4, 4\) grid.*these frames make a \(6, 6\) grid"):
         model.predict_stream(_scene(2, 1, size=48))
-    with pytest.raises(ValueError, match="fewer than the 16 codewords"):
-        LocalAppearance(cell=8, codewords=16, frame_stride=4).fit(VideoList(_scene(8, 1)), torch.device("cpu"),
-                                                                   progress=False)
     with pytest.raises(ValueError, match="codewords must be >= 1"):
         LocalAppearance(codewords=0)
+
+
+def test_fewer_training_frames_than_codewords_make_each_frame_a_codeword(caplog):
+    frames = _scene(8, 1)
+    model = LocalAppearance(cell=8, codewords=16, frame_stride=4)
+    with caplog.at_level(logging.WARNING, logger="pyanomaly"):
+        model.fit(VideoList(frames), torch.device("cpu"), progress=False)
+    assert "2 training frames read (frame_stride 4), fewer than the 16 codewords" in caplog.text
+    assert model.codebook.shape[2] == 2
+    seen = model.predict_stream(frames[::4])[0]  # the frames read are their own codewords
+    assert float(seen.abs().max()) < 1e-5
+    assert float(model.predict_stream(frames[1:2])[0].max()) > 0
 
 
 def test_kmeans_finds_separated_clusters_in_every_set_at_once():
