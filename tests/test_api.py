@@ -111,7 +111,7 @@ def test_score_returns_the_maps_behind_the_errors(run):
     np.testing.assert_allclose(10 * np.log10(1.0 / mse), result.errors[scored], atol=0.02)
     full = pyanomaly.load(out / "checkpoints" / "last.pth", device="cpu", EVAL__MAPS_DOWNSAMPLE=1)
     assert full.score(video_folder(data), maps=True).maps.shape == (60, 32, 32)
-    one_number = pyanomaly.load(REPO / "checkpoints" / "ped2_cues_fast.pth", device="cpu")  # a fusion: FRAME_ERROR
+    one_number = pyanomaly.load(REPO / "checkpoints" / "ped2_cues.pth", device="cpu")  # a fusion: FRAME_ERROR
     with pytest.raises(ConfigError, match=r"score\(maps=True\): SCORE.ERROR FRAME_ERROR gives one error per frame"):
         one_number.score(np.zeros((6, 24, 36), np.uint8), maps=True)
 

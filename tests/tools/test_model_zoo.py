@@ -20,9 +20,9 @@ PED2 = REPO / ".." / "shared" / "data" / "ped2"
 # checkpoint -> (its recipe, micro AUC of docs/results.md under that recipe's protocol)
 PUBLISHED = {"ped2_convlstm.pth": ("configs/ped2_convlstm.yaml", 0.8903),
              "ped2_unet_native.pth": ("configs/ped2_unet_native.yaml", 0.9515),
-             "ped2_cues.pth": ("configs/ped2_cues.yaml", 0.9753),
+             "ped2_cues_native.pth": ("configs/ped2_cues_native.yaml", 0.9753),
              "ped2_unet_small.pth": ("configs/ped2_unet_small.yaml", 0.9480),
-             "ped2_cues_fast.pth": ("configs/ped2_cues_fast.yaml", 0.9746),
+             "ped2_cues.pth": ("configs/ped2_cues.yaml", 0.9746),
              "ped2_flow_conditioned.pth": ("configs/ped2_flow_conditioned.yaml", 0.9551),
              # seeds 1 and 2 of the same recipe: with seed 0, the members of configs/*_ensemble.yaml
              "ped2_flow_conditioned_s1.pth": ("configs/ped2_flow_conditioned.yaml", 0.9159),
@@ -32,7 +32,7 @@ PUBLISHED = {"ped2_convlstm.pth": ("configs/ped2_convlstm.yaml", 0.8903),
 # ConvLSTM's 2,010 windows 2-6 minutes). Every run reproduces the fast fused recipe's, whose
 # small U-Net is ped2_unet_small.pth, and the flow-conditioned predictor's seed 0 (under a minute;
 # seeds 1 and 2 go the same way).
-LONG = {"ped2_cues.pth", "ped2_unet_small.pth", "ped2_convlstm.pth", "ped2_flow_conditioned_s1.pth",
+LONG = {"ped2_cues_native.pth", "ped2_unet_small.pth", "ped2_convlstm.pth", "ped2_flow_conditioned_s1.pth",
         "ped2_flow_conditioned_s2.pth"}
 
 
@@ -104,7 +104,7 @@ def test_a_published_checkpoint_carries_its_recipe(name):
 
 
 @pytest.mark.skipif(not (PED2 / "ped2.mat").is_file(), reason=f"real Ped2 not present at {PED2}")
-@pytest.mark.parametrize("name", ["ped2_cues.pth", "ped2_cues_fast.pth"])
+@pytest.mark.parametrize("name", ["ped2_cues_native.pth", "ped2_cues.pth"])
 def test_the_fused_checkpoint_scores_on_its_own_without_its_cues_files(tmp_path, monkeypatch, name):
     """A fused checkpoint holds its U-Net cue's weights and the statistics: loaded from a folder
     where the recipe's cue checkpoint path does not exist, it scores a real Ped2 clip."""
