@@ -33,8 +33,11 @@ method's anomaly map), NaN on frames without a prediction:
 from __future__ import annotations
 
 import contextlib
+import functools
+import logging
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 import numpy as np
@@ -45,13 +48,38 @@ from .pipeline import ScorePipeline
 PRECISIONS = ("fp32", "bf16")
 
 
+CPUINFO = Path("/proc/cpuinfo")
+logger = logging.getLogger("pyanomaly")
+
+
 def inference_precision(name: str, device: torch.device) -> contextlib.AbstractContextManager:
-    """The context test-time prediction runs in: ``"fp32"`` (none) or ``"bf16"`` (bfloat16 autocast)."""
+    """The context test-time prediction runs in: ``"fp32"`` (none) or ``"bf16"`` (bfloat16 autocast).
+    bf16 on a CPU that emulates it is warned about, once."""
     if name not in PRECISIONS:
         raise ValueError(f"TEST.PRECISION must be one of {PRECISIONS}, got {name!r}")
     if name == "bf16":
+        if device.type == "cpu" and native_bf16_cpu() is False:
+            _warn_emulated_bf16()
         return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+@functools.lru_cache(maxsize=None)
+def native_bf16_cpu() -> bool | None:
+    """Whether this CPU computes bfloat16 natively (AVX-512 BF16 or AMX); None when it cannot be
+    told (no ``/proc/cpuinfo``). Elsewhere torch emulates bf16, many times slower than fp32."""
+    try:
+        flags = set(CPUINFO.read_text().split())
+    except OSError:
+        return None
+    return bool({"avx512_bf16", "amx_bf16"} & flags)
+
+
+@functools.lru_cache(maxsize=None)
+def _warn_emulated_bf16() -> None:
+    logger.warning("TEST.PRECISION bf16 on a CPU without native bfloat16 (no AVX-512 BF16 or AMX): torch emulates "
+                   "it, many times slower than fp32. TEST.PRECISION fp32 runs faster here (its scores differ from "
+                   "bf16's by rounding)")
 
 
 @dataclass

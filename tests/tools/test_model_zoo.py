@@ -12,6 +12,7 @@ import pytest
 from pyanomaly.config import cfg_to_dict, load_cfg
 from pyanomaly.engine.checkpoint import SUMS_FILE, CheckpointError, check_compatible, listed_sums, load_checkpoint, sha256
 from pyanomaly.models.build import model_meta
+from pyanomaly.scoring.video import native_bf16_cpu
 
 REPO = Path(__file__).resolve().parents[2]
 ZOO = REPO / "checkpoints"
@@ -60,23 +61,13 @@ def test_a_recipe_that_writes_out_a_default_still_fits_and_a_changed_argument_do
         check_compatible(ckpt, model_meta(load_cfg(recipe, ["MODEL.ARGS.residual", "False"])), "x.pth")
 
 
-def native_bf16() -> bool:
-    """Whether this CPU computes bfloat16 natively (AVX-512 BF16 or AMX); elsewhere torch emulates it,
-    tens of times slower."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return True  # not Linux: cannot tell, so run
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
 @pytest.mark.skipif(not (PED2 / "ped2.mat").is_file(), reason=f"real Ped2 not present at {PED2}")
 @pytest.mark.parametrize("name", sorted(PUBLISHED))
 def test_ped2_checkpoint_reproduces_its_published_auc(tmp_path, name):
     recipe, auc = PUBLISHED[name]
     if name in LONG and os.environ.get("PYANOMALY_LONG_TESTS") != "1":
         pytest.skip(f"{name}: its Ped2 scoring is left to PYANOMALY_LONG_TESTS=1 (the suite's time budget)")
-    if load_cfg(str(REPO / recipe)).TEST.PRECISION == "bf16" and not native_bf16():
+    if load_cfg(str(REPO / recipe)).TEST.PRECISION == "bf16" and native_bf16_cpu() is False:
         pytest.skip(f"{recipe} predicts in bf16, which this CPU (no AVX-512 BF16 or AMX) emulates: scoring Ped2 "
                     "would take most of an hour; run it where bf16 is native (or on a GPU)")
     out = tmp_path / "run"
