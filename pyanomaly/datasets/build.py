@@ -49,16 +49,16 @@ def build_dataset(cfg: CfgNode, split: str, accept_truncated: bool | None = None
         return build(DATASETS, args)
 
 
-def build_train_dataset(cfg: CfgNode):
+def build_train_dataset(cfg: CfgNode, accept_truncated: bool | None = None):
     """The training split as a step-trained method reads it: at most about ``TRAIN.MAX_FRAMES``
     frames, the first ``ceil(N / videos)`` of each video beyond that (:class:`VideoDataset`'s
     ``max_frames``: the rest is never decoded, cached nor indexed as clips). A registered
     dataset whose constructor takes no ``max_frames`` is built whole (a log line says so when it
-    holds more)."""
+    holds more). ``accept_truncated``: as for :func:`build_dataset`."""
     budget = int(cfg.TRAIN.MAX_FRAMES)
     if budget > 0 and _takes_max_frames(cfg):
-        return build_dataset(cfg, "training", max_frames=budget)
-    data = build_dataset(cfg, "training")
+        return build_dataset(cfg, "training", accept_truncated, max_frames=budget)
+    data = build_dataset(cfg, "training", accept_truncated)
     if 0 < budget < sum(data.lengths):
         logger.info("TRAIN.MAX_FRAMES %d does not apply to DATASET.NAME %s (its constructor takes no max_frames): "
                     "its whole training split of %d frames is read", budget, cfg.DATASET.NAME, sum(data.lengths))

@@ -1,8 +1,9 @@
 """Validate a configured dataset and summarise it: the logic of ``tools/prepare_data.py``.
 
-Both splits are built with :func:`~pyanomaly.datasets.build_dataset`, which decodes every
-video into the frame cache (so a first training run starts at once) and checks every label
-file against its video. The summary per split: videos, frames, anomalous frames, original
+Both splits are built as a run builds them, which decodes their videos into the frame cache
+(so a first training run starts at once) and checks every label file against its video: the
+test split whole, the training split as a step-trained method reads it (``TRAIN.MAX_FRAMES``:
+beyond it, the first frames of each video; ``0`` reads and checks every frame). The summary per split: videos, frames, anomalous frames, original
 resolution(s), frame rate(s) where the container says it, and the decoded size; per video
 (``--per-video``) also the frames its container claims (the number of files for a frame
 folder). Truncated media (a video decoding to fewer frames than its container claims, a cut
@@ -46,6 +47,7 @@ class SplitSummary:
     per_video: list[tuple[str, str, int, int | None]] = field(default_factory=list)  # name, group, frames, anomalous
     claimed: list[int | None] = field(default_factory=list)  # per video: frames the container claims (None: unknown)
     truncated: dict[str, list[str]] = field(default_factory=dict)  # video -> problems (truncated media)
+    per_video_budget: int | None = None  # frames read of each video under a frame budget (None: every frame)
 
 
 def summarize(ds: VideoDataset) -> SplitSummary:
@@ -66,7 +68,20 @@ def summarize(ds: VideoDataset) -> SplitSummary:
         resolutions=resolutions, fps=fps,
         decoded="x".join(str(s) for s in (*ds.image_size, ds.channels)), per_video=per_video,
         claimed=list(getattr(ds, "claimed", None) or [None] * len(ds.videos)),  # generated data claims nothing
-        truncated=dict(getattr(ds, "truncated", None) or {}))
+        truncated=dict(getattr(ds, "truncated", None) or {}), per_video_budget=getattr(ds, "per_video", None))
+
+
+def budget_lines(summaries: list[SplitSummary]) -> list[str]:
+    """A line per split read under a frame budget: what was read of what its videos claim."""
+    lines = []
+    for s in summaries:
+        if s.per_video_budget is not None:
+            known = [c for c in s.claimed if c is not None]
+            claimed = f"{sum(known):,} frames claimed" + ("" if len(known) == len(s.claimed) else " by those that say")
+            lines.append(f"note: {s.split}: the first {s.per_video_budget:,} frames of each video were read and checked "
+                         f"({s.frames:,} of {claimed}), as training reads them under TRAIN.MAX_FRAMES; "
+                         "TRAIN.MAX_FRAMES 0 reads and checks every frame")
+    return lines
 
 
 def _counted(counter: Counter) -> str:
@@ -130,6 +145,8 @@ def reference_notes(dataset_cls: type, summaries: list[SplitSummary]) -> list[st
     for s in summaries:
         for key, expected in reference.get(s.split, {}).items():
             got = getattr(s, key)
+            if key == "frames" and s.per_video_budget is not None:  # the frames read: compare what is claimed
+                got = sum(s.claimed) if None not in s.claimed else None
             if got is not None and got != expected:
                 notes.append(f"note: {s.split}: {got:,} {key}, the official release has {expected:,}"
                              + (" (an edited label file?)" if key == "anomalous" else ""))
@@ -137,9 +154,10 @@ def reference_notes(dataset_cls: type, summaries: list[SplitSummary]) -> list[st
 
 
 def prepare(cfg, per_video: bool = False) -> tuple[str, int]:
-    """Build both splits of ``cfg``'s dataset (decoding into the cache); return the report and
-    the number of truncated videos (each read as far as it decodes, so all are listed)."""
-    from .build import build_dataset
+    """Build both splits of ``cfg``'s dataset as a run does (decoding into the cache; the training
+    split under ``TRAIN.MAX_FRAMES``); return the report and the number of truncated videos (each
+    read as far as it decodes, so all are listed)."""
+    from .build import build_dataset, build_train_dataset
 
     summaries, dataset_cls = [], None
     media_log = logging.getLogger(video.__name__)
@@ -147,15 +165,16 @@ def prepare(cfg, per_video: bool = False) -> tuple[str, int]:
     media_log.setLevel(logging.ERROR)  # the report lists each truncated file itself, once
     try:
         for split in ("training", "testing"):
-            ds = build_dataset(cfg, split, accept_truncated=True)
+            ds = (build_train_dataset(cfg, accept_truncated=True) if split == "training"
+                  else build_dataset(cfg, split, accept_truncated=True))
             dataset_cls = type(ds)
             summaries.append(summarize(ds))
     finally:
         media_log.setLevel(level)
     head = f"dataset '{cfg.DATASET.NAME}' at {cfg.DATASET.ROOT} ({dataset_cls.__name__})"
     truncated = truncated_lines(summaries)
-    report = "\n".join([head, "", format_summary(summaries, per_video), *reference_notes(dataset_cls, summaries),
-                        *([""] + truncated if truncated else [])])
+    report = "\n".join([head, "", format_summary(summaries, per_video), *budget_lines(summaries),
+                        *reference_notes(dataset_cls, summaries), *([""] + truncated if truncated else [])])
     return report, sum(len(s.truncated) for s in summaries)
 
 

@@ -90,3 +90,28 @@ def test_tool_help_and_error_exit(tmp_path):
                           capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines()[-1].startswith("error: ped2: ground truth")
+
+
+def test_training_split_is_checked_as_training_reads_it(tmp_path):
+    """Under TRAIN.MAX_FRAMES the training split is decoded, cached and checked as a step-trained
+    run reads it (the first frames of each video), and the report says so; 0 checks every frame."""
+    from fake_layouts import write_avi
+    make_shanghaitech(tmp_path / "sht", train_length=30)
+    cfg = _cfg(tmp_path, "shanghaitech", tmp_path / "sht")
+    rc, out, err = _run(cfg, ["TRAIN.MAX_FRAMES", "20"], per_video=True)
+    assert rc == 0, err
+    assert next(line for line in out.splitlines() if line.startswith("training")).split()[:3] == ["training", "2", "20"]
+    assert ("note: training: the first 10 frames of each video were read and checked (20 of 60 frames claimed), "
+            "as training reads them under TRAIN.MAX_FRAMES") in out
+    rows = out.splitlines()[out.splitlines().index("training per video:") + 2:][:2]
+    assert [r.split() for r in rows] == [["01_001", "10", "30", "-", "ok"], ["02_001", "10", "30", "-", "ok"]]
+
+    # a training video cut short after the frames training reads is not training's problem
+    write_avi(tmp_path / "sht" / "training" / "videos" / "02_001.avi", 30)
+    path = tmp_path / "sht" / "training" / "videos" / "02_001.avi"
+    path.write_bytes(path.read_bytes()[: int(path.stat().st_size * 0.6)])
+    rc, out, err = _run(cfg, ["TRAIN.MAX_FRAMES", "20", "DATASET.CACHE_DIR", str(tmp_path / "cache2")])
+    assert rc == 0, err
+    rc, out, err = _run(cfg, ["TRAIN.MAX_FRAMES", "0", "DATASET.CACHE_DIR", str(tmp_path / "cache3")])
+    assert rc == 1 and "truncated: training video '02_001'" in out, out + err
+    assert "were read and checked" not in out
