@@ -253,7 +253,9 @@ def check_compatible(ckpt: dict, meta: dict, path: str | Path) -> None:
 
 
 def _first_difference(a: Any, b: Any, name: str) -> tuple[str, Any, Any] | None:
-    """The first (dotted key, a value, b value) where nested dicts ``a`` and ``b`` differ."""
+    """The first (dotted key, a value, b value) where nested dicts ``a`` and ``b`` differ; lists
+    of dicts of the same length are compared item by item (``key[i]``), so that a Fusion's cues
+    name the one argument that differs (a list of numbers is shown whole)."""
     if isinstance(a, dict) and isinstance(b, dict):
         for k in sorted(set(a) | set(b), key=str):
             found = _first_difference(a.get(k), b.get(k), f"{name}.{k}")
@@ -262,6 +264,12 @@ def _first_difference(a: Any, b: Any, name: str) -> tuple[str, Any, Any] | None:
         return None
     if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
         a, b = list(a), list(b)
+        if len(a) == len(b) and any(isinstance(x, dict) for x in a + b):
+            for i, (x, y) in enumerate(zip(a, b)):
+                found = _first_difference(x, y, f"{name}[{i}]")
+                if found is not None:
+                    return found
+            return None
     return None if a == b else (name, a, b)
 
 

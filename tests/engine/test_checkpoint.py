@@ -62,6 +62,14 @@ def test_compatibility_names_the_first_differing_key():
     for key, (value, message) in cases.items():
         with pytest.raises(CheckpointError, match=message):
             check_compatible({"meta": meta}, {**meta, key: value}, "x.pth")
+    # a list of parts (a Fusion's cues) names the item and the argument in it that differ
+    cues = [{"name": "flow", "cell": 16}, {"name": "unet", "network": {"type": "UNet", "base_channels": 32}}]
+    fused = {"model_name": "Fusion", "model_args": {"cues": cues}}
+    other = [cues[0], {"name": "unet", "network": {"type": "UNet", "base_channels": 16}}]
+    with pytest.raises(CheckpointError, match=r"MODEL.ARGS.cues\[1\].network.base_channels is 32 there but 16 in"):
+        check_compatible({"meta": fused}, {**fused, "model_args": {"cues": other}}, "x.pth")
+    with pytest.raises(CheckpointError, match=r"MODEL.ARGS.cues is \[.*\] there but \[.*\] in"):  # not the same cues
+        check_compatible({"meta": fused}, {**fused, "model_args": {"cues": cues[:1]}}, "x.pth")
 
 
 def test_a_model_argument_written_out_at_its_default_is_compatible():
