@@ -26,8 +26,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from .ablation import scored_exports
 from .metrics import frame_metrics
-from .score_files import find_index, load_scores
 
 Events = Mapping[str, Sequence[tuple[str, int, int]]]
 
@@ -73,18 +73,9 @@ def exports_by_kind(folder: str | Path, events: Events, pipeline) -> dict[str, d
     ``pipeline`` (:class:`~pyanomaly.scoring.pipeline.ScorePipeline`: the run's protocol) and
     evaluated by kind: per row ``{kind: micro AUC, ..., "all": micro AUC over every kind}``."""
     rows = {}
-    for path in sorted(Path(folder).glob("*/frame_scores.csv")):
-        higher = ((find_index(path) or {}).get("protocol") or {}).get("higher_error_is_anomalous")
-        if higher is not None and bool(higher) != pipeline.higher_is_anomalous:
-            raise ValueError(f"{path}: its errors are {'higher' if higher else 'lower'} when anomalous, the "
-                             "pipeline scoring them takes the other direction")
-        data = load_scores(path)
-        names = list(data)
-        scores = [pipeline.score(data[n]["error"], np.isfinite(data[n]["error"]))[0] for n in names]
-        labels = [None if (data[n]["label"] < 0).all() else data[n]["label"] for n in names]
-        row = {k: v["auc_micro"] for k, v in auc_by_kind(names, scores, labels, events).items()}
-        row["all"] = frame_metrics(names, scores, labels)["auc_micro"]
-        rows[path.parent.name] = row
+    for row, names, scores, labels in scored_exports(folder, pipeline):
+        rows[row] = {k: v["auc_micro"] for k, v in auc_by_kind(names, scores, labels, events).items()}
+        rows[row]["all"] = frame_metrics(names, scores, labels)["auc_micro"]
     return rows
 
 

@@ -79,7 +79,18 @@ def test_the_run_writes_every_subset_of_cues_and_rescoring_all_gives_the_run(fit
     r = run_tool("tools/test.py", "--cfg", cfg, "--scores", out / "cues" / "copy" / "frame_scores.csv",
                  "SYSTEM.OUTPUT_DIR", tmp_path / "copy")
     assert r.returncode == 0, r.stderr[-3000:]
-    assert json.loads((tmp_path / "copy" / "metrics.json").read_text())["protocol"]["frames_without_score"] == 4
+    copy = json.loads((tmp_path / "copy" / "metrics.json").read_text())
+    assert copy["protocol"]["frames_without_score"] == 4
+
+    # the run's own ablation: each subset re-scored as tools/test.py --scores does, rows by size
+    ablation = json.loads((out / "cues" / "ablation.json").read_text())
+    assert list(ablation) == ["copy", "flow", "flow+copy"]
+    assert ablation["flow+copy"]["auc_micro"] == pytest.approx(run["auc_micro"], abs=1e-9)
+    assert ablation["copy"]["auc_micro"] == pytest.approx(copy["auc_micro"], abs=1e-9)
+    assert ablation["copy"]["eer"] == pytest.approx(copy["eer"], abs=1e-9)
+    table = (out / "cues" / "ablation.md").read_text().splitlines()
+    assert table[0].startswith("| cues | micro AUC | macro AUC | EER | AP |")
+    assert table[4].startswith(f"| flow+copy | {run['auc_micro']:.4f} |") and table[4].endswith(f"| {4 * 60 - 4} | 4 |")
 
 
 def test_test_tool_scores_the_checkpoint_as_the_run_did(fitted, tmp_path):

@@ -19,6 +19,7 @@ Example:
 """
 from __future__ import annotations
 
+import json
 import logging
 import time
 from pathlib import Path
@@ -35,6 +36,7 @@ from pyanomaly.scoring.pipeline import ScorePipeline
 from pyanomaly.scoring.video import VideoResult, VideoScorer
 from pyanomaly.utils import atomic_write_text
 
+from ..ablation import ablation_table, exports_metrics
 from ..baselines import Baselines
 from ..maps import MapRecorder
 from ..kinds import auc_by_kind, exports_by_kind, kinds_table
@@ -125,9 +127,21 @@ class AnomalyDetection:
             if own is not None:  # what a method makes of the videos besides scores (STREAMER: events.json)
                 takes_labels = "labels" in (accepted_arguments(own) or ())  # Fusion's ablation exports carry them
                 own(Path(out_dir), names, self.split, **({"labels": labels} if takes_labels else {}))
-                if events and (Path(out_dir) / "cues").is_dir():  # Fusion's exports: which cues catch which kind
-                    self.write_by_kind(Path(out_dir) / "cues", events)
+                if (Path(out_dir) / "cues").is_dir():  # Fusion's exports: the ablation of its cues
+                    self.write_ablation(Path(out_dir) / "cues")
+                    if events:  # which cues catch which kind
+                        self.write_by_kind(Path(out_dir) / "cues", events)
         return metrics
+
+    def write_ablation(self, folder: Path) -> str:
+        """``folder/ablation.md`` and ``ablation.json``: every export under ``folder`` re-scored under
+        this protocol (:func:`~..ablation.exports_metrics`); returns the table."""
+        rows = exports_metrics(folder, self.pipeline)
+        table = ablation_table(rows)
+        atomic_write_text(folder / "ablation.md", table)
+        atomic_write_text(folder / "ablation.json", json.dumps(rows, indent=1))
+        logger.info("each subset of the cues under this protocol (%s):\n%s", folder / "ablation.md", table)
+        return table
 
     def write_by_kind(self, folder: Path, events) -> str:
         """``folder/by_kind.md``: every export under ``folder`` re-scored under this protocol, micro
