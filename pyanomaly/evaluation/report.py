@@ -1,7 +1,8 @@
 """``report.html``: one self-contained page (images embedded as base64 PNG) a person can read.
 
 It shows the metrics (micro and macro AUC each spelled out), the baselines scored beside
-them (``EVAL.BASELINES``), fixed-threshold and per-group results when present, the scoring
+them (``EVAL.BASELINES``), a fused method's ablation of its cues, fixed-threshold and per-group
+results when present, the scoring
 protocol, the ROC curve, the top-scoring frames beside their prediction and error map (or
 the method's anomaly map, and the optical flow as a colour wheel when the method uses
 flow), and a per-video table with each video's score curve. No script and no external
@@ -125,6 +126,11 @@ def _metrics_section(m: dict) -> str:
                   b.get("ap"), b.get("frames_without_score")) for name, b in m["baselines"].items()]
         out.append(_table(rows, ("baseline", "method", "error", "AUC micro", "AUC macro", "EER", "AP",
                                  "frames without score"), "baselines"))
+    if m.get("cues"):
+        out.append("<h3>Each subset of the fused cues (the same test videos and protocol; cues/ablation.md)</h3>")
+        out.append(_table([(name, c.get("auc_micro"), c.get("auc_macro"), c.get("eer"), c.get("ap"),
+                            c.get("frames_evaluated"), c.get("frames_unscored")) for name, c in m["cues"].items()],
+                          ("cues", "AUC micro", "AUC macro", "EER", "AP", "frames", "frames without score"), "cues"))
     if m.get("per_group"):
         out.append("<h3>Per group (e.g. scene)</h3>")
         out.append(_table([(g, v.get("videos"), v.get("frames_evaluated"), v.get("auc_micro"), v.get("auc_macro"),

@@ -91,6 +91,9 @@ def test_the_run_writes_every_subset_of_cues_and_rescoring_all_gives_the_run(fit
     table = (out / "cues" / "ablation.md").read_text().splitlines()
     assert table[0].startswith("| cues | micro AUC | macro AUC | EER | AP |")
     assert table[4].startswith(f"| flow+copy | {run['auc_micro']:.4f} |") and table[4].endswith(f"| {4 * 60 - 4} | 4 |")
+    assert run["cues"]["copy"]["auc_micro"] == pytest.approx(copy["auc_micro"], abs=1e-9)  # metrics.json
+    assert run["cues"]["flow+copy"]["frames_unscored"] == 4
+    assert "Each subset of the fused cues" in (out / "report.html").read_text()
 
 
 def test_test_tool_scores_the_checkpoint_as_the_run_did(fitted, tmp_path):

@@ -121,27 +121,28 @@ class AnomalyDetection:
         scores = [r.scores for r in results]
         top = select_top(tops, dict(zip(names, scores)), self.top_k, dict(zip(names, labels)))
         if out_dir is not None and _world()[0] == 0:
-            write_outputs(Path(out_dir), names, [r.errors for r in results], scores, labels, metrics, self.outputs,
-                          groups=dataset.groups, top=top, maps=[r.maps for r in results])
             own = getattr(model, "write_outputs", None)
             if own is not None:  # what a method makes of the videos besides scores (STREAMER: events.json)
                 takes_labels = "labels" in (accepted_arguments(own) or ())  # Fusion's ablation exports carry them
                 own(Path(out_dir), names, self.split, **({"labels": labels} if takes_labels else {}))
                 if (Path(out_dir) / "cues").is_dir():  # Fusion's exports: the ablation of its cues
-                    self.write_ablation(Path(out_dir) / "cues")
+                    metrics["cues"] = self.write_ablation(Path(out_dir) / "cues")
                     if events:  # which cues catch which kind
                         self.write_by_kind(Path(out_dir) / "cues", events)
+            write_outputs(Path(out_dir), names, [r.errors for r in results], scores, labels, metrics, self.outputs,
+                          groups=dataset.groups, top=top, maps=[r.maps for r in results])
         return metrics
 
-    def write_ablation(self, folder: Path) -> str:
+    def write_ablation(self, folder: Path) -> dict[str, dict]:
         """``folder/ablation.md`` and ``ablation.json``: every export under ``folder`` re-scored under
-        this protocol (:func:`~..ablation.exports_metrics`); returns the table."""
+        this protocol (:func:`~..ablation.exports_metrics`); returns its rows' main metrics."""
         rows = exports_metrics(folder, self.pipeline)
         table = ablation_table(rows)
         atomic_write_text(folder / "ablation.md", table)
         atomic_write_text(folder / "ablation.json", json.dumps(rows, indent=1))
         logger.info("each subset of the cues under this protocol (%s):\n%s", folder / "ablation.md", table)
-        return table
+        keys = ("auc_micro", "auc_macro", "eer", "ap", "frames_evaluated", "frames_unscored")
+        return {name: {k: m.get(k) for k in keys} for name, m in rows.items()}
 
     def write_by_kind(self, folder: Path, events) -> str:
         """``folder/by_kind.md``: every export under ``folder`` re-scored under this protocol, micro
