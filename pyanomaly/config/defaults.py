@@ -70,7 +70,7 @@ _C.TRAIN.CUSTOM_HOOKS = []  # extra hooks: list of dicts {type: Name, ...args}, 
 
 # ---------------------------------------------------------------------------------------
 _C.TEST = CN()
-_C.TEST.SPLIT = "testing"  # split scored by evaluation and tools/test.py
+_C.TEST.SPLIT = "testing"  # split scored by evaluation and tools/test.py ("training" is read under TRAIN.MAX_FRAMES)
 _C.TEST.CHUNK = 64  # frames per forward pass when a video is predicted as a stream
 _C.TEST.PRECISION = "fp32"  # test-time prediction: "fp32", or "bf16" (bfloat16 autocast; fast where the CPU has AVX-512 BF16/AMX, and on GPUs)
 _C.TEST.PSEUDO_ANOMALY = CN({"type": "none"}, new_allowed=True)  # score TEST.SPLIT with one labelled pseudo-anomaly per video (run on "training" to choose settings without test labels), {type: NAME, <args>} (datasets/pseudo.py): "frame_skip" (a segment played skip: 2 times too fast) or "fast_object" (a walker cut out and moved at speed: 0.012 frame widths a frame, size: 0.15 of the frame height); both take length: 20 (anomalous frames) and margin: 0 (normal frames before the segment, at least; 0 = DATASET.CLIP_LENGTH); "none" = the split as it is

@@ -98,14 +98,16 @@ def _takes(cls: type, name: str) -> bool:
 
 
 def build_test_dataset(cfg: CfgNode) -> VideoDataset | PseudoAnomalies:
-    """The split scored by ``tools/test.py``: ``TEST.SPLIT``, with the pseudo-anomalies of the
+    """The split scored by ``tools/test.py``: ``TEST.SPLIT`` (``"training"`` as a step-trained
+    method reads it, under ``TRAIN.MAX_FRAMES``), with the pseudo-anomalies of the
     ``TEST.PSEUDO_ANOMALY`` spec (a kind registered in ``PSEUDO_ANOMALIES``, built with the split
     as ``base`` and ``seed`` = ``SYSTEM.SEED`` unless the spec gives one); ``none`` = the split
     as it is. Unknown kinds and arguments raise :class:`RegistryError` naming the key."""
     spec = cfg_to_dict(cfg.TEST.PSEUDO_ANOMALY)
     if PSEUDO_ANOMALIES.get(spec["type"]) is None:
         _build_pseudo(spec)  # raises the unknown-name error before the split is read
-    base = build_dataset(cfg, cfg.TEST.SPLIT)
+    # the training split is scored as training reads it (TRAIN.MAX_FRAMES): a large one is not decoded whole
+    base = build_train_dataset(cfg) if cfg.TEST.SPLIT == "training" else build_dataset(cfg, cfg.TEST.SPLIT)
     data = _build_pseudo(spec, base=base, seed=cfg.SYSTEM.SEED)
     if isinstance(data, PseudoAnomalies) and all(a is None for a in data.starts):
         # each video too short for a segment stays normal: with all of them, every metric would be n/a

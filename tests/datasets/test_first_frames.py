@@ -220,3 +220,16 @@ def test_a_step_trained_method_trains_on_the_budget(tmp_path, tiny_synthetic, re
     assert metrics["frames_evaluated"] + metrics["frames_unscored"] == 4 * 60
     cached = sorted(np.load(p).shape[0] for p in (tmp_path / "cache").rglob("*.npy"))
     assert cached == [20, 20, 60, 60, 60, 60]  # the training videos' first 20 frames, the test videos whole
+
+
+def test_the_training_split_is_scored_as_training_reads_it(tmp_path):
+    """TEST.SPLIT training (the pseudo-anomaly validation) builds the split under TRAIN.MAX_FRAMES."""
+    from pyanomaly.datasets import build_test_dataset
+    make_shanghaitech(tmp_path / "st", train_length=30)
+    opts = ["DATASET.NAME", "shanghaitech", "DATASET.ROOT", str(tmp_path / "st"), "DATASET.IMAGE_SIZE", "[8, 8]",
+            "DATASET.CLIP_LENGTH", "2", "DATASET.CACHE_DIR", str(tmp_path / "cache"), "TEST.SPLIT", "training"]
+    assert build_test_dataset(load_cfg(None, [*opts, "TRAIN.MAX_FRAMES", "20"])).lengths == [10, 10]
+    assert build_test_dataset(load_cfg(None, [*opts, "TRAIN.MAX_FRAMES", "0"])).lengths == [30, 30]
+    pseudo = build_test_dataset(load_cfg(None, [*opts, "TRAIN.MAX_FRAMES", "20", "TEST.PSEUDO_ANOMALY", "frame_skip",
+                                                "TEST.PSEUDO_ANOMALY.length", "3"]))
+    assert pseudo.base.lengths == [10, 10]  # the segments are cut from the frames training reads
