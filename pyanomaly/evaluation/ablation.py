@@ -41,7 +41,8 @@ def scored_exports(folder: str | Path, pipeline) -> Iterator[tuple[str, list[str
 def exports_metrics(folder: str | Path, pipeline) -> dict[str, dict]:
     """Per export under ``folder``: :func:`~.metrics.frame_metrics` of its scores, rows ordered by
     how many parts their name joins (``a``, then ``a+b``, ...), then by name."""
-    rows = {row: frame_metrics(names, scores, labels) for row, names, scores, labels in scored_exports(folder, pipeline)}
+    rows = {row: frame_metrics(names, scores, labels)
+            for row, names, scores, labels in scored_exports(folder, pipeline)}
     return dict(sorted(rows.items(), key=lambda kv: (kv[0].count("+"), kv[0])))
 
 
@@ -50,7 +51,8 @@ def ablation_table(rows: Mapping[str, Mapping], first: str = "cues") -> str:
     evaluated and without a score."""
     def cell(v, digits=4):
         return "n/a" if v is None else f"{v:.{digits}f}"
-    lines = [f"| {first} | micro AUC | macro AUC | EER | AP | frames | without score |", "|---|---|---|---|---|---|---|"]
+    lines = [f"| {first} | micro AUC | macro AUC | EER | AP | frames | without score |",
+             "|---|---|---|---|---|---|---|"]
     for name, m in rows.items():
         lines.append(f"| {name} | {cell(m.get('auc_micro'))} | {cell(m.get('auc_macro'))} | {cell(m.get('eer'))} | "
                      f"{cell(m.get('ap'))} | {m.get('frames_evaluated', 0)} | {m.get('frames_unscored', 0)} |")

@@ -267,7 +267,8 @@ class Fusion(Baseline):
                       labels: Sequence[np.ndarray | None] | None = None) -> None:
         """``cues/<subset>/``: the fused error of every subset of the cues for the videos just
         scored (``names``, in the order they were streamed), as exports ``tools/test.py --scores``
-        re-scores; ``cues/statistics.json``: the fitted statistics and the rule."""
+        re-scores; ``cues/statistics.json``: the fitted statistics and the rule, and (``scored``) each
+        cue's mean and sd over the scored frames in training standard deviations (no label read)."""
         from pyanomaly.evaluation.export import write_score_files  # the export format of every run
         from pyanomaly.utils import atomic_write_text
         import json
@@ -290,4 +291,17 @@ class Fusion(Baseline):
                                               "higher_is_anomalous": bool(sc.higher_is_anomalous)}
                                              for n, m, s, w, sc in zip(self.names, self.mean, self.std, self.weights,
                                                                         self.scorers)]}
+        # how far the scored videos sit from the training videos, per cue (no label read): a cue whose
+        # footage drifted from training weighs more in the sum than the others
+        if z:
+            zs = torch.cat(z, dim=1).numpy()
+            drift = []
+            for name, row in zip(self.names, zs):
+                row = row[np.isfinite(row)]
+                drift.append({"name": name, "mean_z": float(row.mean()) if row.size else None,
+                              "std_z": float(row.std()) if row.size else None, "frames": int(row.size)})
+            stats["scored"] = {"split": split, "videos": len(names), "cues": drift}
+            shown = [f"{d['name']} {d['mean_z']:+.2f} ({d['std_z']:.2f})" for d in drift if d["mean_z"] is not None]
+            logger.info("Fusion cues on the %d scored videos, in training standard deviations (mean, sd): %s",
+                        len(names), ", ".join(shown))
         atomic_write_text(out / "statistics.json", json.dumps(stats, indent=1))

@@ -52,6 +52,17 @@ def test_train_fits_the_statistics_of_the_training_videos_into_the_checkpoint(fi
     assert [c["name"] for c in stats["cues"]] == ["flow", "copy"] and stats["rule"] == "sum"
     assert stats["cues"][1]["mean"] == pytest.approx(float(ckpt["model"]["mean"][1]))
     assert stats["cues"][1]["higher_is_anomalous"] is False  # PSNR: negated before the sum
+    # where the scored videos sit in training standard deviations, per cue: the exports' z-scores
+    scored = stats["scored"]
+    assert scored["split"] == "testing" and scored["videos"] == 4
+    assert [c["name"] for c in scored["cues"]] == ["flow", "copy"]
+    rows = json.loads((out / "cues" / "flow" / "frame_scores.json").read_text())
+    z = np.asarray([np.nan if r["error"] is None else r["error"] for r in rows])
+    z = z[np.isfinite(z)]
+    assert scored["cues"][0]["frames"] == z.size == 4 * 60 - 4
+    assert scored["cues"][0]["mean_z"] == pytest.approx(z.mean(), rel=1e-6)
+    assert scored["cues"][0]["std_z"] == pytest.approx(z.std(), rel=1e-6)
+    assert "in training standard deviations (mean, sd): flow " in (out / "log.txt").read_text()
 
 
 def test_frames_a_cue_cannot_score_are_excluded_and_counted(fitted):
