@@ -3,10 +3,10 @@
 Both splits are built as a run builds them, which decodes their videos into the frame cache
 (so a first training run starts at once) and checks every label file against its video: the
 test split whole, the training split as a step-trained method reads it (``TRAIN.MAX_FRAMES``:
-beyond it, the first frames of each video; ``0`` reads and checks every frame). The summary per split: videos, frames, anomalous frames, original
-resolution(s), frame rate(s) where the container says it, and the decoded size; per video
-(``--per-video``) also the frames its container claims (the number of files for a frame
-folder). Truncated media (a video decoding to fewer frames than its container claims, a cut
+beyond it, the first frames of each video; ``0`` reads and checks every frame). The summary
+per split: videos, frames, anomalous frames, original resolution(s), frame rate(s) where the
+container says it, and the decoded size; per video (``--per-video``) also the frames its
+container claims (the number of files for a frame folder). Truncated media (a video decoding to fewer frames than its container claims, a cut
 or empty frame file; see :mod:`pyanomaly.datasets.video`) are read to the end and listed, one
 line each, and make the exit status 1 unless ``DATASET.ACCEPT_TRUNCATED`` is on.
 

@@ -1,12 +1,11 @@
 """``report.html``: one self-contained page (images embedded as base64 PNG) a person can read.
 
 It shows the metrics (micro and macro AUC each spelled out), the baselines scored beside
-them (``EVAL.BASELINES``), a fused method's ablation of its cues, fixed-threshold and per-group
-results when present, the scoring
-protocol, the ROC curve, the top-scoring frames beside their prediction and error map (or
-the method's anomaly map, and the optical flow as a colour wheel when the method uses
-flow), and a per-video table with each video's score curve. No script and no external
-file: it opens in any browser, offline, and can be mailed around.
+them (``EVAL.BASELINES``), a fused method's ablation of its cues, fixed-threshold and
+per-group results when present, the scoring protocol, the ROC curve, the top-scoring frames
+beside their prediction and error map (or the method's anomaly map, and the optical flow as a
+colour wheel when the method uses flow), and a per-video table with each video's score curve.
+No script and no external file: it opens in any browser, offline, and can be mailed around.
 
 Example:
     >>> write_report("run/report.html", metrics, names, scores, labels, top=examples,
