@@ -27,6 +27,7 @@ from pyanomaly.scoring.build import check_method_scorer
 
 from .checkpoint import (CheckpointError, check_compatible, load_checkpoint, load_model_weights,
                          remove_stale_temporaries, require_file, rng_state, save_checkpoint, set_rng_state)
+from .cue_training import train_cues
 from .ema import WeightAverage, check_ema_config
 from .hooks import build_hooks
 from .lr_schedules import build_lr_scheduler
@@ -172,6 +173,7 @@ def _train_online(cfg: CfgNode, model, task, train_set, test_set, ckpt: dict | N
     if world > 1:
         raise ValueError(f"MODEL.NAME {cfg.MODEL.NAME} learns online from one stream: run it in one process, "
                          "not under torchrun")
+    train_cues(cfg, model, out, train)  # a cue with a train recipe that this dataset needs: trained first
     checkpoints = out / "checkpoints"
     position = None
     if ckpt is not None:

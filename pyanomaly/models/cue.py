@@ -11,7 +11,10 @@ its scorer every target, resized as the dataset pipeline makes frames of that
 beside a flow computed at full size. A list of checkpoints (several trainings of the method,
 other seeds) makes the cue an :class:`~pyanomaly.models.ensemble.Ensemble`: the members'
 errors of each frame are combined by the spec's ``ensemble`` rule (``mean``, the default, or
-``min``). :func:`build_cue` checks a spec
+``min``). A learned cue may also name ``train``: the recipe (a config file, or ``{config: PATH,
+opts: [KEY, VALUE, ...]}``) that trains its method, run on the fusion's own dataset when
+``checkpoint`` is missing or was trained on another one (:mod:`pyanomaly.engine.cue_training`).
+:func:`build_cue` checks a spec
 and builds its parts, every error naming the key (``Fusion cues[1].error: ...``). The
 checkpoint is only named here and read by :func:`load_cue_weights` when the combining method
 is fitted on the training videos: once fitted, the cue's weights are part of the combining
@@ -36,7 +39,7 @@ from pyanomaly.registry import MODELS, SCORERS, build
 
 from .ensemble import DEFAULT_RULE, Ensemble, EnsembleScorer
 
-CUE_KEYS = ("name", "method", "error", "checkpoint", "ensemble", "weight", "size")
+CUE_KEYS = ("name", "method", "error", "checkpoint", "ensemble", "weight", "size", "train")
 _WHAT = {"frame": "a predicted frame", "anomaly_map": "an anomaly map"}
 
 
@@ -44,8 +47,8 @@ _WHAT = {"frame": "a predicted frame", "anomaly_map": "an anomaly map"}
 class Cue:
     """A built cue: its method (an :class:`~pyanomaly.models.ensemble.Ensemble` when the spec
     names several checkpoints), scorer, name, weight, the checkpoint of its weights (None; a path;
-    one path per ensemble member) and the frame size ``(H, W)`` it works at (None: the frames as
-    they come)."""
+    one path per ensemble member), the frame size ``(H, W)`` it works at (None: the frames as
+    they come) and the recipe that trains it (None, or ``(config path, overrides)``)."""
 
     method: nn.Module
     scorer: Any
@@ -53,6 +56,7 @@ class Cue:
     weight: float
     checkpoint: str | tuple[str, ...] | None
     size: tuple[int, int] | None = None
+    train: tuple[str, tuple] | None = None
 
 
 def build_cue(i: int, spec, clip_length: int | None, owner: str = "Fusion", where: str | None = None) -> Cue:
@@ -82,10 +86,11 @@ def build_cue(i: int, spec, clip_length: int | None, owner: str = "Fusion", wher
     if reads != method.output:
         raise ValueError(f"{where}.error: {spec['error']['type']} reads {_WHAT.get(reads, reads)}, but "
                          f"{spec['method']['type']} gives {_WHAT[method.output]}")
+    train = _train_recipe(spec.get("train"), spec, method, f"{where}.train")
     checkpoint = spec.get("checkpoint") or None
-    if checkpoint is None and getattr(method, "has_weights", True):
+    if checkpoint is None and getattr(method, "has_weights", True) and train is None:
         raise ValueError(f"{where}.checkpoint: {spec['method']['type']} has learned weights; give the checkpoint "
-                         "that holds them")
+                         "that holds them (or a train recipe that makes it)")
     if isinstance(checkpoint, (list, tuple)):  # several trainings of the method: an ensemble
         if len(checkpoint) < 2 or not all(isinstance(p, str) and p for p in checkpoint):
             raise ValueError(f"{where}.checkpoint: an ensemble takes a list of at least 2 checkpoint paths, got "
@@ -115,7 +120,29 @@ def build_cue(i: int, spec, clip_length: int | None, owner: str = "Fusion", wher
             raise ValueError(f"{where}.size: expected [height, width] in pixels (two integers > 0), got {size!r}")
         size = (int(size[0]), int(size[1]))
     name = str(spec.get("name") or f"{spec['method']['type']}/{spec['error']['type']}")
-    return Cue(method, scorer, name, float(weight), checkpoint, size)
+    return Cue(method, scorer, name, float(weight), checkpoint, size, train)
+
+
+def _train_recipe(value, spec: dict, method: nn.Module, where: str) -> tuple[str, tuple] | None:
+    """A spec's ``train``: ``(config path, overrides)``, or None where it names none."""
+    if value is None:
+        return None
+    if not getattr(method, "has_weights", True):
+        raise ValueError(f"{where}: {spec['method']['type']} learns no weights; there is nothing to train")
+    if isinstance(spec.get("checkpoint"), (list, tuple)):
+        raise ValueError(f"{where}: a recipe trains one model, and this cue is an ensemble (a list of checkpoints); "
+                         "train each member yourself")
+    if isinstance(value, str):
+        value = {"config": value}
+    if not isinstance(value, dict) or not isinstance(value.get("config"), str) or not value["config"]:
+        raise ValueError(f"{where}: expected a config file path, or {{config: PATH, opts: [KEY, VALUE, ...]}}, "
+                         f"got {value!r}")
+    unknown = sorted(set(value) - {"config", "opts"})
+    opts = value.get("opts", [])
+    if unknown or not isinstance(opts, (list, tuple)) or len(opts) % 2:
+        raise ValueError(f"{where}: expected {{config: PATH, opts: [KEY, VALUE, ...]}} (overrides in pairs), got "
+                         f"{value!r}")
+    return value["config"], tuple(opts)
 
 
 def resize_frames(frames: torch.Tensor, size: tuple[int, int] | None) -> torch.Tensor:

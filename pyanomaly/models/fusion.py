@@ -85,7 +85,8 @@ class Fusion(Baseline):
         cues: the cues, each ``{name: NAME, method: {type: METHOD, <arguments>}, error: {type:
             SCORER, <arguments>}, checkpoint: PATH (the method's weights; for a learned method),
             weight: w (default 1), size: [H, W] (the frame size the cue works at; default the
-            frames')}``.
+            frames'), train: CONFIG (the recipe that trains a learned cue's method on the run's own
+            dataset when ``checkpoint`` is missing or trained on another; :mod:`pyanomaly.engine.cue_training`)}``.
         rule: ``"sum"`` (weighted sum of the cues' z-scores) or ``"max"`` (their weighted maximum).
         fit_frames: at most this many frames of each training video are read to fit the
             statistics (the first ones; 0 = every frame).
@@ -114,6 +115,8 @@ class Fusion(Baseline):
         self.sizes = [c.size for c in built]  # the frame size each cue works at (None: the frames')
         # the checkpoints of the learned cues, read when fitting; a fitted Fusion holds their weights
         self.checkpoints = [c.checkpoint for c in built]
+        # the recipes that train a learned cue on the run's own dataset (engine/cue_training.py)
+        self.trainings = [c.train for c in built]
         twice = sorted({n for n in self.names if self.names.count(n) > 1})
         if twice:
             raise ValueError(f"Fusion cues: two cues named {twice}; give each a distinct name")
@@ -215,6 +218,9 @@ class Fusion(Baseline):
             if path is not None:
                 load_cue_weights(method, path, f"Fusion cues[{i}]")
                 method.to(device)
+            elif getattr(method, "has_weights", True):  # only a train recipe named: tools/train.py runs it first
+                raise ValueError(f"Fusion cues[{i}] ({self.names[i]}) has no checkpoint yet: its train recipe is "
+                                 "run by tools/train.py before the fusion is fitted")
         for method, size in zip(self.cues, self.sizes):
             if getattr(method, "needs_training_videos", False):
                 method.fit(train_set if size is None else ResizedVideos(train_set, size), device, progress)

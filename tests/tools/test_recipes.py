@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pyanomaly.config import load_cfg
+from pyanomaly.config import cfg_to_dict, load_cfg
 from pyanomaly.engine.launch import train
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "datasets"))
@@ -58,9 +58,18 @@ def test_recipe_runs_on_another_benchmark(recipe, dataset, benchmarks, tmp_path)
     if load_cfg(str(REPO / "configs" / recipe)).MODEL.NAME == "ObjectCue":  # regions sized for the small frames
         small += ["MODEL.ARGS.foreground.min_area", "2", "MODEL.ARGS.foreground.kernel", "0",
                   "MODEL.ARGS.foreground.close", "3"]
+    recipe_cfg = load_cfg(str(REPO / "configs" / recipe))
+    if recipe_cfg.MODEL.NAME == "Fusion":  # a cue trained on this benchmark first: as small
+        cues = [dict(c, train={"config": c["train"], "opts": list(small)}) if c.get("train") else c
+                for c in cfg_to_dict(recipe_cfg.MODEL.ARGS)["cues"]]
+        small += ["MODEL.ARGS.cues", cues]
     cfg = load_cfg(str(REPO / "configs" / recipe),
                    ["DATASET.NAME", dataset, "DATASET.ROOT", str(root), "SYSTEM.OUTPUT_DIR", str(out), *small])
     metrics = train(cfg)
+    for c in cfg.MODEL.ARGS.get("cues", []):  # trained here, on this benchmark, not the Ped2 checkpoint used
+        if c.get("train"):
+            assert json.loads((out / "cue_runs" / c["name"] / "metrics.json").read_text())["auc_micro"] >= 0.0
+            assert load_cfg(out / "cue_runs" / c["name"] / "config.yaml").DATASET.NAME == dataset
     written = json.loads((out / "metrics.json").read_text())
     assert written["auc_micro"] == metrics["auc_micro"] and 0.0 <= metrics["auc_micro"] <= 1.0
     assert written["frames_evaluated"] + written["frames_unscored"] == sum(len(v) for v in labels.values())
