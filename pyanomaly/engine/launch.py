@@ -27,7 +27,7 @@ from pyanomaly.scoring.build import check_method_scorer
 
 from .checkpoint import (CheckpointError, check_compatible, load_checkpoint, load_model_weights,
                          remove_stale_temporaries, require_file, rng_state, save_checkpoint, set_rng_state)
-from .cue_training import train_cues
+from .cue_training import RUNS, train_cues
 from .ema import WeightAverage, check_ema_config
 from .hooks import build_hooks
 from .lr_schedules import build_lr_scheduler
@@ -214,6 +214,10 @@ def _checkpoint_to_resume(cfg: CfgNode, out: Path, resume: bool, world: int = 1)
                                   "it or choose another SYSTEM.OUTPUT_DIR")
         return None
     if not last.is_file():
+        if (out / RUNS).is_dir():  # stopped while a cue of a fusion was being trained (engine/cue_training.py)
+            raise CheckpointError(f"--resume: no checkpoint to resume from at {last}: the run stopped while training "
+                                  f"a cue ({out / RUNS}); run the same command without --resume, and the cue's "
+                                  "training goes on where it stopped")
         raise CheckpointError(f"--resume: no checkpoint to resume from at {last}")
     ckpt = load_checkpoint(last)
     check_compatible(ckpt, model_meta(cfg), last)  # the model's identity first: its own clear message

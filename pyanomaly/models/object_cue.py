@@ -94,6 +94,9 @@ class ObjectCue(Baseline):
         if isinstance(cue, dict) and "size" in cue:
             raise ValueError("ObjectCue cue.size: an ObjectCue's cue works at the frames' own size, where its "
                              "objects are found")
+        if isinstance(cue, dict) and "train" in cue:
+            raise ValueError("ObjectCue cue.train: only a Fusion's cues are trained by a recipe; train the method "
+                             "yourself and name its checkpoint")
         built = build_cue(0, cue, clip_length, where="ObjectCue cue")
         self.cue, self.scorer, self.name, self.checkpoint = built.method, built.scorer, built.name, built.checkpoint
         self.foreground = build_foreground(foreground, "ObjectCue foreground")

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from pyanomaly.config import load_cfg
+from pyanomaly.engine.checkpoint import CheckpointError
 from pyanomaly.engine.cue_training import why_train
 from pyanomaly.engine.launch import train
 from pyanomaly.datasets.synthetic import make_synthetic
@@ -114,6 +115,8 @@ def test_a_finished_cue_training_is_used_again_and_a_cut_short_one_resumed(setti
     # the fusion run started again (its checkpoints gone): the finished cue training is not run twice
     stamp = last.stat().st_mtime_ns
     shutil.rmtree(out / "checkpoints")
+    with pytest.raises(CheckpointError, match="stopped while training a cue .*without --resume"):
+        train(fusion_cfg(other, out, recipe, None), resume=True)
     train(fusion_cfg(other, out, recipe, None))
     assert last.stat().st_mtime_ns == stamp
     assert "cue unet: trained in" in (out / "log.txt").read_text().split("used again")[0]

@@ -124,6 +124,8 @@ def test_the_cue_weights_are_read_when_fitted_and_kept_in_the_checkpoint(tmp_pat
      r"ObjectCue cue\.error: CELL_MAX reads an anomaly map, but CopyLast gives a predicted frame"),
     (dict(cue=dict(_COPY, weight=2)), r"ObjectCue cue\.weight: an ObjectCue has one cue"),
     (dict(cue=dict(_COPY, size=[8, 8])), r"ObjectCue cue\.size: an ObjectCue's cue works at the frames' own size"),
+    (dict(cue=dict(_COPY, train="configs/ped2_unet_small.yaml")),
+     r"ObjectCue cue\.train: only a Fusion's cues are trained by a recipe"),
     (dict(cue=_COPY, foreground=dict(method="mgo2")),
      r"ObjectCue foreground\.method: expected one of \['difference', 'knn', 'mog2'\], got 'mgo2'"),
     (dict(cue=_COPY, foreground=dict(treshold=0.1)), r"ObjectCue foreground: unknown key\(s\) \['treshold'\]"),
