@@ -15,6 +15,7 @@ from pyanomaly.engine.launch import train
 from pyanomaly.datasets.synthetic import make_synthetic
 from pyanomaly.errors import ConfigError
 from pyanomaly.models.fusion import Fusion
+from testutils import VideoList
 
 QUIET = ["EVAL.PLOTS", "False", "EVAL.REPORT", "False", "LOG.PROGRESS", "False", "TRAIN.TENSORBOARD", "False"]
 NETWORK = {"type": "UNet", "in_channels": 1, "base_channels": 4, "depth": 1}
@@ -174,3 +175,8 @@ def test_train_is_for_one_learned_model():
     alone = {"name": "unet", "method": {"type": "FramePredictor", "network": dict(NETWORK)}, "error": {"type": "AREA"}}
     with pytest.raises(ValueError, match=r"cues\[0\]\.checkpoint: .*or a train recipe that makes it"):
         Fusion(cues=[alone], clip_length=3)
+    # with only its recipe, a fusion fitted outside tools/train.py says where the recipe is run
+    model = Fusion(cues=[dict(alone, train="a.yaml")], clip_length=3)
+    with pytest.raises(ValueError, match=r"cues\[0\] \(unet\) has no checkpoint yet: its train recipe is run by "
+                                         "tools/train.py"):
+        model.fit(VideoList(torch.rand(6, 1, 16, 16)), torch.device("cpu"), progress=False)
