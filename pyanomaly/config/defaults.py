@@ -55,7 +55,7 @@ _C.TRAIN.FIT_MAX_FRAMES = 20000  # a method fitted by reading the training video
 _C.TRAIN.EMA_DECAY = 0.0  # evaluate, save and publish a moving average of the weights (engine/ema.py): plain mean for the first 1/(1-d) updates, then exponential with decay d; 0 = off (the last step's weights)
 _C.TRAIN.EMA_START = 0  # steps left out of that average (the first, far-from-trained weights)
 _C.TRAIN.EMA_BN_BATCHES = 200  # batches of training clips over which the averaged weights' batch-norm statistics are computed again (0 = keep the trained model's)
-_C.TRAIN.EVAL_PERIOD = 500  # evaluate on the test split every N steps (and at the end); 0 = end only
+_C.TRAIN.EVAL_PERIOD = 500  # evaluate on the test split every N steps (and at the end); 0 = end only; -1 = never (the test split is not read: a run that only trains, such as a fusion's cue)
 _C.TRAIN.CHECKPOINT_PERIOD = 500  # write checkpoints/last.pth every N steps (and at the end)
 _C.TRAIN.KEEP_CHECKPOINTS = 0  # also keep step_XXXXXXX.pth files: the newest K (0 = only last/best)
 _C.TRAIN.BEST_METRIC = "auc_micro"  # metrics.json key that selects checkpoints/best.pth
@@ -138,7 +138,7 @@ CHOICES = {
 AT_LEAST = {  # key: smallest value allowed
     "SYSTEM.NUM_THREADS": 0, "DATASET.CLIP_LENGTH": 2, "DATASET.CLIP_STRIDE": 1, "DATASET.FRAME_STEP": 1,
     "DATASET.NUM_WORKERS": 0, "TRAIN.MAX_STEPS": 1, "TRAIN.BATCH_SIZE": 1, "TRAIN.WEIGHT_DECAY": 0.0,
-    "TRAIN.GRAD_CLIP": 0.0, "TRAIN.EVAL_PERIOD": 0, "TRAIN.CHECKPOINT_PERIOD": 0, "TRAIN.KEEP_CHECKPOINTS": 0,
+    "TRAIN.GRAD_CLIP": 0.0, "TRAIN.EVAL_PERIOD": -1, "TRAIN.CHECKPOINT_PERIOD": 0, "TRAIN.KEEP_CHECKPOINTS": 0,
     "TRAIN.EARLY_STOP_PATIENCE": 0, "TRAIN.LOG_PERIOD": 0, "TRAIN.IMAGE_PERIOD": 0, "TEST.CHUNK": 1,
     "SCORE.PATCH": 0, "SCORE.SMOOTH_SIGMA": 0.0, "STREAM.SMOOTH_SIGMA": 0.0, "STREAM.ALARM_MIN_FRAMES": 1,
     "STREAM.FPS": 0.0, "EVAL.REPORT_TOP_K": 0, "EVAL.MAPS_DOWNSAMPLE": 1, "TRAIN.MAX_FRAMES": 0,

@@ -10,11 +10,13 @@ changed learns its cue on that benchmark, in one command, while on the benchmark
 published for it uses the published weights.
 
 The training is an ordinary run of the recipe, in ``<OUTPUT_DIR>/cue_runs/<cue name>/`` (its
-log, checkpoints, and ``metrics.json`` with the recipe's own baselines beside it), with the
-fusion run's dataset (``DATASET.NAME``, ``ROOT``, ``ARGS``, ``CACHE_DIR``,
-``ACCEPT_TRUNCATED``, ``NUM_WORKERS``), process settings (``SYSTEM.DEVICE``, ``NUM_THREADS``,
-``SEED``, ``IMPORTS``, ``DETERMINISTIC``) and logging, then ``opts``. The frame size, clip
-length and training schedule stay the recipe's. The fusion is then fitted with that run's
+log, config and checkpoints), with the fusion run's dataset (``DATASET.NAME``, ``ROOT``,
+``ARGS``, ``CACHE_DIR``, ``ACCEPT_TRUNCATED``, ``NUM_WORKERS``), process settings
+(``SYSTEM.DEVICE``, ``NUM_THREADS``, ``SEED``, ``IMPORTS``, ``DETERMINISTIC``) and logging, and
+without an evaluation (``TRAIN.EVAL_PERIOD -1``: the fusion's run scores the cue alone on the
+test split anyway, ``cues/<cue name>/``, so its test split is not read twice), then ``opts``
+(``[TRAIN.EVAL_PERIOD, 0]`` scores it with the recipe's own baselines too). The frame size,
+clip length and training schedule stay the recipe's. The fusion is then fitted with that run's
 ``checkpoints/last.pth``. A training that finished is used again as it is (a fusion run
 started again after an interruption does not train twice); one that was interrupted is
 resumed exactly, as ``--resume`` resumes any run. The fusion's config is not changed: its
@@ -68,7 +70,8 @@ def why_train(checkpoint: str | None, cfg: CfgNode) -> str | None:
 
 def cue_config(cfg: CfgNode, recipe: tuple[str, tuple], out: Path, where: str) -> CfgNode:
     """The config of a cue's training: the recipe, with the fusion run's dataset, process and
-    logging settings (``CARRIED``, ``DATASET.ARGS``), then the recipe's ``opts``, run in ``out``."""
+    logging settings (``CARRIED``, ``DATASET.ARGS``), ``TRAIN.EVAL_PERIOD -1``, then the recipe's
+    ``opts``, run in ``out``."""
     path, opts = recipe
     try:
         sub = cfg_to_dict(load_cfg(path))
@@ -77,7 +80,8 @@ def cue_config(cfg: CfgNode, recipe: tuple[str, tuple], out: Path, where: str) -
             section, leaf = key.split(".")
             sub[section][leaf] = copy.deepcopy(mine[section][leaf])
         sub["DATASET"]["ARGS"] = {**sub["DATASET"].get("ARGS", {}), **copy.deepcopy(mine["DATASET"]["ARGS"])}
-        return cfg_from_dict(sub, [*opts, "SYSTEM.OUTPUT_DIR", str(out)], source=path)
+        # not evaluated by default: the fusion's run scores the cue alone anyway (cues/<name>/)
+        return cfg_from_dict(sub, ["TRAIN.EVAL_PERIOD", -1, *opts, "SYSTEM.OUTPUT_DIR", str(out)], source=path)
     except ConfigError as exc:
         raise ConfigError(f"{where}: {exc}") from None
 

@@ -99,7 +99,8 @@ class NaNGuardHook(HookBase):
 
 @HOOKS.register_module()
 class EvalHook(HookBase):
-    """Score the test split every ``period`` steps and at the end; results in ``trainer.metrics``."""
+    """Score the test split every ``period`` steps and at the end (``period`` -1: never); results in
+    ``trainer.metrics``."""
 
     def __init__(self, period: int = 0):
         self.period = period
@@ -116,7 +117,7 @@ class EvalHook(HookBase):
 
     def after_train(self):
         t = self.trainer
-        if not t.failed and t.step > 0 and t.metrics_step != t.step:
+        if self.period >= 0 and not t.failed and t.step > 0 and t.metrics_step != t.step:
             self._run()
 
 

@@ -194,9 +194,11 @@ def _train_online(cfg: CfgNode, model, task, train_set, test_set, ckpt: dict | N
     final = model.fit_online(train_set, device, save, position, checkpoint_period=cfg.TRAIN.CHECKPOINT_PERIOD,
                              log_period=cfg.TRAIN.LOG_PERIOD, progress=cfg.LOG.PROGRESS, out_dir=out)
     save(final, ("last", "best"))
-    metrics = task.evaluate(model, test_set, device, out)
-    logger.info("final: %s", format_metrics(metrics))
-    _log_outputs(out)
+    metrics = None
+    if test_set is not None:  # TRAIN.EVAL_PERIOD -1: fitted only
+        metrics = task.evaluate(model, test_set, device, out)
+        logger.info("final: %s", format_metrics(metrics))
+        _log_outputs(out)
     teardown()
     return metrics
 
@@ -229,17 +231,18 @@ def _checkpoint_to_resume(cfg: CfgNode, out: Path, resume: bool, world: int = 1)
 def _build_datasets(cfg: CfgNode, world: int, fit: bool = False):
     """The training and test splits; the first process on each node fills the frame cache first.
     The training split is read under ``TRAIN.MAX_FRAMES``, or with ``fit`` as a method fitted to
-    it in one pass reads it (``TRAIN.FIT_MAX_FRAMES``; :mod:`pyanomaly.datasets.build`)."""
+    it in one pass reads it (``TRAIN.FIT_MAX_FRAMES``; :mod:`pyanomaly.datasets.build`). With
+    ``TRAIN.EVAL_PERIOD`` -1 (never evaluated) the test split is not read: None."""
     first_on_node = int(os.environ.get("LOCAL_RANK", 0)) == 0
     if world > 1 and not first_on_node:
         dist.barrier()  # let the first process decode, then read its cache instead of decoding again
     train_set = build_fit_dataset(cfg) if fit else build_train_dataset(cfg)
-    test_set = build_test_dataset(cfg)
+    test_set = build_test_dataset(cfg) if cfg.TRAIN.EVAL_PERIOD >= 0 else None
     if world > 1 and first_on_node:
         dist.barrier()
-    logger.info("training split: %d videos, %d clips of %d frames; test split: %d videos, %d frames",
-                len(train_set.videos), len(train_set), cfg.DATASET.CLIP_LENGTH, len(test_set.videos),
-                sum(test_set.lengths))
+    logger.info("training split: %d videos, %d clips of %d frames; %s", len(train_set.videos), len(train_set),
+                cfg.DATASET.CLIP_LENGTH, "test split not read (TRAIN.EVAL_PERIOD -1)" if test_set is None else
+                f"test split: {len(test_set.videos)} videos, {sum(test_set.lengths)} frames")
     return train_set, test_set
 
 

@@ -3,6 +3,7 @@ trained on, trained first (an ordinary run in cue_runs/<name>/) on any other, re
 training was cut short, used again when it finished; bad recipes are refused before any training."""
 from __future__ import annotations
 
+import json
 import shutil
 
 import pytest
@@ -90,7 +91,8 @@ def test_on_another_dataset_the_cue_is_trained_there_first(setting, tmp_path):
     assert last["step"] == 2
     saved = load_cfg(cue_run / "config.yaml")
     assert saved.DATASET.ROOT == str(other) and saved.DATASET.IMAGE_SIZE == [16, 16]
-    assert (cue_run / "metrics.json").is_file()  # an ordinary run: scored with its own evaluation
+    assert not (cue_run / "metrics.json").exists()  # not evaluated: the fusion scores the cue alone (cues/unet)
+    assert (out / "cues" / "unet" / "frame_scores.csv").is_file()
     fused = torch.load(out / "checkpoints" / "last.pth", weights_only=True)["model"]
     first = torch.load(own, weights_only=True)["model"]
     assert all(torch.equal(fused[f"cues.1.{k}"], v) for k, v in last["model"].items())
@@ -99,7 +101,7 @@ def test_on_another_dataset_the_cue_is_trained_there_first(setting, tmp_path):
     assert f"because {own} was trained on synthetic at" in log
     # the fusion's own log goes on after the cue's run, which logged to its folder
     assert "final:" in log.split("cue unet: trained in")[-1]
-    assert "final:" in (cue_run / "log.txt").read_text()
+    assert "test split not read (TRAIN.EVAL_PERIOD -1)" in (cue_run / "log.txt").read_text()
 
 
 def test_a_finished_cue_training_is_used_again_and_a_cut_short_one_resumed(setting, tmp_path):
@@ -180,3 +182,13 @@ def test_train_is_for_one_learned_model():
     with pytest.raises(ValueError, match=r"cues\[0\] \(unet\) has no checkpoint yet: its train recipe is run by "
                                          "tools/train.py"):
         model.fit(VideoList(torch.rand(6, 1, 16, 16)), torch.device("cpu"), progress=False)
+
+
+def test_the_recipe_opts_come_last_and_may_ask_for_the_cue_run_to_be_evaluated(setting, tmp_path):
+    recipe, own, _, other = setting
+    out = tmp_path / "fused"
+    train(fusion_cfg(other, out, recipe, own, train={"config": str(recipe), "opts": ["TRAIN.EVAL_PERIOD", 0,
+                                                                                    "TRAIN.MAX_STEPS", 3]}))
+    cue_run = out / "cue_runs" / "unet"
+    assert torch.load(cue_run / "checkpoints" / "last.pth", weights_only=True)["step"] == 3
+    assert 0.0 <= json.loads((cue_run / "metrics.json").read_text())["auc_micro"] <= 1.0

@@ -85,6 +85,17 @@ def test_last_checkpoint_holds_the_final_metrics(tmp_path):
     assert (best["step"], best["metrics_step"], best["metrics"]["auc_micro"]) == (2, 2, 0.9)
 
 
+def test_eval_period_minus_one_never_evaluates_and_best_is_the_final_weights(tmp_path):
+    def never():
+        raise AssertionError("evaluated")
+    t = make_trainer(tmp_path, [EvalHook(period=-1), CheckpointHook(period=2)], max_steps=5)
+    t._evaluate = never
+    t.train()
+    assert t.metrics is None
+    last, best = saved(tmp_path / "checkpoints/last.pth"), saved(tmp_path / "checkpoints/best.pth")
+    assert last["step"] == best["step"] == 5 and last["metrics"] is None
+
+
 def test_early_stop_after_patience_evaluations_without_improvement(tmp_path):
     hooks = [EvalHook(period=1), CheckpointHook(period=100), EarlyStopHook(patience=2)]
     t = make_trainer(tmp_path, hooks, metrics=[0.5, 0.6, 0.55, 0.6, 0.9])

@@ -68,7 +68,7 @@ def test_recipe_runs_on_another_benchmark(recipe, dataset, benchmarks, tmp_path)
     metrics = train(cfg)
     for c in cfg.MODEL.ARGS.get("cues", []):  # trained here, on this benchmark, not the Ped2 checkpoint used
         if c.get("train"):
-            assert json.loads((out / "cue_runs" / c["name"] / "metrics.json").read_text())["auc_micro"] >= 0.0
+            assert (out / "cue_runs" / c["name"] / "checkpoints" / "last.pth").is_file()
             assert load_cfg(out / "cue_runs" / c["name"] / "config.yaml").DATASET.NAME == dataset
     written = json.loads((out / "metrics.json").read_text())
     assert written["auc_micro"] == metrics["auc_micro"] and 0.0 <= metrics["auc_micro"] <= 1.0
