@@ -28,7 +28,7 @@ BAD_VALUES = [
     ("weight_decay_negative", ["TRAIN.WEIGHT_DECAY", "-0.1"],
      "config key 'TRAIN.WEIGHT_DECAY' must be >= 0.0, got -0.1"),
     ("grad_clip_negative", ["TRAIN.GRAD_CLIP", "-1"], "config key 'TRAIN.GRAD_CLIP' must be >= 0.0, got -1.0"),
-    ("eval_period_negative", ["TRAIN.EVAL_PERIOD", "-1"], "config key 'TRAIN.EVAL_PERIOD' must be >= 0, got -1"),
+    ("eval_period_below_never", ["TRAIN.EVAL_PERIOD", "-2"], "config key 'TRAIN.EVAL_PERIOD' must be >= -1, got -2"),
     ("checkpoint_period_negative", ["TRAIN.CHECKPOINT_PERIOD", "-10"],
      "config key 'TRAIN.CHECKPOINT_PERIOD' must be >= 0, got -10"),
     ("keep_checkpoints_negative", ["TRAIN.KEEP_CHECKPOINTS", "-1"],
