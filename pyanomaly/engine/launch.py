@@ -282,6 +282,11 @@ def test(cfg: CfgNode, checkpoint: str | Path, config_path: str | None = None, n
         logger.info("test outputs go to %s", out)
     ckpt = load_checkpoint(checkpoint)
     check_compatible(ckpt, model_meta(cfg), checkpoint)
+    trained_on = ckpt.get("meta", {}).get("config", {}).get("DATASET", {}).get("NAME")
+    if rank == 0 and trained_on is not None and trained_on != cfg.DATASET.NAME:
+        logger.warning("%s was trained (or fitted) on %s; this run scores %s with it as it is. To learn %s's own "
+                       "normal, run tools/train.py with this config", checkpoint, trained_on, cfg.DATASET.NAME,
+                       cfg.DATASET.NAME)
     if rank == 0:
         save_cfg(cfg, out / "config.yaml")
     model = build_model(cfg, device)

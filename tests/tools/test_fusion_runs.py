@@ -117,6 +117,18 @@ def test_test_tool_scores_the_checkpoint_as_the_run_did(fitted, tmp_path):
     assert tested["auc_micro"] == trained["auc_micro"]
 
 
+def test_scoring_another_dataset_than_the_checkpoint_was_fitted_on_says_so(fitted, tmp_path):
+    cfg, out, data = fitted
+    ckpt = out / "checkpoints" / "last.pth"
+    r = run_tool("tools/test.py", "--cfg", cfg, "--checkpoint", ckpt, "DATASET.NAME", "folder", "DATASET.ROOT", data,
+                 "SYSTEM.OUTPUT_DIR", tmp_path / "other")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert f"{ckpt} was trained (or fitted) on synthetic; this run scores folder with it as it is" in r.stderr
+    r = run_tool("tools/test.py", "--cfg", cfg, "--checkpoint", ckpt, "DATASET.ROOT", data,
+                 "SYSTEM.OUTPUT_DIR", tmp_path / "same")
+    assert r.returncode == 0 and "was trained (or fitted) on" not in r.stderr
+
+
 def test_a_bad_cue_is_one_error_line_naming_its_key(tmp_path, tiny_synthetic):
     cfg = tmp_path / "bad.yaml"
     cfg.write_text(TINY_FUSION.replace("error: {type: PSNR}", "error: {type: CELL_MAX}"))

@@ -23,6 +23,14 @@ SMALL = ["TRAIN.MAX_STEPS", "2", "TRAIN.EVAL_PERIOD", "0", "DATASET.IMAGE_SIZE",
          "EVAL.REPORT", "False", "TRAIN.TENSORBOARD", "False"]
 
 
+def small_overrides(recipe: Path) -> list:
+    """``SMALL``, and training crops sized for its frames where the recipe crops."""
+    small = list(SMALL)
+    if load_cfg(str(recipe)).DATASET.TRAIN_TRANSFORMS:
+        small += ["DATASET.TRAIN_TRANSFORMS", "[{'type': 'RandomCrop', 'size': [8, 8]}]"]
+    return small
+
+
 @pytest.fixture(scope="module")
 def benchmarks(tmp_path_factory):
     root = tmp_path_factory.mktemp("benchmarks")
@@ -52,16 +60,14 @@ def test_every_learned_ped2_recipe_scores_the_baselines_beside_it(recipe):
 def test_recipe_runs_on_another_benchmark(recipe, dataset, benchmarks, tmp_path):
     root, labels = benchmarks[dataset]
     out = tmp_path / "run"
-    small = list(SMALL)
-    if load_cfg(str(REPO / "configs" / recipe)).DATASET.TRAIN_TRANSFORMS:  # crops sized for the small frames
-        small += ["DATASET.TRAIN_TRANSFORMS", "[{'type': 'RandomCrop', 'size': [8, 8]}]"]
+    small = small_overrides(REPO / "configs" / recipe)
     if load_cfg(str(REPO / "configs" / recipe)).MODEL.NAME == "ObjectCue":  # regions sized for the small frames
         small += ["MODEL.ARGS.foreground.min_area", "2", "MODEL.ARGS.foreground.kernel", "0",
                   "MODEL.ARGS.foreground.close", "3"]
     recipe_cfg = load_cfg(str(REPO / "configs" / recipe))
     if recipe_cfg.MODEL.NAME == "Fusion":  # a cue trained on this benchmark first: as small
-        cues = [dict(c, train={"config": c["train"], "opts": list(small)}) if c.get("train") else c
-                for c in cfg_to_dict(recipe_cfg.MODEL.ARGS)["cues"]]
+        cues = [dict(c, train={"config": c["train"], "opts": small_overrides(REPO / c["train"])}) if c.get("train")
+                else c for c in cfg_to_dict(recipe_cfg.MODEL.ARGS)["cues"]]
         small += ["MODEL.ARGS.cues", cues]
     cfg = load_cfg(str(REPO / "configs" / recipe),
                    ["DATASET.NAME", dataset, "DATASET.ROOT", str(root), "SYSTEM.OUTPUT_DIR", str(out), *small])
