@@ -7,7 +7,9 @@ does not fit the run: when no checkpoint is named, the file is missing, or the r
 it read another dataset (its saved ``DATASET.NAME`` or ``DATASET.ROOT`` differ from this
 run's). So a fused recipe moved to another benchmark with only ``DATASET.NAME``/``ROOT``
 changed learns its cue on that benchmark, in one command, while on the benchmark it was
-published for it uses the published weights.
+published for it uses the published weights. An ensemble cue (a list of ``K`` checkpoints) is
+trained whole when any member does not fit: ``K`` runs of the recipe, member ``j`` with
+``SYSTEM.SEED + j``, in ``cue_runs/<cue name>/member<j>/``.
 
 The training is an ordinary run of the recipe, in ``<OUTPUT_DIR>/cue_runs/<cue name>/`` (its
 log, config and checkpoints), with the fusion run's dataset (``DATASET.NAME``, ``ROOT``,
@@ -68,10 +70,10 @@ def why_train(checkpoint: str | None, cfg: CfgNode) -> str | None:
     return None
 
 
-def cue_config(cfg: CfgNode, recipe: tuple[str, tuple], out: Path, where: str) -> CfgNode:
+def cue_config(cfg: CfgNode, recipe: tuple[str, tuple], out: Path, where: str, member: int = 0) -> CfgNode:
     """The config of a cue's training: the recipe, with the fusion run's dataset, process and
-    logging settings (``CARRIED``, ``DATASET.ARGS``), ``TRAIN.EVAL_PERIOD -1``, then the recipe's
-    ``opts``, run in ``out``."""
+    logging settings (``CARRIED``, ``DATASET.ARGS``; an ensemble's ``member`` j: ``SYSTEM.SEED + j``),
+    ``TRAIN.EVAL_PERIOD -1``, then the recipe's ``opts``, run in ``out``."""
     path, opts = recipe
     try:
         sub = cfg_to_dict(load_cfg(path))
@@ -79,6 +81,7 @@ def cue_config(cfg: CfgNode, recipe: tuple[str, tuple], out: Path, where: str) -
         for key in CARRIED:
             section, leaf = key.split(".")
             sub[section][leaf] = copy.deepcopy(mine[section][leaf])
+        sub["SYSTEM"]["SEED"] = cfg.SYSTEM.SEED + member
         sub["DATASET"]["ARGS"] = {**sub["DATASET"].get("ARGS", {}), **copy.deepcopy(mine["DATASET"]["ARGS"])}
         # not evaluated by default: the fusion's run scores the cue alone anyway (cues/<name>/)
         return cfg_from_dict(sub, ["TRAIN.EVAL_PERIOD", -1, *opts, "SYSTEM.OUTPUT_DIR", str(out)], source=path)
@@ -96,27 +99,38 @@ def train_cues(cfg: CfgNode, model, out: Path, train: Callable[..., dict | None]
             continue
         where = f"MODEL.ARGS.cues[{i}].train"
         name = model.names[i]
-        reason = why_train(model.checkpoints[i], cfg)
-        if reason is None:
-            logger.info("cue %s: %s was trained on this dataset; used as it is (%s not run)", name,
-                        model.checkpoints[i], recipe[0])
+        ensemble = isinstance(model.checkpoints[i], tuple)
+        named = list(model.checkpoints[i]) if ensemble else [model.checkpoints[i]]
+        reasons = [r for r in (why_train(p, cfg) for p in named) if r is not None]
+        if not reasons:
+            logger.info("cue %s: %s trained on this dataset; used as it is (%s not run)", name,
+                        ", ".join(named), recipe[0])
             continue
-        sub = cue_config(cfg, recipe, out / RUNS / name, where)
+        runs = [out / RUNS / name / f"member{j}" for j in range(len(named))] if ensemble else [out / RUNS / name]
+        subs = [cue_config(cfg, recipe, run, where, member=j) for j, run in enumerate(runs)]
         wanted = cfg.MODEL.ARGS.cues[i]["method"]["type"]
-        if sub.MODEL.NAME != wanted:
-            raise ConfigError(f"{where}: {recipe[0]} trains MODEL.NAME {sub.MODEL.NAME}, the cue's method is {wanted}")
-        plans.append((i, name, reason, sub))
-    for i, name, reason, sub in plans:
-        last = Path(sub.SYSTEM.OUTPUT_DIR) / "checkpoints" / "last.pth"
-        step = int(load_checkpoint(last).get("step", 0)) if last.is_file() else 0
-        if step >= sub.TRAIN.MAX_STEPS:
-            logger.info("cue %s: trained in %s (step %d), used again", name, sub.SYSTEM.OUTPUT_DIR, step)
-        else:
-            logger.info("cue %s: training it on %s with %s in %s, because %s", name, cfg.DATASET.NAME,
-                        model.trainings[i][0], sub.SYSTEM.OUTPUT_DIR, reason)
-            try:
-                train(sub, resume=last.is_file())
-            finally:  # the cue's run logged to its own folder: back to this run's log
-                setup_logging(out / "log.txt", cfg.LOG.LEVEL)
-            logger.info("cue %s: trained in %s", name, sub.SYSTEM.OUTPUT_DIR)
-        model.checkpoints[i] = str(last)
+        if subs[0].MODEL.NAME != wanted:
+            raise ConfigError(f"{where}: {recipe[0]} trains MODEL.NAME {subs[0].MODEL.NAME}, the cue's method is "
+                              f"{wanted}")
+        plans.append((i, name, reasons[0], subs, ensemble))
+    for i, name, reason, subs, ensemble in plans:
+        lasts = [_trained(cfg, out, name, sub, model.trainings[i][0], reason, train) for sub in subs]
+        model.checkpoints[i] = tuple(lasts) if ensemble else lasts[0]
+
+
+def _trained(cfg: CfgNode, out: Path, name: str, sub: CfgNode, recipe: str, reason: str,
+             train: Callable[..., dict | None]) -> str:
+    """The ``last.pth`` of one cue run: reused when finished, else trained (or resumed) now."""
+    last = Path(sub.SYSTEM.OUTPUT_DIR) / "checkpoints" / "last.pth"
+    step = int(load_checkpoint(last).get("step", 0)) if last.is_file() else 0
+    if step >= sub.TRAIN.MAX_STEPS:
+        logger.info("cue %s: trained in %s (step %d), used again", name, sub.SYSTEM.OUTPUT_DIR, step)
+        return str(last)
+    logger.info("cue %s: training it on %s with %s (seed %d) in %s, because %s", name, cfg.DATASET.NAME, recipe,
+                sub.SYSTEM.SEED, sub.SYSTEM.OUTPUT_DIR, reason)
+    try:
+        train(sub, resume=last.is_file())
+    finally:  # the cue's run logged to its own folder: back to this run's log
+        setup_logging(out / "log.txt", cfg.LOG.LEVEL)
+    logger.info("cue %s: trained in %s", name, sub.SYSTEM.OUTPUT_DIR)
+    return str(last)

@@ -12,8 +12,9 @@ beside a flow computed at full size. A list of checkpoints (several trainings of
 other seeds) makes the cue an :class:`~pyanomaly.models.ensemble.Ensemble`: the members'
 errors of each frame are combined by the spec's ``ensemble`` rule (``mean``, the default, or
 ``min``). A learned cue may also name ``train``: the recipe (a config file, or ``{config: PATH,
-opts: [KEY, VALUE, ...]}``) that trains its method, run on the fusion's own dataset when
-``checkpoint`` is missing or was trained on another one (:mod:`pyanomaly.engine.cue_training`).
+opts: [KEY, VALUE, ...]}``) that trains its method (each member of an ensemble with its own
+seed), run on the fusion's own dataset when ``checkpoint`` is missing or was trained on another
+one (:mod:`pyanomaly.engine.cue_training`).
 :func:`build_cue` checks a spec
 and builds its parts, every error naming the key (``Fusion cues[1].error: ...``). The
 checkpoint is only named here and read by :func:`load_cue_weights` when the combining method
@@ -129,9 +130,6 @@ def _train_recipe(value, spec: dict, method: nn.Module, where: str) -> tuple[str
         return None
     if not getattr(method, "has_weights", True):
         raise ValueError(f"{where}: {spec['method']['type']} learns no weights; there is nothing to train")
-    if isinstance(spec.get("checkpoint"), (list, tuple)):
-        raise ValueError(f"{where}: a recipe trains one model, and this cue is an ensemble (a list of checkpoints); "
-                         "train each member yourself")
     if isinstance(value, str):
         value = {"config": value}
     if not isinstance(value, dict) or not isinstance(value.get("config"), str) or not value["config"]:

@@ -48,7 +48,7 @@ def fusion_cfg(root, out, recipe, checkpoint, **cue):
     unet = {"name": "unet", "method": {"type": "FramePredictor", "network": dict(NETWORK)},
             "error": {"type": "AREA"}, "train": str(recipe), **cue}
     if checkpoint is not None:
-        unet["checkpoint"] = str(checkpoint)
+        unet["checkpoint"] = checkpoint if isinstance(checkpoint, list) else str(checkpoint)
     cues = [{"name": "copy", "method": {"type": "CopyLast"}, "error": {"type": "AREA"}}, unet]
     return load_cfg(None, ["MODEL.NAME", "Fusion", "MODEL.ARGS.cues", cues, "SCORE.ERROR", "FRAME_ERROR",
                            "DATASET.ROOT", str(root), "DATASET.IMAGE_SIZE", "[16, 16]", "DATASET.CLIP_LENGTH", "3",
@@ -125,6 +125,22 @@ def test_a_finished_cue_training_is_used_again_and_a_cut_short_one_resumed(setti
     assert "cue unet: trained in" in (out / "log.txt").read_text().split("used again")[0]
 
 
+def test_an_ensemble_is_trained_whole_one_seed_per_member(setting, tmp_path):
+    recipe, own, _, other = setting
+    out = tmp_path / "fused"
+    # one member fits (it does not: trained on the first scene), the other file is missing: all are trained here
+    train(fusion_cfg(other, out, recipe, [str(own), str(tmp_path / "missing.pth")], ensemble="mean"))
+    runs = [out / "cue_runs" / "unet" / f"member{j}" for j in range(2)]
+    seeds = [load_cfg(r / "config.yaml").SYSTEM.SEED for r in runs]
+    assert seeds == [0, 1]
+    members = [torch.load(r / "checkpoints" / "last.pth", weights_only=True)["model"] for r in runs]
+    fused = torch.load(out / "checkpoints" / "last.pth", weights_only=True)["model"]
+    for j, member in enumerate(members):
+        assert all(torch.equal(fused[f"cues.1.members.{j}.{k}"], v) for k, v in member.items())
+    assert not all(torch.equal(members[0][k], members[1][k]) for k in members[0])  # two seeds, two trainings
+    assert "because" in (out / "log.txt").read_text()
+
+
 def test_why_train(setting, tmp_path):
     _, own, scene, other = setting
     cfg = load_cfg(None, ["DATASET.ROOT", str(scene)])
@@ -169,10 +185,6 @@ def test_train_is_for_one_learned_model():
     copy = {"name": "copy", "method": {"type": "CopyLast"}, "error": {"type": "AREA"}, "train": "a.yaml"}
     with pytest.raises(ValueError, match=r"cues\[0\]\.train: CopyLast learns no weights"):
         Fusion(cues=[copy])
-    ensemble = {"name": "unet", "method": {"type": "FramePredictor", "network": dict(NETWORK)},
-                "error": {"type": "AREA"}, "checkpoint": ["a.pth", "b.pth"], "train": "a.yaml"}
-    with pytest.raises(ValueError, match=r"cues\[0\]\.train: a recipe trains one model, and this cue is an ensemble"):
-        Fusion(cues=[ensemble], clip_length=3)
     # without a checkpoint a learned cue needs its recipe
     alone = {"name": "unet", "method": {"type": "FramePredictor", "network": dict(NETWORK)}, "error": {"type": "AREA"}}
     with pytest.raises(ValueError, match=r"cues\[0\]\.checkpoint: .*or a train recipe that makes it"):

@@ -74,8 +74,11 @@ def test_recipe_runs_on_another_benchmark(recipe, dataset, benchmarks, tmp_path)
     metrics = train(cfg)
     for c in cfg.MODEL.ARGS.get("cues", []):  # trained here, on this benchmark, not the Ped2 checkpoint used
         if c.get("train"):
-            assert (out / "cue_runs" / c["name"] / "checkpoints" / "last.pth").is_file()
-            assert load_cfg(out / "cue_runs" / c["name"] / "config.yaml").DATASET.NAME == dataset
+            members = len(c["checkpoint"]) if isinstance(c.get("checkpoint"), list) else 0  # an ensemble's
+            runs = [out / "cue_runs" / c["name"] / f"member{j}" for j in range(members)] or [out / "cue_runs" / c["name"]]
+            for run in runs:
+                assert (run / "checkpoints" / "last.pth").is_file()
+                assert load_cfg(run / "config.yaml").DATASET.NAME == dataset
     written = json.loads((out / "metrics.json").read_text())
     assert written["auc_micro"] == metrics["auc_micro"] and 0.0 <= metrics["auc_micro"] <= 1.0
     assert written["frames_evaluated"] + written["frames_unscored"] == sum(len(v) for v in labels.values())
