@@ -252,6 +252,12 @@ def check_compatible(ckpt: dict, meta: dict, path: str | Path) -> None:
                                       f"there but {here!r} in this config")
 
 
+def trained_dataset(ckpt: dict) -> dict:
+    """The ``DATASET`` section of the config a checkpoint was trained (or fitted) with; ``{}`` for
+    a checkpoint that does not carry its config."""
+    return ckpt.get("meta", {}).get("config", {}).get("DATASET", {})
+
+
 def _first_difference(a: Any, b: Any, name: str) -> tuple[str, Any, Any] | None:
     """The first (dotted key, a value, b value) where nested dicts ``a`` and ``b`` differ; lists
     of dicts of the same length are compared item by item (``key[i]``), so that a Fusion's cues

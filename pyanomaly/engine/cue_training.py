@@ -39,7 +39,7 @@ from yacs.config import CfgNode
 from pyanomaly.config import cfg_from_dict, cfg_to_dict, load_cfg
 from pyanomaly.errors import ConfigError
 
-from .checkpoint import load_checkpoint
+from .checkpoint import load_checkpoint, trained_dataset
 from .session import setup_logging
 
 logger = logging.getLogger("pyanomaly")
@@ -58,7 +58,7 @@ def why_train(checkpoint: str | None, cfg: CfgNode) -> str | None:
     path = Path(checkpoint)
     if not path.is_file():
         return f"{path} does not exist"
-    dataset = load_checkpoint(path).get("meta", {}).get("config", {}).get("DATASET", {})
+    dataset = trained_dataset(load_checkpoint(path))
     if "NAME" not in dataset:
         logger.warning("%s does not say which dataset it was trained on; used as it is", path)
         return None

@@ -26,7 +26,8 @@ from pyanomaly.models.build import build_model, check_training_flow, model_meta
 from pyanomaly.scoring.build import check_method_scorer
 
 from .checkpoint import (CheckpointError, check_compatible, load_checkpoint, load_model_weights,
-                         remove_stale_temporaries, require_file, rng_state, save_checkpoint, set_rng_state)
+                         remove_stale_temporaries, require_file, rng_state, save_checkpoint, set_rng_state,
+                         trained_dataset)
 from .cue_training import RUNS, train_cues
 from .ema import WeightAverage, check_ema_config
 from .hooks import build_hooks
@@ -282,7 +283,7 @@ def test(cfg: CfgNode, checkpoint: str | Path, config_path: str | None = None, n
         logger.info("test outputs go to %s", out)
     ckpt = load_checkpoint(checkpoint)
     check_compatible(ckpt, model_meta(cfg), checkpoint)
-    trained_on = ckpt.get("meta", {}).get("config", {}).get("DATASET", {}).get("NAME")
+    trained_on = trained_dataset(ckpt).get("NAME")
     if rank == 0 and trained_on is not None and trained_on != cfg.DATASET.NAME:
         logger.warning("%s was trained (or fitted) on %s; this run scores %s with it as it is. To learn %s's own "
                        "normal, run tools/train.py with this config", checkpoint, trained_on, cfg.DATASET.NAME,
