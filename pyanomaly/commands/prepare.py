@@ -1,11 +1,13 @@
 """Validate a dataset and print a per-split summary (videos, frames, anomalous frames, sizes).
 
-Builds both splits of the configured dataset, which decodes every video once into the frame
-cache (``DATASET.CACHE_DIR``) and checks every ground-truth file against its video. Any
-problem is one line ``error: ...`` and exit status 1. Truncated media (a video decoding to
-fewer frames than its container claims, a cut or empty frame file) are listed one line each
-and give exit status 1 unless DATASET.ACCEPT_TRUNCATED is True; --per-video shows the frames
-decoded and claimed per video.
+Builds both splits of the configured dataset as ``tools/train.py`` of the config reads them
+(the training split under the frame budget its method reads it with), which decodes them once
+into the frame cache (``DATASET.CACHE_DIR``) and checks every ground-truth file against its
+video; for a fusion whose learned cue is trained on this dataset first, the cue recipe's training
+split too (at its frame size). Any problem is one line ``error: ...`` and exit status 1.
+Truncated media (a video decoding to fewer frames than its container claims, a cut or empty
+frame file) are listed one line each and give exit status 1 unless DATASET.ACCEPT_TRUNCATED is
+True; --per-video shows the frames decoded and claimed per video.
 
 Usage:
     pyanomaly prepare --cfg configs/datasets/ped2.yaml
@@ -38,8 +40,9 @@ def parse_args(argv: Sequence[str] | None = None, prog: str | None = None) -> ar
 def run(args: argparse.Namespace) -> int:
     """Returns the exit status (errors are reported by the summary itself, as one line)."""
     from pyanomaly.datasets.summary import configure_logging, main as summarise
+    from pyanomaly.engine.reads import run_reads
     configure_logging()
-    return summarise(args.cfg, args.opts, per_video=args.per_video, debug=args.debug)
+    return summarise(args.cfg, args.opts, per_video=args.per_video, debug=args.debug, reads=run_reads)
 
 
 def main(argv: Sequence[str] | None = None, prog: str | None = None) -> None:

@@ -65,16 +65,17 @@ def build_train_dataset(cfg: CfgNode, accept_truncated: bool | None = None):
     return data
 
 
-def build_fit_dataset(cfg: CfgNode):
+def build_fit_dataset(cfg: CfgNode, accept_truncated: bool | None = None):
     """The training split as a method fitted by reading it once reads it: at most about
     ``TRAIN.FIT_MAX_FRAMES`` frames, the first ``ceil(N / videos)`` of each video beyond that
     (:class:`VideoDataset`'s ``max_frames``: the rest is never decoded). A registered dataset
     whose constructor takes no ``max_frames`` is built whole and then cut the same way
-    (:func:`~pyanomaly.datasets.first_frames.limit_frames`)."""
+    (:func:`~pyanomaly.datasets.first_frames.limit_frames`). ``accept_truncated``: as for
+    :func:`build_dataset`."""
     budget = int(cfg.TRAIN.FIT_MAX_FRAMES)
     if budget > 0 and _takes_max_frames(cfg):
-        return build_dataset(cfg, "training", max_frames=budget)
-    return limit_frames(build_dataset(cfg, "training"), budget)
+        return build_dataset(cfg, "training", accept_truncated, max_frames=budget)
+    return limit_frames(build_dataset(cfg, "training", accept_truncated), budget)
 
 
 def _takes_max_frames(cfg: CfgNode) -> bool:

@@ -2,11 +2,15 @@
 
 Both splits are built as a run builds them, which decodes their videos into the frame cache
 (so a first training run starts at once) and checks every label file against its video: the
-test split whole, the training split as a step-trained method reads it (``TRAIN.MAX_FRAMES``:
-beyond it, the first frames of each video; ``0`` reads and checks every frame). The summary
-per split: videos, frames, anomalous frames, original resolution(s), frame rate(s) where the
-container says it, and the decoded size; per video (``--per-video``) also the frames its
-container claims (the number of files for a frame folder). Truncated media (a video decoding to fewer frames than its container claims, a cut
+test split whole, the training split as the run's method reads it (:class:`Reading`): a
+step-trained method under ``TRAIN.MAX_FRAMES``, a method fitted by reading it once (a Fusion,
+a baseline) under ``TRAIN.FIT_MAX_FRAMES`` (beyond a budget, the first frames of each video;
+``0`` reads and checks every frame). ``tools/prepare_data.py`` adds what else
+``tools/train.py`` will read (:func:`pyanomaly.engine.reads.run_reads`: a fused cue's
+training on this dataset). The summary per split: videos, frames, anomalous frames, original
+resolution(s), frame rate(s) where the container says it, and the decoded size; per video
+(``--per-video``) also the frames its container claims (the number of files for a frame
+folder). Truncated media (a video decoding to fewer frames than its container claims, a cut
 or empty frame file; see :mod:`pyanomaly.datasets.video`) are read to the end and listed, one
 line each, and make the exit status 1 unless ``DATASET.ACCEPT_TRUNCATED`` is on.
 
@@ -27,10 +31,29 @@ import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence, TextIO
+from typing import Callable, Sequence, TextIO
 
 from . import video
 from .base import DatasetError, VideoDataset
+
+
+# how the training split is read -> (the budget's key, what reads under it)
+BUDGETS = {"train": ("TRAIN.MAX_FRAMES", "a step-trained method"),
+           "fit": ("TRAIN.FIT_MAX_FRAMES", "a method or baseline fitted by reading it once")}
+
+
+@dataclass
+class Reading:
+    """A dataset as one run reads it, for :func:`prepare` to build and check ahead of the run.
+
+    ``training``: how the training split is read, each of ``"train"`` (under ``TRAIN.MAX_FRAMES``)
+    and ``"fit"`` (under ``TRAIN.FIT_MAX_FRAMES``); ``testing``: whether the test split is read;
+    ``title``: what reads it (empty for the config's own run)."""
+
+    cfg: object
+    training: tuple[str, ...] = ("train",)
+    testing: bool = True
+    title: str = ""
 
 
 @dataclass
@@ -48,10 +71,17 @@ class SplitSummary:
     claimed: list[int | None] = field(default_factory=list)  # per video: frames the container claims (None: unknown)
     truncated: dict[str, list[str]] = field(default_factory=dict)  # video -> problems (truncated media)
     per_video_budget: int | None = None  # frames read of each video under a frame budget (None: every frame)
+    budget: str = "train"  # the training split's reading (BUDGETS)
+    label: str = ""  # the row's name ("" = split)
+
+    @property
+    def row(self) -> str:
+        return self.label or self.split
 
 
-def summarize(ds: VideoDataset) -> SplitSummary:
-    """Counts, sizes and frame rates of a built dataset split (reads one frame per video)."""
+def summarize(ds: VideoDataset, budget: str = "train") -> SplitSummary:
+    """Counts, sizes and frame rates of a built dataset split (reads one frame per video);
+    ``budget``: how a training split was read (:data:`BUDGETS`)."""
     labels = [ds.labels(i) for i in range(len(ds.videos))]
     groups = ds.groups or [""] * len(ds.videos)
     resolutions, fps = Counter(), Counter()
@@ -68,7 +98,8 @@ def summarize(ds: VideoDataset) -> SplitSummary:
         resolutions=resolutions, fps=fps,
         decoded="x".join(str(s) for s in (*ds.image_size, ds.channels)), per_video=per_video,
         claimed=list(getattr(ds, "claimed", None) or [None] * len(ds.videos)),  # generated data claims nothing
-        truncated=dict(getattr(ds, "truncated", None) or {}), per_video_budget=getattr(ds, "per_video", None))
+        truncated=dict(getattr(ds, "truncated", None) or {}), per_video_budget=getattr(ds, "per_video", None),
+        budget=budget)
 
 
 def budget_lines(summaries: list[SplitSummary]) -> list[str]:
@@ -78,9 +109,10 @@ def budget_lines(summaries: list[SplitSummary]) -> list[str]:
         if s.per_video_budget is not None:
             known = [c for c in s.claimed if c is not None]
             claimed = f"{sum(known):,} frames claimed" + ("" if len(known) == len(s.claimed) else " by those that say")
-            lines.append(f"note: {s.split}: the first {s.per_video_budget:,} frames of each video were read and checked "
-                         f"({s.frames:,} of {claimed}), as training reads them under TRAIN.MAX_FRAMES; "
-                         "TRAIN.MAX_FRAMES 0 reads and checks every frame")
+            key, reader = BUDGETS[s.budget]
+            lines.append(f"note: {s.row}: the first {s.per_video_budget:,} frames of each video were read and checked "
+                         f"({s.frames:,} of {claimed}), as {reader} reads them under {key}; "
+                         f"{key} 0 reads and checks every frame")
     return lines
 
 
@@ -104,7 +136,7 @@ def _table(header: Sequence[str], rows: list[Sequence[str]], right: set[int]) ->
 
 def format_summary(summaries: list[SplitSummary], per_video: bool = False) -> str:
     """A plain-text table, one row per split (then per group, and per video if asked)."""
-    rows = [(s.split, str(s.videos), f"{s.frames:,}", _anomalous(s.anomalous, s.frames),
+    rows = [(s.row, str(s.videos), f"{s.frames:,}", _anomalous(s.anomalous, s.frames),
              _counted(s.resolutions), _counted(s.fps), s.decoded) for s in summaries]
     lines = _table(("split", "videos", "frames", "anomalous", "resolution (original)", "fps", "decoded"),
                    rows, right={1, 2})
@@ -114,7 +146,7 @@ def format_summary(summaries: list[SplitSummary], per_video: bool = False) -> st
             if g:
                 groups.setdefault(g, []).append((n, a))
         if groups:
-            lines += ["", f"{s.split} by group:"]
+            lines += ["", f"{s.row} by group:"]
             grows = []
             for g, items in sorted(groups.items()):
                 frames = sum(n for n, _ in items)
@@ -122,7 +154,7 @@ def format_summary(summaries: list[SplitSummary], per_video: bool = False) -> st
                 grows.append((g, str(len(items)), f"{frames:,}", _anomalous(anom, frames)))
             lines += ["  " + x for x in _table(("group", "videos", "frames", "anomalous"), grows, right={1, 2})]
         if per_video:
-            lines += ["", f"{s.split} per video:"]
+            lines += ["", f"{s.row} per video:"]
             claimed = s.claimed or [None] * len(s.per_video)
             vrows = [(name, f"{n:,}", "-" if c is None else f"{c:,}", _anomalous(a, n),
                       "truncated" if name in s.truncated else "ok")
@@ -134,7 +166,7 @@ def format_summary(summaries: list[SplitSummary], per_video: bool = False) -> st
 
 def truncated_lines(summaries: list[SplitSummary]) -> list[str]:
     """One line per truncated file: ``truncated: <split> video '<name>': <what>``."""
-    return [f"truncated: {s.split} video '{name}': {problem}"
+    return [f"truncated: {s.row} video '{name}': {problem}"
             for s in summaries for name, problems in s.truncated.items() for problem in problems]
 
 
@@ -150,39 +182,55 @@ def reference_notes(dataset_cls: type, summaries: list[SplitSummary]) -> list[st
             if got is not None and got != expected:
                 notes.append(f"note: {s.split}: {got:,} {key}, the official release has {expected:,}"
                              + (" (an edited label file?)" if key == "anomalous" else ""))
-    return notes
+    return list(dict.fromkeys(notes))  # a split read under two budgets is noted once
 
 
-def prepare(cfg, per_video: bool = False) -> tuple[str, int]:
-    """Build both splits of ``cfg``'s dataset as a run does (decoding into the cache; the training
-    split under ``TRAIN.MAX_FRAMES``); return the report and the number of truncated videos (each
-    read as far as it decodes, so all are listed)."""
-    from .build import build_dataset, build_train_dataset
+def prepare(reading: Reading, per_video: bool = False) -> tuple[str, int]:
+    """Build the splits ``reading`` reads as its run does (decoding into the cache; the training
+    split under each of its budgets); return the report and the number of truncated videos (each
+    read as far as it decodes, so all are listed). A second budget that reads the same frames as
+    the first (neither cuts the split) is one row."""
+    from .build import build_dataset, build_fit_dataset, build_train_dataset
 
+    cfg = reading.cfg
     summaries, dataset_cls = [], None
     media_log = logging.getLogger(video.__name__)
     level = media_log.level
     media_log.setLevel(logging.ERROR)  # the report lists each truncated file itself, once
     try:
-        for split in ("training", "testing"):
-            ds = (build_train_dataset(cfg, accept_truncated=True) if split == "training"
-                  else build_dataset(cfg, split, accept_truncated=True))
+        for budget in reading.training:
+            build = build_fit_dataset if budget == "fit" else build_train_dataset
+            ds = build(cfg, accept_truncated=True)
+            dataset_cls = type(ds)
+            got = summarize(ds, budget)
+            first = next((x for x in summaries if x.split == "training"), None)
+            if first is not None and first.per_video_budget is None and got.per_video_budget is None:
+                continue
+            if first is not None:
+                got.label = f"training ({budget})"
+            summaries.append(got)
+        if reading.testing:
+            ds = build_dataset(cfg, "testing", accept_truncated=True)
             dataset_cls = type(ds)
             summaries.append(summarize(ds))
     finally:
         media_log.setLevel(level)
     head = f"dataset '{cfg.DATASET.NAME}' at {cfg.DATASET.ROOT} ({dataset_cls.__name__})"
+    if reading.title:
+        head = f"{reading.title}: {head}"
     truncated = truncated_lines(summaries)
     report = "\n".join([head, "", format_summary(summaries, per_video), *budget_lines(summaries),
                         *reference_notes(dataset_cls, summaries), *([""] + truncated if truncated else [])])
-    return report, sum(len(s.truncated) for s in summaries)
+    return report, len({(s.split, name) for s in summaries for name in s.truncated})
 
 
 def main(cfg_file: str | Path, opts: Sequence[str] = (), per_video: bool = False, debug: bool = False,
-         out: TextIO | None = None, err: TextIO | None = None) -> int:
+         out: TextIO | None = None, err: TextIO | None = None,
+         reads: Callable[[object], list[Reading]] | None = None) -> int:
     """Load the config, validate and summarise; print the report. Returns the exit status.
 
-    Any problem (config, plugin import, dataset) is one line ``error: ...`` on ``err`` and
+    ``reads``: the config -> what its run reads (:class:`Reading`, one report each); by default
+    its dataset as a step-trained run reads it. Any problem (config, plugin import, dataset) is one line ``error: ...`` on ``err`` and
     status 1; ``debug=True`` lets the exception propagate with its traceback instead. Truncated
     media: the report lists them and a last line ``error: N of M videos are truncated ...``
     gives status 1, unless ``DATASET.ACCEPT_TRUNCATED`` is on (then a ``note:`` and status 0).
@@ -195,7 +243,8 @@ def main(cfg_file: str | Path, opts: Sequence[str] = (), per_video: bool = False
     try:
         cfg = load_cfg(cfg_file, list(opts))
         import_plugins(cfg.SYSTEM.IMPORTS, search_dirs=[Path(cfg_file).parent, Path.cwd()])
-        report, truncated = prepare(cfg, per_video)
+        reports = [prepare(r, per_video) for r in (reads(cfg) if reads is not None else [Reading(cfg)])]
+        report, truncated = "\n\n".join(r for r, _ in reports), sum(n for _, n in reports)
     except (DatasetError, ConfigError, RegistryError, ImportError, OSError) as exc:
         if debug:
             raise

@@ -32,7 +32,7 @@ from __future__ import annotations
 import copy
 import logging
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NamedTuple
 
 from yacs.config import CfgNode
 
@@ -89,10 +89,22 @@ def cue_config(cfg: CfgNode, recipe: tuple[str, tuple], out: Path, where: str, m
         raise ConfigError(f"{where}: {exc}") from None
 
 
-def train_cues(cfg: CfgNode, model, out: Path, train: Callable[..., dict | None]) -> None:
-    """Train each cue of ``model`` (a :class:`~pyanomaly.models.fusion.Fusion`) whose checkpoint does
-    not fit the run (:func:`why_train`) with its recipe, through ``train`` (``launch.train``), and
-    point the cue at the result. Every recipe is checked before the first training starts."""
+class CueTraining(NamedTuple):
+    """The training a cue needs before its fusion is fitted: cue ``index`` named ``name``, why, and
+    one config a run (one per member of an ensemble)."""
+
+    index: int
+    name: str
+    reason: str
+    configs: list[CfgNode]
+    ensemble: bool
+
+
+def plan_cue_trainings(cfg: CfgNode, model, out: Path, quiet: bool = False) -> list[CueTraining]:
+    """The trainings of ``model``'s cues (a :class:`~pyanomaly.models.fusion.Fusion`) whose checkpoint
+    does not fit the run (:func:`why_train`), each recipe checked (a refusal names
+    ``MODEL.ARGS.cues[i].train``); the runs go in ``out/cue_runs/``. ``quiet``: no log line for a
+    cue used as it is."""
     plans = []
     for i, recipe in enumerate(getattr(model, "trainings", ())):
         if recipe is None:
@@ -103,8 +115,9 @@ def train_cues(cfg: CfgNode, model, out: Path, train: Callable[..., dict | None]
         named = list(model.checkpoints[i]) if ensemble else [model.checkpoints[i]]
         reasons = [r for r in (why_train(p, cfg) for p in named) if r is not None]
         if not reasons:
-            logger.info("cue %s: %s trained on this dataset; used as it is (%s not run)", name,
-                        ", ".join(named), recipe[0])
+            if not quiet:
+                logger.info("cue %s: %s trained on this dataset; used as it is (%s not run)", name,
+                            ", ".join(named), recipe[0])
             continue
         runs = [out / RUNS / name / f"member{j}" for j in range(len(named))] if ensemble else [out / RUNS / name]
         subs = [cue_config(cfg, recipe, run, where, member=j) for j, run in enumerate(runs)]
@@ -112,10 +125,18 @@ def train_cues(cfg: CfgNode, model, out: Path, train: Callable[..., dict | None]
         if subs[0].MODEL.NAME != wanted:
             raise ConfigError(f"{where}: {recipe[0]} trains MODEL.NAME {subs[0].MODEL.NAME}, the cue's method is "
                               f"{wanted}")
-        plans.append((i, name, reasons[0], subs, ensemble))
-    for i, name, reason, subs, ensemble in plans:
-        lasts = [_trained(cfg, out, name, sub, model.trainings[i][0], reason, train) for sub in subs]
-        model.checkpoints[i] = tuple(lasts) if ensemble else lasts[0]
+        plans.append(CueTraining(i, name, reasons[0], subs, ensemble))
+    return plans
+
+
+def train_cues(cfg: CfgNode, model, out: Path, train: Callable[..., dict | None]) -> None:
+    """Train each cue of ``model`` (a :class:`~pyanomaly.models.fusion.Fusion`) whose checkpoint does
+    not fit the run (:func:`why_train`) with its recipe, through ``train`` (``launch.train``), and
+    point the cue at the result. Every recipe is checked before the first training starts."""
+    for plan in plan_cue_trainings(cfg, model, out):
+        recipe = model.trainings[plan.index][0]
+        lasts = [_trained(cfg, out, plan.name, sub, recipe, plan.reason, train) for sub in plan.configs]
+        model.checkpoints[plan.index] = tuple(lasts) if plan.ensemble else lasts[0]
 
 
 def _trained(cfg: CfgNode, out: Path, name: str, sub: CfgNode, recipe: str, reason: str,

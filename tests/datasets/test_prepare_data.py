@@ -102,7 +102,7 @@ def test_training_split_is_checked_as_training_reads_it(tmp_path):
     assert rc == 0, err
     assert next(line for line in out.splitlines() if line.startswith("training")).split()[:3] == ["training", "2", "20"]
     assert ("note: training: the first 10 frames of each video were read and checked (20 of 60 frames claimed), "
-            "as training reads them under TRAIN.MAX_FRAMES") in out
+            "as a step-trained method reads them under TRAIN.MAX_FRAMES") in out
     rows = out.splitlines()[out.splitlines().index("training per video:") + 2:][:2]
     assert [r.split() for r in rows] == [["01_001", "10", "30", "-", "ok"], ["02_001", "10", "30", "-", "ok"]]
 
