@@ -82,6 +82,13 @@ def test_a_fusion_reads_its_training_split_under_the_fit_budget(tiny_synthetic, 
     assert "testing" not in cue_part
     assert {(16, 16), (8, 16)} <= _cached_sizes(tmp_path / "cache")  # both decoded ahead of the run
 
+    # the run then decodes nothing: its fit, its test split and the cue's training read the cache
+    train(load_cfg(None, opts))
+    fused_log = (tmp_path / "fused" / "log.txt").read_text()
+    assert "cue unet: trained in" in fused_log and "Fusion cue unet: mean" in fused_log
+    logs = [fused_log, (tmp_path / "fused" / "cue_runs" / "unet" / "log.txt").read_text()]
+    assert not [line for log in logs for line in log.splitlines() if "into the cache" in line]
+
 
 def test_a_cue_trained_on_this_dataset_adds_nothing_to_read(tiny_synthetic, tmp_path):
     recipe = tmp_path / "unet.yaml"
