@@ -32,24 +32,25 @@ def run_reads(cfg: CfgNode) -> list[Reading]:
     """The datasets ``tools/train.py --cfg`` (this config) reads: its own, then one per cue training.
     Only a config whose cues name a ``train`` recipe has its model built (a dataset's own config,
     with no method set up, is read as a step-trained method reads it)."""
-    reads = [Reading(cfg, _training(cfg, baselines=True), testing=True)]
+    reads = [Reading(cfg, _training(cfg), testing=True)]
     if not any(isinstance(c, dict) and c.get("train") for c in cfg.MODEL.ARGS.get("cues", None) or ()):
         return reads
     model = build_model(cfg, torch.device("cpu"))
     for plan in plan_cue_trainings(cfg, model, Path(cfg.SYSTEM.OUTPUT_DIR), quiet=True):
         sub = plan.configs[0]  # the members of an ensemble read the same frames (only their seed differs)
         members = f", {len(plan.configs)} members" if plan.ensemble else ""
-        reads.append(Reading(sub, _training(sub, baselines=False), testing=sub.TRAIN.EVAL_PERIOD >= 0,
+        reads.append(Reading(sub, _training(sub), testing=sub.TRAIN.EVAL_PERIOD >= 0,
                              title=f"cue {plan.name}, trained first ({model.trainings[plan.index][0]}{members}; "
                                    f"{plan.reason})"))
     return reads
 
 
-def _training(cfg: CfgNode, baselines: bool) -> tuple[str, ...]:
-    """How a run of ``cfg`` reads its training split: ``"train"`` and/or ``"fit"`` (see the module)."""
+def _training(cfg: CfgNode) -> tuple[str, ...]:
+    """How a run of ``cfg`` reads its training split: ``"train"`` and/or ``"fit"`` (see the module;
+    a run that is never evaluated, ``TRAIN.EVAL_PERIOD -1``, scores no baseline)."""
     if getattr(MODELS.get(cfg.MODEL.NAME), "online", False):
         return ("fit",)
-    if baselines and cfg.TRAIN.EVAL_PERIOD >= 0 and any(
+    if cfg.TRAIN.EVAL_PERIOD >= 0 and any(
             getattr(spec.build(), "needs_training_videos", False) for spec in build_baselines(cfg).specs):
         return ("train", "fit")
     return ("train",)

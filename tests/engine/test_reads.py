@@ -69,6 +69,10 @@ def test_a_fusion_reads_its_training_split_under_the_fit_budget(tiny_synthetic, 
     assert "cue unet" in cue.title and str(recipe) in cue.title and "no checkpoint is named" in cue.title
     assert cue.cfg.DATASET.ROOT == str(tiny_synthetic) and list(cue.cfg.DATASET.IMAGE_SIZE) == [8, 16]
     assert cue.cfg.TRAIN.MAX_FRAMES == 30  # the recipe's budget, not the fusion's: what its training reads
+    # a cue run told to evaluate itself reads its test split too
+    evaluated = fusion_opts(tiny_synthetic, tmp_path, recipe)
+    evaluated[3][1]["train"] = {"config": str(recipe), "opts": ["TRAIN.EVAL_PERIOD", 0]}
+    assert run_reads(load_cfg(None, evaluated))[1].testing
 
     cfg_file = tmp_path / "fusion.yaml"
     cfg_file.write_text("")
